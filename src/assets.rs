@@ -1,0 +1,25 @@
+//! The files under `static/`, compiled into the binary so `cargo run --release` serves the pages
+//! from any directory, offline, with nothing to install.
+
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::{HttpResponse, web};
+
+use crate::error::AppError;
+
+/// Name, content type and bytes of every static file.
+const FILES: &[(&str, &str, &str)] = &[(
+    "style.css",
+    "text/css; charset=utf-8",
+    include_str!("../static/style.css"),
+)];
+
+pub async fn serve(file: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let (_, content_type, body) = FILES
+        .iter()
+        .find(|(name, _, _)| *name == file.as_str())
+        .ok_or_else(|| AppError::NotFound(format!("no static file {:?}", file.as_str())))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, *content_type))
+        .insert_header((CACHE_CONTROL, "no-cache"))
+        .body(*body))
+}

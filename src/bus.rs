@@ -1,0 +1,287 @@
+//! The message bus: THE shared state of the chat room, read by all five transports.
+//!
+//! An append-only log with strictly increasing ids (from 1) and a bounded history. Every transport
+//! is the same cursor loop over it: "give me what is after my cursor", then wait for the newest id
+//! to move. A reader whose cursor is older than the history is told how many messages it can no
+//! longer get (a gap); a reader whose cursor is *ahead* of the log (it remembers a server that has
+//! since restarted) is told so too, and starts again from the oldest retained message. Nothing is
+//! ever skipped silently.
+//!
+//! The log sits behind a `std::sync::Mutex`: nothing awaits under the lock, and every critical
+//! section is a push or a slice copy of reference-counted pointers.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+
+use crate::message::Message;
+
+/// A cheap-to-clone handle to the one message log.
+#[derive(Clone)]
+pub struct Bus {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    log: Mutex<Log>,
+    /// The newest id. Readers mark the value seen *before* reading the log, so a publish that
+    /// lands after their read always wakes them: the wake-up cannot be missed.
+    newest: watch::Sender<u64>,
+    /// How many messages the log keeps; older ones are evicted and reported as gaps.
+    capacity: usize,
+}
+
+struct Log {
+    /// Retained messages, oldest first; ids are contiguous, so an id maps to an index.
+    messages: VecDeque<Arc<Message>>,
+    /// The id the next message will get.
+    next_id: u64,
+}
+
+/// What is after a cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Since {
+    /// Messages after the cursor, oldest first, at most the requested limit.
+    pub messages: Vec<Arc<Message>>,
+    /// Messages after the cursor that were evicted from history and can no longer be delivered.
+    pub missed: u64,
+    /// The cursor was ahead of the newest id: it belongs to an earlier run of the server.
+    /// Delivery restarts from the oldest retained message.
+    pub reset: bool,
+    /// Where the reader stands after taking `messages`: the cursor to pass next time.
+    pub cursor: u64,
+    /// Whether more messages than `limit` were waiting.
+    pub more: bool,
+}
+
+impl Since {
+    /// A gap notice is due: the reader cannot continue contiguously from its cursor.
+    pub fn is_gap(&self) -> bool {
+        self.missed > 0 || self.reset
+    }
+}
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+impl Eq for Message {}
+
+impl Bus {
+    /// A bus keeping the newest `capacity` messages (at least one).
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
+        let (newest, _) = watch::channel(0);
+        Self {
+            shared: Arc::new(Shared {
+                log: Mutex::new(Log {
+                    messages: VecDeque::with_capacity(capacity.min(4096)),
+                    next_id: 1,
+                }),
+                newest,
+                capacity,
+            }),
+        }
+    }
+
+    /// Appends a message and wakes every waiting reader.
+    pub fn publish(&self, user: &str, text: &str) -> Arc<Message> {
+        let mut log = self.lock();
+        let id = log.next_id;
+        log.next_id += 1;
+        let message = Arc::new(Message::encode(id, user, text, unix_millis()));
+        if log.messages.len() == self.shared.capacity {
+            log.messages.pop_front();
+        }
+        log.messages.push_back(Arc::clone(&message));
+        // Sent under the lock so the watched id never moves backwards between two publishers.
+        self.shared.newest.send_replace(id);
+        message
+    }
+
+    /// Up to `limit` messages after `cursor`, with the gap or reset that applies to that cursor.
+    pub fn since(&self, cursor: u64, limit: usize) -> Since {
+        let log = self.lock();
+        let newest = log.next_id - 1;
+        let reset = cursor > newest;
+        let mut from = if reset { 0 } else { cursor };
+        // The log is never empty once something was published (capacity >= 1), so `oldest` is
+        // `newest + 1` only for a fresh bus.
+        let oldest = log.messages.front().map_or(newest + 1, |m| m.id);
+        let missed = (oldest - 1).saturating_sub(from);
+        from = from.max(oldest - 1);
+        let start = (from + 1 - oldest) as usize;
+        let available = log.messages.len().saturating_sub(start);
+        let messages: Vec<_> = log.messages.range(start..).take(limit).cloned().collect();
+        let cursor = messages.last().map_or(from, |m| m.id);
+        Since {
+            more: available > messages.len(),
+            messages,
+            missed,
+            reset,
+            cursor,
+        }
+    }
+
+    /// The newest `limit` messages (what a poll without a cursor gets).
+    pub fn latest(&self, limit: usize) -> Since {
+        let newest = self.newest_id();
+        self.since(newest.saturating_sub(limit as u64), limit)
+    }
+
+    /// The id of the newest message, 0 before the first.
+    pub fn newest_id(&self) -> u64 {
+        *self.shared.newest.borrow()
+    }
+
+    /// A receiver that wakes when the newest id moves.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.shared.newest.subscribe()
+    }
+
+    /// How many messages the history keeps.
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Log> {
+        // A panic while holding the lock cannot leave the log half-written (push and pop are
+        // single operations), so a poisoned lock is still a consistent log.
+        self.shared
+            .log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(since: &Since) -> Vec<u64> {
+        since.messages.iter().map(|m| m.id).collect()
+    }
+
+    /// Ids start at 1 and increase by one per publish, across threads.
+    #[test]
+    fn ids_are_strictly_increasing_from_one() {
+        let bus = Bus::new(10_000);
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let bus = bus.clone();
+                std::thread::spawn(move || {
+                    (0..500)
+                        .map(|_| bus.publish("u", "t").id)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            let mine = h.join().unwrap();
+            assert!(mine.windows(2).all(|w| w[0] < w[1]));
+        }
+        let all = bus.since(0, usize::MAX);
+        assert_eq!(ids(&all), (1..=2000).collect::<Vec<_>>());
+        assert_eq!(bus.newest_id(), 2000);
+    }
+
+    /// A fresh bus is empty and a cursor of 0 is neither a gap nor a reset.
+    #[test]
+    fn fresh_bus_is_empty() {
+        let bus = Bus::new(5);
+        let s = bus.since(0, 100);
+        assert_eq!(
+            (s.messages.len(), s.missed, s.reset, s.cursor, s.more),
+            (0, 0, false, 0, false)
+        );
+        assert_eq!(bus.newest_id(), 0);
+    }
+
+    /// The history keeps the newest `capacity` messages; older cursors get an exact gap count.
+    #[test]
+    fn eviction_reports_exact_gap() {
+        let bus = Bus::new(5);
+        for i in 0..12 {
+            bus.publish("u", &format!("m{i}"));
+        }
+        // 12 published, 8..=12 retained.
+        let s = bus.since(0, 100);
+        assert_eq!(
+            (ids(&s), s.missed, s.reset, s.cursor),
+            (vec![8, 9, 10, 11, 12], 7, false, 12)
+        );
+        let s = bus.since(5, 100);
+        assert_eq!((ids(&s), s.missed), (vec![8, 9, 10, 11, 12], 2));
+        let s = bus.since(7, 100);
+        assert_eq!(
+            (ids(&s), s.missed, s.is_gap()),
+            (vec![8, 9, 10, 11, 12], 0, false)
+        );
+        let s = bus.since(10, 100);
+        assert_eq!((ids(&s), s.missed, s.cursor), (vec![11, 12], 0, 12));
+        let s = bus.since(12, 100);
+        assert_eq!((ids(&s), s.missed, s.cursor), (vec![], 0, 12));
+    }
+
+    /// A limit cuts the batch, says there is more, and the cursor continues where it stopped.
+    #[test]
+    fn limit_and_more() {
+        let bus = Bus::new(100);
+        for _ in 0..10 {
+            bus.publish("u", "t");
+        }
+        let s = bus.since(2, 3);
+        assert_eq!((ids(&s), s.cursor, s.more), (vec![3, 4, 5], 5, true));
+        let s = bus.since(s.cursor, 100);
+        assert_eq!((ids(&s), s.cursor, s.more), ((6..=10).collect(), 10, false));
+        let s = bus.latest(4);
+        assert_eq!((ids(&s), s.cursor, s.missed), (vec![7, 8, 9, 10], 10, 0));
+    }
+
+    /// A cursor ahead of the newest id (from before a restart) restarts from the oldest retained
+    /// message and says so, counting what was evicted meanwhile.
+    #[test]
+    fn cursor_ahead_of_log_is_a_reset() {
+        let bus = Bus::new(3);
+        for _ in 0..5 {
+            bus.publish("u", "t");
+        }
+        let s = bus.since(99, 100);
+        assert_eq!(
+            (ids(&s), s.missed, s.reset, s.cursor),
+            (vec![3, 4, 5], 2, true, 5)
+        );
+        let fresh = Bus::new(3);
+        let s = fresh.since(99, 100);
+        assert_eq!((ids(&s), s.missed, s.reset, s.cursor), (vec![], 0, true, 0));
+    }
+
+    /// A reader that marked the newest id seen before reading is woken by a later publish.
+    #[tokio::test]
+    async fn wake_up_cannot_be_missed() {
+        let bus = Bus::new(10);
+        let mut rx = bus.subscribe();
+        rx.borrow_and_update();
+        assert!(bus.since(0, 10).messages.is_empty());
+        let publisher = bus.clone();
+        let handle = tokio::spawn(async move { publisher.publish("u", "late") });
+        rx.changed().await.unwrap();
+        assert_eq!(ids(&bus.since(0, 10)), vec![1]);
+        assert_eq!(handle.await.unwrap().id, 1);
+        // Already published before waiting: changed() returns at once.
+        bus.publish("u", "early");
+        tokio::time::timeout(std::time::Duration::from_millis(100), rx.changed())
+            .await
+            .expect("a publish before waiting still wakes")
+            .unwrap();
+    }
+}

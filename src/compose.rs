@@ -1,0 +1,268 @@
+//! What a client sends to say something: parsing and validating a new chat message, whether it
+//! arrives as a POST body (JSON, form or plain text) or as a WebSocket text frame.
+//!
+//! One set of rules for every path in, so a message refused over HTTP is refused over WebSocket
+//! with the same words, and whatever passes is safe to store and show.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::AppError;
+use crate::params::Params;
+
+/// The name used when a sender gives none.
+pub const ANONYMOUS: &str = "anonymous";
+/// Longest user name, in UTF-8 bytes: a name, not a second message.
+pub const MAX_USER_BYTES: usize = 64;
+
+/// A validated message, ready for the bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub user: String,
+    pub text: String,
+}
+
+/// The JSON form of a message (POST body or WebSocket frame).
+#[derive(Deserialize)]
+struct JsonMessage {
+    user: Option<String>,
+    text: Option<String>,
+    /// WebSocket only: echoed in the sender's acknowledgement, like a Socket.IO callback id.
+    #[serde(rename = "ref")]
+    reference: Option<Value>,
+}
+
+/// The body formats `POST /api/messages` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    Json,
+    Form,
+    Text,
+}
+
+impl BodyFormat {
+    /// Chooses the parser from a `Content-Type` value (parameters such as charset are ignored).
+    pub fn from_content_type(content_type: Option<&str>) -> Result<Self, AppError> {
+        let essence = content_type
+            .and_then(|ct| ct.split(';').next())
+            .map(|e| e.trim().to_ascii_lowercase());
+        match essence.as_deref() {
+            Some("application/json") => Ok(Self::Json),
+            Some("application/x-www-form-urlencoded") => Ok(Self::Form),
+            Some("text/plain") => Ok(Self::Text),
+            other => Err(AppError::UnsupportedMediaType(format!(
+                "Content-Type {} is not accepted; send application/json, \
+                 application/x-www-form-urlencoded or text/plain",
+                other.map_or_else(|| "(none)".to_owned(), |e| format!("{e:?}"))
+            ))),
+        }
+    }
+}
+
+/// Parses and validates a POST body. `query_user` is `?user=`, used for plain-text bodies.
+pub fn from_body(
+    format: BodyFormat,
+    body: &[u8],
+    query_user: Option<&str>,
+    max_text_bytes: usize,
+) -> Result<NewMessage, AppError> {
+    let (user, text) = match format {
+        BodyFormat::Json => {
+            let m: JsonMessage = serde_json::from_slice(body)
+                .map_err(|e| AppError::bad_request(format!("malformed JSON: {e}")))?;
+            (m.user, m.text)
+        }
+        BodyFormat::Form => {
+            let form = Params::parse(body, "form body")?;
+            (
+                form.get("user").map(str::to_owned),
+                form.get("text").map(str::to_owned),
+            )
+        }
+        BodyFormat::Text => {
+            let text = std::str::from_utf8(body)
+                .map_err(|_| AppError::bad_request("body is not valid UTF-8"))?;
+            (query_user.map(str::to_owned), Some(text.to_owned()))
+        }
+    };
+    validate(user, text, max_text_bytes)
+}
+
+/// A WebSocket text frame: JSON `{"user","text","ref"}`, or any other text as the message itself.
+/// The error keeps the `ref` when one could be read, so the sender can match it to its request.
+pub fn from_ws_text(
+    frame: &str,
+    default_user: Option<&str>,
+    max_text_bytes: usize,
+) -> Result<(NewMessage, Option<Value>), (AppError, Option<Value>)> {
+    if frame.trim_start().starts_with('{') {
+        let m: JsonMessage = serde_json::from_str(frame)
+            .map_err(|e| (AppError::bad_request(format!("malformed JSON: {e}")), None))?;
+        let user = m.user.or_else(|| default_user.map(str::to_owned));
+        match validate(user, m.text, max_text_bytes) {
+            Ok(message) => Ok((message, m.reference)),
+            Err(e) => Err((e, m.reference)),
+        }
+    } else {
+        validate(
+            default_user.map(str::to_owned),
+            Some(frame.to_owned()),
+            max_text_bytes,
+        )
+        .map(|message| (message, None))
+        .map_err(|e| (e, None))
+    }
+}
+
+fn validate(
+    user: Option<String>,
+    text: Option<String>,
+    max_text_bytes: usize,
+) -> Result<NewMessage, AppError> {
+    let text = text.ok_or_else(|| AppError::bad_request("text is required"))?;
+    if text.trim().is_empty() {
+        return Err(AppError::bad_request("text must not be empty"));
+    }
+    if text.len() > max_text_bytes {
+        return Err(AppError::PayloadTooLarge(format!(
+            "text is {} bytes; the limit is {max_text_bytes}",
+            text.len()
+        )));
+    }
+    check_characters("text", &text, true)?;
+    let user = match user.as_deref().map(str::trim) {
+        None | Some("") => ANONYMOUS.to_owned(),
+        Some(u) if u.len() > MAX_USER_BYTES => {
+            return Err(AppError::bad_request(format!(
+                "user is {} bytes; the limit is {MAX_USER_BYTES}",
+                u.len()
+            )));
+        }
+        Some(u) => {
+            check_characters("user", u, false)?;
+            u.to_owned()
+        }
+    };
+    Ok(NewMessage { user, text })
+}
+
+/// Control characters corrupt terminals and logs; newline and tab are the only ones a chat
+/// message needs (and a user name needs none).
+fn check_characters(field: &str, value: &str, allow_newline_tab: bool) -> Result<(), AppError> {
+    let bad = value
+        .chars()
+        .find(|&c| c.is_control() && !(allow_newline_tab && (c == '\n' || c == '\t')));
+    match bad {
+        None => Ok(()),
+        Some(c) => Err(AppError::bad_request(format!(
+            "{field} contains the control character U+{:04X}; {}",
+            c as u32,
+            if allow_newline_tab {
+                "only newline and tab are allowed"
+            } else {
+                "none are allowed"
+            }
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(body: &str) -> Result<NewMessage, AppError> {
+        from_body(BodyFormat::Json, body.as_bytes(), None, 10)
+    }
+
+    /// Each format yields the same message; a missing user is anonymous.
+    #[test]
+    fn formats_agree() {
+        let want = NewMessage {
+            user: "ada".into(),
+            text: "hi there".into(),
+        };
+        assert_eq!(json(r#"{"user":"ada","text":"hi there"}"#).unwrap(), want);
+        assert_eq!(
+            from_body(BodyFormat::Form, b"user=ada&text=hi+there", None, 10).unwrap(),
+            want
+        );
+        assert_eq!(
+            from_body(BodyFormat::Text, b"hi there", Some("ada"), 10).unwrap(),
+            want
+        );
+        assert_eq!(json(r#"{"text":"x"}"#).unwrap().user, ANONYMOUS);
+    }
+
+    /// Every rule has its own message.
+    #[test]
+    fn refusals_say_why() {
+        let e = |r: Result<NewMessage, AppError>| r.unwrap_err().to_string();
+        assert_eq!(e(json(r#"{"user":"a"}"#)), "text is required");
+        assert_eq!(e(json(r#"{"text":"  "}"#)), "text must not be empty");
+        assert_eq!(
+            e(json(r#"{"text":"12345678901"}"#)),
+            "text is 11 bytes; the limit is 10"
+        );
+        assert_eq!(
+            e(json(r#"{"text":"a\u0000b"}"#)),
+            "text contains the control character U+0000; only newline and tab are allowed"
+        );
+        assert_eq!(
+            e(json(r#"{"text":"ok","user":"a\nb"}"#)),
+            "user contains the control character U+000A; none are allowed"
+        );
+        assert!(e(json(r#"{"text":5}"#)).starts_with("malformed JSON: invalid type"));
+        assert_eq!(
+            e(from_body(BodyFormat::Text, b"\xff", None, 10)),
+            "body is not valid UTF-8"
+        );
+        assert!(json("a\n\tb").is_err());
+        assert!(
+            json("{\"text\":\"a\n\tb\"}").is_err(),
+            "raw newlines inside JSON strings are invalid JSON"
+        );
+        assert_eq!(json(r#"{"text":"a\n\tb"}"#).unwrap().text, "a\n\tb");
+    }
+
+    /// Content types: parameters ignored, anything else is 415.
+    #[test]
+    fn content_types() {
+        assert_eq!(
+            BodyFormat::from_content_type(Some("application/json; charset=utf-8")).unwrap(),
+            BodyFormat::Json
+        );
+        assert_eq!(
+            BodyFormat::from_content_type(Some("Text/Plain")).unwrap(),
+            BodyFormat::Text
+        );
+        assert!(matches!(
+            BodyFormat::from_content_type(Some("application/xml")),
+            Err(AppError::UnsupportedMediaType(_))
+        ));
+        assert!(matches!(
+            BodyFormat::from_content_type(None),
+            Err(AppError::UnsupportedMediaType(_))
+        ));
+    }
+
+    /// WebSocket frames: JSON with a ref, or plain text; errors keep the ref.
+    #[test]
+    fn websocket_frames() {
+        let (m, r) = from_ws_text(r#"{"text":"hi","ref":7}"#, Some("bob"), 10).unwrap();
+        assert_eq!(
+            (m.user.as_str(), m.text.as_str(), r),
+            ("bob", "hi", Some(Value::from(7)))
+        );
+        let (m, r) = from_ws_text("just words", None, 10).unwrap();
+        assert_eq!(
+            (m.user.as_str(), m.text.as_str(), r),
+            (ANONYMOUS, "just words", None)
+        );
+        let (e, r) = from_ws_text(r#"{"ref":"a1"}"#, None, 10).unwrap_err();
+        assert_eq!(
+            (e.to_string(), r),
+            ("text is required".to_owned(), Some(Value::from("a1")))
+        );
+        assert!(from_ws_text("{not json", None, 10).is_err());
+    }
+}

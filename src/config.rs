@@ -1,0 +1,119 @@
+//! Command-line and environment configuration.
+//!
+//! Every flag can also come from a `TRANSPORT_LAB_*` environment variable, so the same binary is
+//! configured the same way on a laptop, in CI and behind a process manager. The defaults are the
+//! documented constants below: `cargo run --release` needs nothing else.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use clap::builder::RangedU64ValueParser;
+
+/// Where the server listens by default: loopback, so a first run exposes nothing to the network.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+/// Messages kept for `since` / `Last-Event-ID` resume; older ones are reported as a gap.
+pub const DEFAULT_HISTORY: usize = 1000;
+/// How long a long poll is held by default. Below the 30 s that many proxies allow an idle request.
+pub const DEFAULT_LONG_POLL_TIMEOUT_S: u64 = 25;
+/// The longest a client may ask a long poll to be held.
+pub const MAX_LONG_POLL_TIMEOUT_S: u64 = 60;
+/// Idle interval before a stream sends a heartbeat (and a WebSocket a ping). Well under the 60 s
+/// read timeout of nginx's default proxy configuration, so proxies keep quiet streams open.
+pub const DEFAULT_HEARTBEAT_S: f64 = 15.0;
+/// Longest message text, in UTF-8 bytes.
+pub const DEFAULT_MAX_TEXT_BYTES: usize = 4096;
+/// Longest request body (and WebSocket message) accepted, whatever the text limit.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// How long shutdown waits for open connections after telling every stream to end.
+pub const DEFAULT_SHUTDOWN_TIMEOUT_S: u64 = 5;
+
+/// transport-lab: one chat room over short polling, long polling, HTTP streaming, Server-Sent
+/// Events and WebSocket, with the cost of each measured on the wire.
+#[derive(Debug, Clone, Parser)]
+#[command(version, about)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port (the chosen address is logged).
+    #[arg(long, env = "TRANSPORT_LAB_BIND", default_value = DEFAULT_BIND)]
+    pub bind: SocketAddr,
+
+    /// Messages kept in history for `since` / `Last-Event-ID` resume; older cursors get a gap notice.
+    #[arg(long, env = "TRANSPORT_LAB_HISTORY", default_value_t = DEFAULT_HISTORY,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
+    pub history: usize,
+
+    /// Default seconds a long poll is held when the request names no `timeout` (at most 60).
+    #[arg(long, env = "TRANSPORT_LAB_LONG_POLL_TIMEOUT", default_value_t = DEFAULT_LONG_POLL_TIMEOUT_S,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_LONG_POLL_TIMEOUT_S))]
+    pub long_poll_timeout: u64,
+
+    /// Seconds of silence before a stream sends a heartbeat and a WebSocket a ping (decimals allowed).
+    #[arg(long, env = "TRANSPORT_LAB_HEARTBEAT", default_value_t = DEFAULT_HEARTBEAT_S,
+          value_parser = parse_positive_secs)]
+    pub heartbeat: f64,
+
+    /// Longest message text in UTF-8 bytes; longer posts get 413.
+    #[arg(long, env = "TRANSPORT_LAB_MAX_TEXT_BYTES", default_value_t = DEFAULT_MAX_TEXT_BYTES,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_BODY_BYTES as u64))]
+    pub max_text_bytes: usize,
+
+    /// Seconds shutdown waits for connections after telling every stream to end.
+    #[arg(long, env = "TRANSPORT_LAB_SHUTDOWN_TIMEOUT", default_value_t = DEFAULT_SHUTDOWN_TIMEOUT_S)]
+    pub shutdown_timeout: u64,
+
+    /// Worker threads serving connections (default: one per CPU).
+    #[arg(long, env = "TRANSPORT_LAB_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+impl Config {
+    /// The heartbeat interval as a duration.
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.heartbeat)
+    }
+
+    /// The configuration with every default, listening on `bind`.
+    pub fn with_bind(bind: SocketAddr) -> Self {
+        let mut config = Self::parse_from(["transport-lab"]);
+        config.bind = bind;
+        config
+    }
+}
+
+fn parse_positive_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.01..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected seconds between 0.01 and 3600, got {s:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The documented defaults are what an empty command line produces.
+    #[test]
+    fn defaults_match_documented_constants() {
+        let c = Config::parse_from(["transport-lab"]);
+        assert_eq!(c.bind, DEFAULT_BIND.parse().unwrap());
+        assert_eq!(
+            (c.history, c.long_poll_timeout, c.max_text_bytes),
+            (1000, 25, 4096)
+        );
+        assert_eq!(c.heartbeat_interval(), Duration::from_secs(15));
+    }
+
+    /// Out-of-range values are refused at start, not discovered later.
+    #[test]
+    fn rejects_out_of_range() {
+        for args in [
+            &["x", "--history", "0"][..],
+            &["x", "--long-poll-timeout", "61"],
+            &["x", "--heartbeat", "0"],
+            &["x", "--heartbeat", "nan"],
+            &["x", "--max-text-bytes", "0"],
+        ] {
+            assert!(Config::try_parse_from(args).is_err(), "{args:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! transport-lab: one chat room served over five realtime web transports (short polling, long
+//! polling, HTTP streaming, Server-Sent Events, WebSocket) that all read one in-memory message bus.
+//!
+//! # Layout
+//! - [`config`]: command line and environment, with the documented defaults.
+//! - [`startup`]: bind, build the server, run it, shut it down gracefully.
+//! - [`state`]: what every handler shares.
+//! - [`routes`]: every path the server answers.
+//! - [`bus`]: the message log: ids, bounded history, gaps, wake-ups.
+//! - [`message`]: a chat message, encoded once into the bytes every transport sends.
+//! - [`compose`]: parsing and validating what clients send.
+//! - [`params`]: strict decoding of query strings and form bodies.
+//! - [`publish`]: `POST /api/messages`.
+//! - [`transports`]: the five transports, one file each, and the cursor loop they share.
+//! - [`pages`] and [`assets`]: the HTML pages and their static files.
+//! - [`error`]: the JSON error every failure becomes.
+
+pub mod assets;
+pub mod bus;
+pub mod compose;
+pub mod config;
+pub mod error;
+pub mod message;
+pub mod pages;
+pub mod params;
+pub mod publish;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod transports;

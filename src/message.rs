@@ -1,0 +1,102 @@
+//! A chat message as it travels: encoded once, at publish time, into a single buffer that every
+//! transport slices from.
+//!
+//! The buffer holds the whole SSE event (`id: 7\ndata: {json}\n\n`). The JSON, the NDJSON line
+//! (JSON plus the `\n` that follows it) and the SSE event are views into that one allocation, so a
+//! message delivered to ten thousand subscribers over five transports is serialized exactly once and
+//! never copied: each connection gets a reference-counted slice.
+
+use std::ops::Range;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::Serialize;
+
+/// A stored chat message.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// Position in the log: strictly increasing from 1, the cursor every transport resumes from.
+    pub id: u64,
+    /// Unix milliseconds at publish, so clients can measure delivery latency.
+    pub ts: u64,
+    /// `id: <id>\ndata: <json>\n\n`; every wire form below is a slice of it.
+    frame: Bytes,
+    /// Where the JSON sits inside `frame`.
+    json: Range<usize>,
+}
+
+/// The message as JSON: the only serialization a message ever gets.
+#[derive(Serialize)]
+struct Wire<'a> {
+    id: u64,
+    user: &'a str,
+    text: &'a str,
+    ts: u64,
+}
+
+const SSE_ID: &[u8] = b"id: ";
+const SSE_DATA: &[u8] = b"\ndata: ";
+
+impl Message {
+    /// Encodes a message. `user` and `text` were validated by [`crate::compose`].
+    pub fn encode(id: u64, user: &str, text: &str, ts: u64) -> Self {
+        let wire = Wire { id, user, text, ts };
+        let id_text = id.to_string();
+        let mut buf = BytesMut::with_capacity(64 + user.len() + text.len() + 2 * id_text.len());
+        buf.put_slice(SSE_ID);
+        buf.put_slice(id_text.as_bytes());
+        buf.put_slice(SSE_DATA);
+        let start = buf.len();
+        let mut writer = buf.writer();
+        // unwrap: two &str and two integers always serialize, and the writer is an in-memory buffer.
+        serde_json::to_writer(&mut writer, &wire).expect("serializing plain fields to memory");
+        let mut buf = writer.into_inner();
+        let end = buf.len();
+        // serde_json escapes every newline inside strings, so the JSON is one line: a valid SSE
+        // `data:` field and a valid NDJSON record.
+        buf.put_slice(b"\n\n");
+        Self {
+            id,
+            ts,
+            frame: buf.freeze(),
+            json: start..end,
+        }
+    }
+
+    /// The message JSON: `{"id":..,"user":..,"text":..,"ts":..}`.
+    pub fn json(&self) -> Bytes {
+        self.frame.slice(self.json.clone())
+    }
+
+    /// The JSON followed by `\n`: one NDJSON record, as the HTTP stream sends it.
+    pub fn ndjson_line(&self) -> Bytes {
+        self.frame.slice(self.json.start..self.json.end + 1)
+    }
+
+    /// The complete SSE event: `id:` line, `data:` line and the blank line that ends the event.
+    pub fn sse_event(&self) -> Bytes {
+        self.frame.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every wire form is a view of one encoding, and the JSON round-trips with newlines escaped.
+    #[test]
+    fn wire_forms_share_one_encoding() {
+        let m = Message::encode(7, "ada", "hi\nthere \"you\"", 1_700_000_000_000);
+
+        let json: serde_json::Value = serde_json::from_slice(&m.json()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"id": 7, "user": "ada", "text": "hi\nthere \"you\"", "ts": 1_700_000_000_000u64})
+        );
+        assert_eq!(&m.ndjson_line()[..], [&m.json()[..], b"\n"].concat());
+        assert_eq!(
+            &m.sse_event()[..],
+            [b"id: 7\ndata: ", &m.json()[..], b"\n\n"].concat()
+        );
+        assert_eq!(m.json().as_ptr(), m.sse_event()[12..].as_ptr());
+    }
+}

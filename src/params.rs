@@ -1,0 +1,163 @@
+//! URL-encoded key/value pairs (query strings and form bodies), decoded strictly.
+//!
+//! The usual decoders replace invalid UTF-8 with U+FFFD and carry on; we refuse it instead, so a
+//! client learns its bytes were wrong rather than finding a replacement character in the chat.
+//! Cursor and timeout parameters get their own parsers so their errors say what a valid one is.
+
+use std::borrow::Cow;
+
+use percent_encoding::percent_decode;
+
+use crate::error::AppError;
+
+/// Decoded pairs, in order; the first occurrence of a key wins.
+#[derive(Debug, Default)]
+pub struct Params {
+    pairs: Vec<(String, String)>,
+}
+
+impl Params {
+    /// Decodes `a=1&b=x+y` (`+` is a space, `%XX` a byte; the result must be UTF-8).
+    pub fn parse(input: &[u8], what: &str) -> Result<Self, AppError> {
+        let mut pairs = Vec::new();
+        for piece in input.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+            let (key, value) = match piece.iter().position(|&b| b == b'=') {
+                Some(i) => (&piece[..i], &piece[i + 1..]),
+                None => (piece, &b""[..]),
+            };
+            pairs.push((decode(key, what)?, decode(value, what)?));
+        }
+        Ok(Self { pairs })
+    }
+
+    /// Decodes a request's query string.
+    pub fn query(query_string: &str) -> Result<Self, AppError> {
+        Self::parse(query_string.as_bytes(), "query string")
+    }
+
+    /// The first value given for `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A message id cursor such as `since`: absent, or a non-negative integer.
+    pub fn cursor(&self, key: &str) -> Result<Option<u64>, AppError> {
+        self.get(key).map(|v| parse_u64(key, v)).transpose()
+    }
+
+    /// Whole seconds, at most `max`.
+    pub fn seconds(&self, key: &str, max: u64) -> Result<Option<u64>, AppError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => match parse_u64(key, v)? {
+                s if s <= max => Ok(Some(s)),
+                s => Err(AppError::bad_request(format!(
+                    "{key} must be at most {max} seconds, got {s}"
+                ))),
+            },
+        }
+    }
+}
+
+/// A non-negative integer, with an error that quotes what was sent.
+pub fn parse_u64(key: &str, value: &str) -> Result<u64, AppError> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(AppError::bad_request(format!(
+            "{key} must be a non-negative integer, got {}",
+            quote(value)
+        )));
+    }
+    value.parse().map_err(|_| {
+        AppError::bad_request(format!(
+            "{key} is larger than {}, got {}",
+            u64::MAX,
+            quote(value)
+        ))
+    })
+}
+
+fn decode(raw: &[u8], what: &str) -> Result<String, AppError> {
+    let spaced: Cow<'_, [u8]> = if raw.contains(&b'+') {
+        Cow::Owned(
+            raw.iter()
+                .map(|&b| if b == b'+' { b' ' } else { b })
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(raw)
+    };
+    percent_decode(&spaced)
+        .decode_utf8()
+        .map(Cow::into_owned)
+        .map_err(|_| {
+            AppError::bad_request(format!("{what} is not valid UTF-8 once percent-decoded"))
+        })
+}
+
+/// A value quoted for an error message, cut short so an error never echoes a huge input.
+fn quote(value: &str) -> String {
+    const SHOWN: usize = 40;
+    match value.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{:?}…", &value[..cut]),
+        None => format!("{value:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plus, percent escapes and first-wins lookup; a key without `=` has an empty value.
+    #[test]
+    fn decodes_pairs() {
+        let p = Params::parse(b"user=ada+l&text=caf%C3%A9%21&user=bob&flag", "form").unwrap();
+        assert_eq!(p.get("user"), Some("ada l"));
+        assert_eq!(p.get("text"), Some("café!"));
+        assert_eq!(p.get("flag"), Some(""));
+        assert_eq!(p.get("none"), None);
+    }
+
+    /// Invalid UTF-8 after decoding is an error, not a replacement character.
+    #[test]
+    fn refuses_invalid_utf8() {
+        let err = Params::parse(b"text=%FF%FE", "form").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "form is not valid UTF-8 once percent-decoded"
+        );
+    }
+
+    /// Cursors are non-negative integers; the error quotes the bad value.
+    #[test]
+    fn cursor_parsing() {
+        let q = |s: &str| Params::query(s).unwrap();
+        assert_eq!(q("since=42").cursor("since").unwrap(), Some(42));
+        assert_eq!(q("").cursor("since").unwrap(), None);
+        assert_eq!(
+            q("since=-1").cursor("since").unwrap_err().to_string(),
+            "since must be a non-negative integer, got \"-1\""
+        );
+        assert_eq!(
+            q("since=1e3").cursor("since").unwrap_err().to_string(),
+            "since must be a non-negative integer, got \"1e3\""
+        );
+        assert!(
+            q("since=99999999999999999999999")
+                .cursor("since")
+                .unwrap_err()
+                .to_string()
+                .starts_with("since is larger than")
+        );
+        assert_eq!(
+            q("timeout=61")
+                .seconds("timeout", 60)
+                .unwrap_err()
+                .to_string(),
+            "timeout must be at most 60 seconds, got 61"
+        );
+        assert_eq!(q("timeout=60").seconds("timeout", 60).unwrap(), Some(60));
+    }
+}

@@ -1,0 +1,68 @@
+//! The routing table: every path the server answers, in one place.
+//!
+//! Each resource lists its method; any other method gets a JSON 405 with `Allow`, and any unknown
+//! path a JSON 404, so a curl user always learns what went wrong.
+
+use actix_web::{HttpRequest, HttpResponse, Route, web};
+use serde_json::json;
+
+use crate::error::AppError;
+use crate::transports::{long_poll, short_poll, sse, stream, ws};
+use crate::{assets, pages, publish};
+
+/// Registers every route on an `App`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/healthz", "GET", web::get().to(healthz)))
+        .service(resource(
+            "/api/messages",
+            "POST",
+            web::post().to(publish::publish),
+        ))
+        .service(resource(
+            "/api/poll",
+            "GET",
+            web::get().to(short_poll::poll),
+        ))
+        .service(resource(
+            "/api/longpoll",
+            "GET",
+            web::get().to(long_poll::long_poll),
+        ))
+        .service(resource(
+            "/api/stream",
+            "GET",
+            web::get().to(stream::stream),
+        ))
+        .service(resource("/api/sse", "GET", web::get().to(sse::sse)))
+        .service(resource("/api/ws", "GET", web::get().to(ws::ws)))
+        .service(resource("/", "GET", web::get().to(pages::index)))
+        .service(resource(
+            "/static/{file}",
+            "GET",
+            web::get().to(assets::serve),
+        ))
+        .default_service(web::to(not_found));
+}
+
+fn resource(path: &str, allow: &'static str, route: Route) -> actix_web::Resource {
+    web::resource(path)
+        .route(route)
+        .default_service(web::to(move |req: HttpRequest| async move {
+            Err::<HttpResponse, _>(AppError::MethodNotAllowed {
+                method: req.method().to_string(),
+                allow,
+            })
+        }))
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, AppError> {
+    Err(AppError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}

@@ -1,0 +1,36 @@
+//! The JSON answer of both polling transports: `{"messages":[...],"last_id":N,"gap":false}`.
+//!
+//! Assembled from the messages' stored JSON bytes rather than re-serialized, so a poll costs a copy,
+//! not an encoding, per message.
+
+use actix_web::HttpResponse;
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use bytes::{BufMut, BytesMut};
+
+use crate::bus::Since;
+
+/// A 200 with the batch. `last_id` is the cursor to send as `since` next time; `missed` and
+/// `reset` appear only when `gap` is true.
+pub fn respond(batch: &Since) -> HttpResponse {
+    let payload: usize = batch.messages.iter().map(|m| m.json().len() + 1).sum();
+    let mut body = BytesMut::with_capacity(payload + 96);
+    body.put_slice(b"{\"messages\":[");
+    for (i, message) in batch.messages.iter().enumerate() {
+        if i > 0 {
+            body.put_u8(b',');
+        }
+        body.put_slice(&message.json());
+    }
+    body.put_slice(format!("],\"last_id\":{},\"gap\":{}", batch.cursor, batch.is_gap()).as_bytes());
+    if batch.is_gap() {
+        body.put_slice(format!(",\"missed\":{}", batch.missed).as_bytes());
+        if batch.reset {
+            body.put_slice(b",\"reset\":true");
+        }
+    }
+    body.put_u8(b'}');
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "application/json"))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .body(body.freeze())
+}

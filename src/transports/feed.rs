@@ -1,0 +1,149 @@
+//! The cursor loop that every streaming transport (HTTP stream, SSE, WebSocket) runs:
+//! "send what is after my cursor, then wait for more, a heartbeat, or shutdown".
+//!
+//! A feed yields [`Event`]s; each transport only decides how an event looks on its wire. Because
+//! the loop reads the bus by cursor instead of queueing copies per connection, a slow reader costs
+//! no memory beyond the history: it reads from the log when it is ready, and if it falls behind the
+//! history it gets a gap notice.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::Bus;
+use crate::message::Message;
+
+/// Messages taken from the bus per lock; keeps each critical section short when a reader
+/// replays a long history.
+const BATCH: usize = 256;
+
+/// What a feed has for its transport to send next.
+#[derive(Debug)]
+pub enum Event {
+    /// First event of every feed: the cursor it starts from. A client that reconnects with this
+    /// cursor loses nothing, even if no message arrived in between.
+    Ready { since: u64 },
+    /// The cursor could not be continued: `missed` messages were evicted from history, or the
+    /// cursor was ahead of the log (`reset`: it came from an earlier run of the server).
+    Gap { missed: u64, reset: bool },
+    /// The next message after the cursor.
+    Message(Arc<Message>),
+    /// Nothing was sent for one heartbeat interval.
+    Heartbeat,
+    /// The server is shutting down: end the connection.
+    Shutdown,
+}
+
+/// One subscriber's position in the bus.
+pub struct Feed {
+    bus: Bus,
+    /// Id of the last message handed out (or the starting point).
+    cursor: u64,
+    wake: watch::Receiver<u64>,
+    /// Messages read from the bus but not yet handed out.
+    pending: VecDeque<Arc<Message>>,
+    /// `None` for transports with their own keep-alive (WebSocket pings).
+    heartbeat: Option<Interval>,
+    shutdown: CancellationToken,
+    ready_sent: bool,
+}
+
+impl Feed {
+    /// A feed after `since`, or of live messages only when there is no cursor.
+    pub fn new(
+        bus: &Bus,
+        since: Option<u64>,
+        heartbeat: Option<Duration>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        // Subscribe before reading the newest id, so nothing published after that read is missed.
+        let mut wake = bus.subscribe();
+        wake.borrow_and_update();
+        let cursor = since.unwrap_or_else(|| bus.newest_id());
+        let heartbeat = heartbeat.map(|every| {
+            let mut interval = interval_at(Instant::now() + every, every);
+            interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            interval
+        });
+        Self {
+            bus: bus.clone(),
+            cursor,
+            wake,
+            pending: VecDeque::new(),
+            heartbeat,
+            shutdown,
+            ready_sent: false,
+        }
+    }
+
+    /// The next event. Cancel-safe: state only changes between await points, so a `select!`
+    /// that drops this future loses nothing.
+    pub async fn next(&mut self) -> Event {
+        if !self.ready_sent {
+            self.ready_sent = true;
+            return Event::Ready { since: self.cursor };
+        }
+        loop {
+            if self.shutdown.is_cancelled() {
+                return Event::Shutdown;
+            }
+            if let Some(message) = self.pending.pop_front() {
+                if let Some(heartbeat) = &mut self.heartbeat {
+                    heartbeat.reset();
+                }
+                return Event::Message(message);
+            }
+            // Mark the newest id seen *before* reading, so a publish after the read wakes us.
+            self.wake.borrow_and_update();
+            let batch = self.bus.since(self.cursor, BATCH);
+            self.cursor = batch.cursor;
+            let gap = batch.is_gap().then_some(Event::Gap {
+                missed: batch.missed,
+                reset: batch.reset,
+            });
+            self.pending.extend(batch.messages);
+            if let Some(gap) = gap {
+                return gap;
+            }
+            if !self.pending.is_empty() {
+                continue;
+            }
+            tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => return Event::Shutdown,
+                changed = self.wake.changed() => {
+                    if changed.is_err() {
+                        return Event::Shutdown;
+                    }
+                }
+                () = tick(&mut self.heartbeat) => return Event::Heartbeat,
+            }
+        }
+    }
+}
+
+async fn tick(heartbeat: &mut Option<Interval>) {
+    match heartbeat {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// `{"type":"ready","since":N}`: the control object that opens the stream and WebSocket feeds.
+pub fn ready_json(since: u64) -> Bytes {
+    Bytes::from(format!(r#"{{"type":"ready","since":{since}}}"#))
+}
+
+/// `{"type":"gap","missed":N,"reset":B}`: the notice sent before the oldest retained message.
+pub fn gap_json(missed: u64, reset: bool) -> Bytes {
+    Bytes::from(format!(
+        r#"{{"type":"gap","missed":{missed},"reset":{reset}}}"#
+    ))
+}

@@ -1,0 +1,184 @@
+//! WebSocket: `GET /api/ws?since=ID&user=NAME`, both directions on one connection.
+//!
+//! Server to client: one text frame per message (the message JSON, the same bytes every other
+//! transport sends), after a `{"type":"ready"}` frame and any gap notice. Client to server: text
+//! frames `{"user","text","ref"}` (or plain text) are published; a `ref` earns the sender alone an
+//! `{"type":"ack","ref":..,"id":..}`, while the broadcast itself stays the shared bytes.
+//!
+//! One `select!` loop per connection (as in actix/examples' echo-actorless) over the feed, the
+//! client's frames and a ping tick. actix-ws neither answers pings nor sends them, so both are
+//! here: a peer that has said nothing for two ping intervals is dropped.
+
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{
+    AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session,
+};
+use bytes::Bytes;
+use bytestring::ByteString;
+use serde_json::{Value, json};
+use tokio::time::{Instant, MissedTickBehavior, interval_at};
+
+use crate::bus::Bus;
+use crate::compose;
+use crate::config::MAX_BODY_BYTES;
+use crate::error::AppError;
+use crate::params::Params;
+use crate::state::AppState;
+use crate::transports::feed::{self, Event, Feed};
+
+pub async fn ws(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let params = Params::query(req.query_string())?;
+    let since = params.cursor("since")?;
+    let (response, session, frames) = actix_ws::handle(&req, body).map_err(|e| {
+        AppError::bad_request(format!(
+            "WebSocket handshake failed ({e}); this endpoint needs a WebSocket client, e.g. websocat"
+        ))
+    })?;
+    let frames = frames
+        .max_frame_size(MAX_BODY_BYTES)
+        .aggregate_continuations()
+        .max_continuation_size(MAX_BODY_BYTES);
+    let connection = Connection {
+        bus: state.bus.clone(),
+        user: params.get("user").map(str::to_owned),
+        max_text_bytes: state.config.max_text_bytes,
+        ping_every: state.config.heartbeat_interval(),
+    };
+    let feed = Feed::new(&state.bus, since, None, state.shutdown.clone());
+    // Answer the handshake now; the connection lives on in its own task.
+    actix_rt::spawn(connection.run(session, frames, feed));
+    Ok(response)
+}
+
+/// What one connection's loop needs besides its session, frames and feed.
+struct Connection {
+    bus: Bus,
+    /// `?user=`: the name for plain-text frames and JSON frames without one.
+    user: Option<String>,
+    max_text_bytes: usize,
+    /// Also the liveness bound: no frame at all for two of these and the peer is dropped.
+    ping_every: Duration,
+}
+
+impl Connection {
+    async fn run(self, mut session: Session, mut frames: AggregatedMessageStream, mut feed: Feed) {
+        let mut ping = interval_at(Instant::now() + self.ping_every, self.ping_every);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
+
+        let close = loop {
+            tokio::select! {
+                event = feed.next() => {
+                    let sent = match event {
+                        Event::Ready { since } => send(&mut session, feed::ready_json(since)).await,
+                        Event::Gap { missed, reset } => send(&mut session, feed::gap_json(missed, reset)).await,
+                        Event::Message(message) => send(&mut session, message.json()).await,
+                        Event::Heartbeat => Ok(()),
+                        Event::Shutdown => break Some(reason(CloseCode::Away, "server shutting down")),
+                    };
+                    if sent.is_err() {
+                        tracing::debug!("websocket peer gone while sending");
+                        break None;
+                    }
+                }
+                frame = frames.recv() => {
+                    last_heard = Instant::now();
+                    let frame = match frame {
+                        None => break None,
+                        Some(Err(error)) => break Some(protocol_close(&error)),
+                        Some(Ok(frame)) => frame,
+                    };
+                    let answered = match frame {
+                        AggregatedMessage::Text(text) => self.publish(&mut session, &text).await,
+                        AggregatedMessage::Binary(_) => {
+                            send_error(&mut session, "binary frames are not accepted; send text frames", None).await
+                        }
+                        AggregatedMessage::Ping(payload) => session.pong(&payload).await,
+                        AggregatedMessage::Pong(_) => Ok(()),
+                        AggregatedMessage::Close(their_reason) => {
+                            break Some(their_reason.unwrap_or_else(|| CloseCode::Normal.into()));
+                        }
+                    };
+                    if answered.is_err() {
+                        break None;
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() >= 2 * self.ping_every {
+                        tracing::debug!("websocket peer silent for two ping intervals; dropping it");
+                        break Some(reason(CloseCode::Policy, "no pong within two ping intervals"));
+                    }
+                    if session.ping(b"").await.is_err() {
+                        break None;
+                    }
+                }
+            }
+        };
+        if let Some(close) = close {
+            // The peer may already be gone; there is nobody left to tell.
+            let _ = session.close(Some(close)).await;
+        }
+    }
+
+    /// Publishes a client's text frame; acknowledges it when it carries a `ref`.
+    async fn publish(&self, session: &mut Session, text: &str) -> Result<(), actix_ws::Closed> {
+        match compose::from_ws_text(text, self.user.as_deref(), self.max_text_bytes) {
+            Ok((message, reference)) => {
+                let stored = self.bus.publish(&message.user, &message.text);
+                match reference {
+                    Some(reference) => {
+                        let ack = json!({"type": "ack", "ref": reference, "id": stored.id});
+                        send(session, Bytes::from(ack.to_string())).await
+                    }
+                    None => Ok(()),
+                }
+            }
+            Err((error, reference)) => send_error(session, &error.to_string(), reference).await,
+        }
+    }
+}
+
+async fn send(session: &mut Session, json: Bytes) -> Result<(), actix_ws::Closed> {
+    // Our frames are JSON we encoded ourselves: always UTF-8, so this check never fails.
+    match ByteString::try_from(json) {
+        Ok(text) => session.text(text).await,
+        Err(_) => Ok(()),
+    }
+}
+
+/// `{"type":"error","error":..}` (with the frame's `ref` when it had one); the connection stays open.
+async fn send_error(
+    session: &mut Session,
+    error: &str,
+    reference: Option<Value>,
+) -> Result<(), actix_ws::Closed> {
+    let mut frame = json!({"type": "error", "error": error});
+    if let Some(reference) = reference {
+        frame["ref"] = reference;
+    }
+    send(session, Bytes::from(frame.to_string())).await
+}
+
+fn reason(code: CloseCode, description: &str) -> CloseReason {
+    CloseReason {
+        code,
+        description: Some(description.to_owned()),
+    }
+}
+
+/// The close a protocol violation earns: 1009 for an oversized frame or message, 1002 otherwise.
+fn protocol_close(error: &ProtocolError) -> CloseReason {
+    tracing::debug!(%error, "websocket protocol error");
+    match error {
+        ProtocolError::Overflow => {
+            reason(CloseCode::Size, "frame or message larger than 65536 bytes")
+        }
+        other => reason(CloseCode::Protocol, &other.to_string()),
+    }
+}
