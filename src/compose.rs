@@ -22,6 +22,8 @@ pub struct NewMessage {
     pub text: String,
 }
 
+const NOT_AN_OBJECT: &str = r#"malformed JSON: expected an object like {"user":"ada","text":"hi"}"#;
+
 /// The JSON form of a message (POST body or WebSocket frame).
 #[derive(Deserialize)]
 struct JsonMessage {
@@ -68,6 +70,10 @@ pub fn from_body(
 ) -> Result<NewMessage, AppError> {
     let (user, text) = match format {
         BodyFormat::Json => {
+            // serde would also read a struct from an array (`["ada","hi"]`); only objects are messages.
+            if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+                return Err(AppError::bad_request(NOT_AN_OBJECT));
+            }
             let m: JsonMessage = serde_json::from_slice(body)
                 .map_err(|e| AppError::bad_request(format!("malformed JSON: {e}")))?;
             (m.user, m.text)

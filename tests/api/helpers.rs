@@ -1,0 +1,317 @@
+//! The test harness: `spawn_app()` starts the real server on 127.0.0.1:0 in this process and
+//! returns typed clients that speak each transport over real sockets.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use clap::Parser;
+use futures_util::{SinkExt, Stream, StreamExt};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use transport_lab::config::Config;
+use transport_lab::startup::{Application, Shutdown};
+
+/// How long any single wait in a test may take before it counts as a failure.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub http: reqwest::Client,
+    shutdown: Shutdown,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// Starts the server with the defaults, a short heartbeat, and `extra` flags.
+pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
+    let mut args = vec![
+        "transport-lab",
+        "--bind",
+        "127.0.0.1:0",
+        "--workers",
+        "2",
+        "--heartbeat",
+        "0.3",
+    ];
+    args.extend_from_slice(extra);
+    let config = Config::try_parse_from(&args).expect("valid test flags");
+    let app = Application::build(config).expect("server binds");
+    let addr = app.addr();
+    let shutdown = app.shutdown_handle();
+    let server = tokio::spawn(app.run());
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        shutdown,
+        server: Some(server),
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Posts a JSON message and returns the stored message.
+    pub async fn post(&self, user: &str, text: &str) -> Value {
+        let response = self
+            .http
+            .post(self.url("/api/messages"))
+            .json(&serde_json::json!({"user": user, "text": text}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            201,
+            "post failed: {:?}",
+            response.text().await
+        );
+        response.json().await.unwrap()
+    }
+
+    /// Posts a JSON message and returns the 201 body exactly as the server wrote it.
+    pub async fn post_raw(&self, user: &str, text: &str) -> String {
+        let response = self
+            .http
+            .post(self.url("/api/messages"))
+            .json(&serde_json::json!({"user": user, "text": text}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.text().await.unwrap()
+    }
+
+    /// GETs a JSON endpoint, returning status and body.
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    /// Ids of every message currently in history, via the short poll.
+    pub async fn stored_ids(&self) -> Vec<u64> {
+        let (_, body) = self.get_json("/api/poll?since=0").await;
+        ids(&body["messages"])
+    }
+
+    /// Opens the SSE stream at `path_and_query`, with an optional `Last-Event-ID`.
+    pub async fn sse(&self, path_and_query: &str, last_event_id: Option<&str>) -> SseClient {
+        let mut request = self.http.get(self.url(path_and_query));
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        SseClient {
+            lines: LineReader::new(Box::pin(response.bytes_stream())),
+        }
+    }
+
+    /// Opens the NDJSON stream at `path_and_query`.
+    pub async fn stream(&self, path_and_query: &str) -> NdjsonClient {
+        let response = self
+            .http
+            .get(self.url(path_and_query))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+        assert_eq!(response.headers()["transfer-encoding"], "chunked");
+        NdjsonClient {
+            lines: LineReader::new(Box::pin(response.bytes_stream())),
+        }
+    }
+
+    /// Opens a WebSocket at `path_and_query`.
+    pub async fn ws(&self, path_and_query: &str) -> WsClient {
+        let url = format!("ws://{}{path_and_query}", self.addr);
+        let (socket, response) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket handshake");
+        assert_eq!(response.status(), 101);
+        WsClient { socket }
+    }
+
+    /// Starts a graceful shutdown and waits for the server to stop.
+    pub async fn shutdown(&mut self) {
+        self.shutdown.shutdown().await;
+        if let Some(server) = self.server.take() {
+            tokio::time::timeout(WAIT, server)
+                .await
+                .expect("server stops")
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+/// The `id`s of a JSON array of messages.
+pub fn ids(messages: &Value) -> Vec<u64> {
+    messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_u64().unwrap())
+        .collect()
+}
+
+/// Splits a byte stream into `\n`-terminated lines, whatever the chunk boundaries.
+pub struct LineReader<S> {
+    stream: S,
+    buf: BytesMut,
+}
+
+impl<S: Stream<Item = reqwest::Result<Bytes>> + Unpin> LineReader<S> {
+    fn new(stream: S) -> Self {
+        Self {
+            stream,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// The next line without its `\n`; `None` when the response ended.
+    pub async fn next_line(&mut self) -> Option<String> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let line = self.buf.split_to(i + 1);
+                return Some(String::from_utf8(line[..i].to_vec()).unwrap());
+            }
+            match tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .expect("line within WAIT")
+            {
+                Some(chunk) => self.buf.extend_from_slice(&chunk.unwrap()),
+                None => return None,
+            }
+        }
+    }
+}
+
+/// One SSE event as the spec's parser assembles it.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub data: Option<String>,
+    pub retry: Option<String>,
+    pub comments: Vec<String>,
+}
+
+impl SseEvent {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.data.as_deref().unwrap()).unwrap()
+    }
+}
+
+/// A response body as a boxed byte stream.
+pub type Body = std::pin::Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+pub struct SseClient {
+    pub lines: LineReader<Body>,
+}
+
+impl SseClient {
+    /// The next event (lines up to a blank line); `None` when the stream ended.
+    pub async fn next_event(&mut self) -> Option<SseEvent> {
+        let mut event = SseEvent::default();
+        loop {
+            let line = self.lines.next_line().await?;
+            if line.is_empty() {
+                return Some(event);
+            }
+            if let Some(comment) = line.strip_prefix(':') {
+                event.comments.push(comment.trim().to_owned());
+                continue;
+            }
+            let (field, value) = line.split_once(": ").unwrap_or((&line, ""));
+            let value = Some(value.to_owned());
+            match field {
+                "id" => event.id = value,
+                "event" => event.event = value,
+                "data" => event.data = value,
+                "retry" => event.retry = value,
+                other => panic!("unexpected SSE field {other:?}"),
+            }
+        }
+    }
+
+    /// The next event that is not a heartbeat comment.
+    pub async fn next_non_heartbeat(&mut self) -> Option<SseEvent> {
+        loop {
+            let event = self.next_event().await?;
+            if !(event.data.is_none() && event.comments == ["heartbeat"]) {
+                return Some(event);
+            }
+        }
+    }
+}
+
+pub struct NdjsonClient {
+    pub lines: LineReader<Body>,
+}
+
+impl NdjsonClient {
+    /// The next JSON line; `None` when the stream ended.
+    pub async fn next_json(&mut self) -> Option<Value> {
+        let line = self.lines.next_line().await?;
+        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}")))
+    }
+
+    /// The next line that is not a heartbeat.
+    pub async fn next_non_heartbeat(&mut self) -> Option<Value> {
+        loop {
+            let value = self.next_json().await?;
+            if value["type"] != "heartbeat" {
+                return Some(value);
+            }
+        }
+    }
+}
+
+pub struct WsClient {
+    pub socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl WsClient {
+    /// The next frame of any kind; `None` when the connection ended.
+    pub async fn next_frame(&mut self) -> Option<WsMessage> {
+        match tokio::time::timeout(WAIT, self.socket.next())
+            .await
+            .expect("frame within WAIT")
+        {
+            Some(Ok(frame)) => Some(frame),
+            Some(Err(_)) | None => None,
+        }
+    }
+
+    /// The next text frame as JSON, skipping pings and pongs.
+    pub async fn next_json(&mut self) -> Value {
+        loop {
+            match self.next_frame().await.expect("connection open") {
+                WsMessage::Text(text) => return serde_json::from_str(&text).unwrap(),
+                WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
+                other => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.socket.send(WsMessage::text(text)).await.unwrap();
+    }
+}

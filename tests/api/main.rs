@@ -1,0 +1,14 @@
+//! Integration tests: the real server on port 0, real sockets, one binary.
+
+// A test that meets an unexpected state should stop right there, with the value in the message.
+#![allow(clippy::unwrap_used)]
+
+mod bad_input;
+mod delivery;
+mod gap;
+mod helpers;
+mod long_poll;
+mod shutdown;
+mod sse;
+mod stream;
+mod ws;
