@@ -24,6 +24,9 @@ pub enum AppError {
     /// The route exists, the method does not; `allow` lists the ones that do.
     #[error("method {method} is not allowed here; use {allow}")]
     MethodNotAllowed { method: String, allow: &'static str },
+    /// A limit of the server was reached; trying later may work.
+    #[error("{0}")]
+    Unavailable(String),
     /// Our fault, not the client's; logged, and reported without internals.
     #[error("{0}")]
     Internal(String),
@@ -48,6 +51,7 @@ impl ResponseError for AppError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -12,6 +12,8 @@
 //! - [`params`]: strict decoding of query strings and form bodies.
 //! - [`publish`]: `POST /api/messages`.
 //! - [`transports`]: the five transports, one file each, and the cursor loop they share.
+//! - [`ledger`]: the wire ledger: every byte counted on the socket, by transport, client and kind.
+//! - [`stats`]: the ledger's endpoints (`/api/stats`, its SSE stream, the tap, `/metrics`).
 //! - [`pages`] and [`assets`]: the HTML pages and their static files.
 //! - [`error`]: the JSON error every failure becomes.
 
@@ -20,6 +22,7 @@ pub mod bus;
 pub mod compose;
 pub mod config;
 pub mod error;
+pub mod ledger;
 pub mod message;
 pub mod pages;
 pub mod params;
@@ -27,4 +30,5 @@ pub mod publish;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod stats;
 pub mod transports;

@@ -18,6 +18,10 @@ pub async fn publish(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let params = Params::query(req.query_string())?;
+    // `client` and `transport` only steer the ledger (which reads them from the wire), but a
+    // malformed one is refused rather than silently not counted.
+    params.client()?;
+    params.transport()?;
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::error::AppError;
 use crate::transports::{long_poll, short_poll, sse, stream, ws};
-use crate::{assets, pages, publish};
+use crate::{assets, pages, publish, stats};
 
 /// Registers every route on an `App`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -35,6 +35,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ))
         .service(resource("/api/sse", "GET", web::get().to(sse::sse)))
         .service(resource("/api/ws", "GET", web::get().to(ws::ws)))
+        .service(resource(
+            "/api/stats",
+            "GET",
+            web::get().to(stats::stats_json),
+        ))
+        .service(resource(
+            "/api/stats/stream",
+            "GET",
+            web::get().to(stats::stats_stream),
+        ))
+        .service(resource("/api/tap", "GET", web::get().to(stats::tap)))
+        .service(resource(
+            "/metrics",
+            "GET",
+            web::get().to(stats::prometheus),
+        ))
         .service(resource("/", "GET", web::get().to(pages::index)))
         .service(resource(
             "/static/{file}",

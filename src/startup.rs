@@ -9,13 +9,16 @@
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
-use actix_http::{HttpService, KeepAlive};
+use actix_http::error::DispatchError;
+use actix_http::{HttpService, KeepAlive, Protocol};
+use actix_rt::net::TcpStream;
 use actix_server::{Server, ServerHandle};
-use actix_service::map_config;
+use actix_service::{ServiceFactoryExt, fn_service, map_config};
 use actix_web::dev::AppConfig;
 use actix_web::{App, web};
 
 use crate::config::Config;
+use crate::ledger::wire::CountingStream;
 use crate::routes;
 use crate::state::AppState;
 
@@ -70,6 +73,7 @@ impl Application {
             .shutdown_timeout(shutdown_timeout);
         let graceful = builder.graceful_shutdown_signal();
         let app_state = state.clone();
+        let ledger = state.ledger.clone();
         let server = builder
             .listen("transport-lab", listener, move || {
                 let state = app_state.clone();
@@ -77,7 +81,7 @@ impl Application {
                 let app = App::new()
                     .app_data(web::Data::new(state))
                     .configure(routes::configure);
-                HttpService::build()
+                let service = HttpService::build()
                     .keep_alive(KeepAlive::Timeout(KEEP_ALIVE))
                     .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
                     .local_addr(addr)
@@ -86,8 +90,21 @@ impl Application {
                         let graceful = graceful.clone();
                         async move { graceful.notified().await }
                     })
-                    .finish(map_config(app, |_| AppConfig::default()))
-                    .tcp()
+                    .finish(map_config(app, |_| AppConfig::default()));
+                // Every accepted connection is wrapped, so the ledger sees each byte it carries.
+                let ledger = ledger.clone();
+                fn_service(move |io: TcpStream| {
+                    let ledger = ledger.clone();
+                    async move {
+                        let peer = io.peer_addr().ok();
+                        Ok::<_, DispatchError>((
+                            CountingStream::new(io, ledger),
+                            Protocol::Http1,
+                            peer,
+                        ))
+                    }
+                })
+                .and_then(service)
             })?
             .run();
         let shutdown = Shutdown {

@@ -19,6 +19,8 @@ pub async fn long_poll(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let params = Params::query(req.query_string())?;
+    // The ledger reads `client` from the wire itself; a malformed one is refused, not ignored.
+    params.client()?;
     let since = params.cursor("since")?;
     let timeout = params
         .seconds("timeout", MAX_LONG_POLL_TIMEOUT_S)?

@@ -13,6 +13,8 @@ pub const LATEST_WITHOUT_CURSOR: usize = 50;
 
 pub async fn poll(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let params = Params::query(req.query_string())?;
+    // The ledger reads `client` from the wire itself; a malformed one is refused, not ignored.
+    params.client()?;
     let batch = match params.cursor("since")? {
         Some(since) => state.bus.since(since, usize::MAX),
         None => state.bus.latest(LATEST_WITHOUT_CURSOR),

@@ -27,6 +27,8 @@ const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 
 pub async fn sse(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let params = Params::query(req.query_string())?;
+    // The ledger reads `client` from the wire itself; a malformed one is refused, not ignored.
+    params.client()?;
     let since = match req.headers().get("last-event-id") {
         Some(value) => {
             let value = value

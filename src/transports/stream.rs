@@ -25,6 +25,8 @@ pub async fn stream(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let params = Params::query(req.query_string())?;
+    // The ledger reads `client` from the wire itself; a malformed one is refused, not ignored.
+    params.client()?;
     let feed = Feed::new(
         &state.bus,
         params.cursor("since")?,

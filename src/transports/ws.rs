@@ -17,7 +17,8 @@ use actix_ws::{
 };
 use bytes::Bytes;
 use bytestring::ByteString;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
 use crate::bus::Bus;
@@ -34,6 +35,8 @@ pub async fn ws(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let params = Params::query(req.query_string())?;
+    // The ledger reads `client` from the wire itself; a malformed one is refused, not ignored.
+    params.client()?;
     let since = params.cursor("since")?;
     let (response, session, frames) = actix_ws::handle(&req, body).map_err(|e| {
         AppError::bad_request(format!(
@@ -133,8 +136,13 @@ impl Connection {
                 let stored = self.bus.publish(&message.user, &message.text);
                 match reference {
                     Some(reference) => {
-                        let ack = json!({"type": "ack", "ref": reference, "id": stored.id});
-                        send(session, Bytes::from(ack.to_string())).await
+                        let ack = Control {
+                            kind: "ack",
+                            reference: Some(&reference),
+                            id: Some(stored.id),
+                            error: None,
+                        };
+                        send(session, control_json(&ack)).await
                     }
                     None => Ok(()),
                 }
@@ -158,11 +166,33 @@ async fn send_error(
     error: &str,
     reference: Option<Value>,
 ) -> Result<(), actix_ws::Closed> {
-    let mut frame = json!({"type": "error", "error": error});
-    if let Some(reference) = reference {
-        frame["ref"] = reference;
-    }
-    send(session, Bytes::from(frame.to_string())).await
+    let frame = Control {
+        kind: "error",
+        reference: reference.as_ref(),
+        id: None,
+        error: Some(error),
+    };
+    send(session, control_json(&frame)).await
+}
+
+/// A control object for this connection alone. A struct, not `json!`, because field order
+/// matters: control objects start with `{"type":` and messages with `{"id":`, which is how the
+/// ledger tells them apart on the wire.
+#[derive(Serialize)]
+struct Control<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    reference: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+fn control_json(control: &Control<'_>) -> Bytes {
+    // A struct of strings, a number and an already-parsed JSON value always serializes.
+    Bytes::from(serde_json::to_vec(control).unwrap_or_default())
 }
 
 fn reason(code: CloseCode, description: &str) -> CloseReason {

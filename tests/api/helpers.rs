@@ -28,15 +28,11 @@ pub struct TestApp {
 
 /// Starts the server with the defaults, a short heartbeat, and `extra` flags.
 pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
-    let mut args = vec![
-        "transport-lab",
-        "--bind",
-        "127.0.0.1:0",
-        "--workers",
-        "2",
-        "--heartbeat",
-        "0.3",
-    ];
+    let mut args = vec!["transport-lab", "--bind", "127.0.0.1:0", "--workers", "2"];
+    // Tests wait for heartbeats, so they come every 0.3 s unless a test asks otherwise.
+    if !extra.contains(&"--heartbeat") {
+        args.extend_from_slice(&["--heartbeat", "0.3"]);
+    }
     args.extend_from_slice(extra);
     let config = Config::try_parse_from(&args).expect("valid test flags");
     let app = Application::build(config).expect("server binds");
@@ -240,12 +236,18 @@ impl SseClient {
                 continue;
             }
             let (field, value) = line.split_once(": ").unwrap_or((&line, ""));
-            let value = Some(value.to_owned());
+            let value = value.to_owned();
             match field {
-                "id" => event.id = value,
-                "event" => event.event = value,
-                "data" => event.data = value,
-                "retry" => event.retry = value,
+                "id" => event.id = Some(value),
+                "event" => event.event = Some(value),
+                // Per the SSE spec, several data lines join with newlines.
+                "data" => {
+                    event.data = Some(match event.data.take() {
+                        Some(before) => format!("{before}\n{value}"),
+                        None => value,
+                    })
+                }
+                "retry" => event.retry = Some(value),
                 other => panic!("unexpected SSE field {other:?}"),
             }
         }

@@ -1,0 +1,318 @@
+//! Sorting response body bytes into payload, framing, heartbeat and other, by the body's format.
+//!
+//! Each transport's body has a format we wrote ourselves, so the rules are exact:
+//! - SSE: a `data:` value that is a message JSON is payload; field names, `id:`/`event:`/`retry:`
+//!   lines, newlines and blank lines are framing; comment-only events are heartbeats; control
+//!   objects in `data:` are other.
+//! - NDJSON: a message line is payload plus one framing newline; `{"type":"heartbeat"}` lines are
+//!   heartbeats; control objects are other (plus their newline as framing).
+//! - Poll JSON: the message objects inside `"messages":[...]` are payload; the envelope is other.
+//!
+//! A message JSON is recognised by its first bytes, `{"id":`; control objects start `{"type":`.
+
+use super::counts::Kind;
+
+/// What a body classifier found in the bytes fed to it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub bytes: [u64; 5],
+    pub messages: u64,
+    pub empty_responses: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, kind: Kind, n: usize) {
+        self.bytes[kind as usize] += n as u64;
+    }
+    pub fn get(&self, kind: Kind) -> u64 {
+        self.bytes[kind as usize]
+    }
+}
+
+/// The formats we know how to sort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Sse,
+    Ndjson,
+    PollJson,
+    /// Anything else (error bodies, pages): all other.
+    Opaque,
+}
+
+/// Longest line held while waiting for its end; past it the line is counted as other.
+const MAX_LINE: usize = 256 * 1024;
+
+pub fn is_message(json: &[u8]) -> bool {
+    json.starts_with(b"{\"id\":")
+}
+
+#[derive(Debug)]
+pub struct BodyClassifier {
+    format: Format,
+    line: Vec<u8>,
+    /// The line outgrew MAX_LINE: the rest of it is other.
+    overflowed: bool,
+    /// SSE: the current event has had lines, and all of them were comments.
+    event_lines: bool,
+    event_comments_only: bool,
+    poll: PollScanner,
+}
+
+impl BodyClassifier {
+    pub fn new(format: Format) -> Self {
+        Self {
+            format,
+            line: Vec::new(),
+            overflowed: false,
+            event_lines: false,
+            event_comments_only: true,
+            poll: PollScanner::default(),
+        }
+    }
+
+    pub fn feed(&mut self, data: &[u8], tally: &mut Tally) {
+        match self.format {
+            Format::Opaque => tally.add(Kind::Other, data.len()),
+            Format::PollJson => self.poll.feed(data, tally),
+            Format::Sse | Format::Ndjson => {
+                let mut rest = data;
+                while !rest.is_empty() {
+                    let end = rest.iter().position(|&b| b == b'\n');
+                    let take = end.map_or(rest.len(), |i| i + 1);
+                    let (piece, after) = rest.split_at(take);
+                    rest = after;
+                    if self.overflowed {
+                        tally.add(Kind::Other, piece.len());
+                    } else {
+                        self.line.extend_from_slice(piece);
+                        if self.line.len() > MAX_LINE {
+                            tally.add(Kind::Other, self.line.len());
+                            self.line.clear();
+                            self.overflowed = true;
+                        }
+                    }
+                    if end.is_some() {
+                        if self.overflowed {
+                            self.overflowed = false;
+                        } else {
+                            let line = std::mem::take(&mut self.line);
+                            self.line_done(&line[..line.len() - 1], tally);
+                            self.line = line;
+                            self.line.clear();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The body ended: a partial line is other; a poll answer with no message is empty.
+    pub fn finish(&mut self, tally: &mut Tally) {
+        tally.add(Kind::Other, self.line.len());
+        self.line.clear();
+        if self.format == Format::PollJson && self.poll.messages == 0 {
+            tally.empty_responses += 1;
+        }
+    }
+
+    fn line_done(&mut self, line: &[u8], tally: &mut Tally) {
+        let with_newline = line.len() + 1;
+        match self.format {
+            Format::Ndjson => {
+                if line == b"{\"type\":\"heartbeat\"}" {
+                    tally.add(Kind::Heartbeat, with_newline);
+                } else {
+                    let kind = if is_message(line) {
+                        Kind::Payload
+                    } else {
+                        Kind::Other
+                    };
+                    if kind == Kind::Payload {
+                        tally.messages += 1;
+                    }
+                    tally.add(kind, line.len());
+                    tally.add(Kind::Framing, 1);
+                }
+            }
+            Format::Sse => {
+                if line.is_empty() {
+                    let kind = if self.event_lines && self.event_comments_only {
+                        Kind::Heartbeat
+                    } else {
+                        Kind::Framing
+                    };
+                    tally.add(kind, 1);
+                    self.event_lines = false;
+                    self.event_comments_only = true;
+                    return;
+                }
+                self.event_lines = true;
+                if line[0] == b':' {
+                    tally.add(Kind::Heartbeat, with_newline);
+                    return;
+                }
+                self.event_comments_only = false;
+                let value = line
+                    .strip_prefix(b"data: ")
+                    .or_else(|| line.strip_prefix(b"data:"));
+                match value {
+                    Some(value) => {
+                        let kind = if is_message(value) {
+                            Kind::Payload
+                        } else {
+                            Kind::Other
+                        };
+                        if kind == Kind::Payload {
+                            tally.messages += 1;
+                        }
+                        tally.add(kind, value.len());
+                        tally.add(Kind::Framing, with_newline - value.len());
+                    }
+                    None => tally.add(Kind::Framing, with_newline),
+                }
+            }
+            Format::PollJson | Format::Opaque => {}
+        }
+    }
+}
+
+/// Finds the message objects in `{"messages":[{...},{...}],...}` as the bytes stream past.
+#[derive(Debug, Default)]
+struct PollScanner {
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    in_message: bool,
+    messages: u64,
+}
+
+impl PollScanner {
+    fn feed(&mut self, data: &[u8], tally: &mut Tally) {
+        let (mut payload, mut other) = (0, 0);
+        let messages_before = self.messages;
+        for &b in data {
+            let mut count_as_payload = self.in_message;
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if b == b'\\' {
+                    self.escaped = true;
+                } else if b == b'"' {
+                    self.in_string = false;
+                }
+            } else {
+                match b {
+                    b'"' => self.in_string = true,
+                    b'{' | b'[' => {
+                        self.depth += 1;
+                        // Depth 1 is the envelope, 2 the array, 3 a message object.
+                        if b == b'{' && self.depth == 3 {
+                            self.in_message = true;
+                            count_as_payload = true;
+                        }
+                    }
+                    b'}' | b']' => {
+                        if b == b'}' && self.depth == 3 && self.in_message {
+                            self.in_message = false;
+                            self.messages += 1;
+                        }
+                        self.depth = self.depth.saturating_sub(1);
+                    }
+                    _ => {}
+                }
+            }
+            if count_as_payload {
+                payload += 1;
+            } else {
+                other += 1;
+            }
+        }
+        tally.add(Kind::Payload, payload);
+        tally.add(Kind::Other, other);
+        // Counted as each object closes, so a body split across writes counts each message once.
+        tally.messages += self.messages - messages_before;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify(format: Format, body: &[u8], split: usize) -> Tally {
+        let mut c = BodyClassifier::new(format);
+        let mut t = Tally::default();
+        for part in body.chunks(split) {
+            c.feed(part, &mut t);
+        }
+        c.finish(&mut t);
+        t
+    }
+
+    const MSG: &str = r#"{"id":7,"user":"ada","text":"hi","ts":1}"#;
+
+    /// SSE: message JSON is payload, everything around it framing, comments heartbeat.
+    #[test]
+    fn sse_split() {
+        let body = format!(
+            "retry: 2000\nevent: ready\nid: 0\ndata: {{\"type\":\"ready\",\"since\":0}}\n\nid: 7\ndata: {MSG}\n\n: heartbeat\n\n"
+        );
+        for split in [body.len(), 1, 5] {
+            let t = classify(Format::Sse, body.as_bytes(), split);
+            assert_eq!(t.get(Kind::Payload), MSG.len() as u64);
+            assert_eq!(
+                t.get(Kind::Other),
+                r#"{"type":"ready","since":0}"#.len() as u64
+            );
+            assert_eq!(t.get(Kind::Heartbeat), ": heartbeat\n\n".len() as u64);
+            let framing =
+                "retry: 2000\nevent: ready\nid: 0\ndata: \n\nid: 7\ndata: \n\n".len() as u64;
+            assert_eq!(t.get(Kind::Framing), framing);
+            assert_eq!(t.bytes.iter().sum::<u64>(), body.len() as u64);
+            assert_eq!(t.messages, 1);
+        }
+    }
+
+    /// NDJSON: message line is payload plus a framing newline; heartbeat lines are heartbeats.
+    #[test]
+    fn ndjson_split() {
+        let body =
+            format!("{{\"type\":\"ready\",\"since\":0}}\n{MSG}\n{{\"type\":\"heartbeat\"}}\n");
+        let t = classify(Format::Ndjson, body.as_bytes(), 3);
+        assert_eq!(
+            (t.get(Kind::Payload), t.get(Kind::Framing)),
+            (MSG.len() as u64, 2)
+        );
+        assert_eq!(t.get(Kind::Heartbeat), 21);
+        assert_eq!(t.get(Kind::Other), 26);
+        assert_eq!(t.messages, 1);
+    }
+
+    /// Poll JSON: message objects are payload (braces in strings do not confuse it).
+    #[test]
+    fn poll_json_split() {
+        let tricky = r#"{"id":8,"user":"b}","text":"{[\"]}","ts":2}"#;
+        let body = format!(r#"{{"messages":[{MSG},{tricky}],"last_id":8,"gap":false}}"#);
+        for split in [body.len(), 1, 4] {
+            let t = classify(Format::PollJson, body.as_bytes(), split);
+            assert_eq!(t.get(Kind::Payload), (MSG.len() + tricky.len()) as u64);
+            assert_eq!(
+                t.get(Kind::Other),
+                (body.len() - MSG.len() - tricky.len()) as u64
+            );
+            assert_eq!((t.messages, t.empty_responses), (2, 0));
+        }
+        let empty = classify(
+            Format::PollJson,
+            br#"{"messages":[],"last_id":3,"gap":false}"#,
+            7,
+        );
+        assert_eq!(
+            (
+                empty.get(Kind::Payload),
+                empty.messages,
+                empty.empty_responses
+            ),
+            (0, 0, 1)
+        );
+    }
+}

@@ -1,0 +1,191 @@
+//! The counters one transport keeps (globally, or for one client), and their JSON snapshot.
+//!
+//! Bytes are split by direction (up: client to server, down: server to client) and by kind, so a
+//! page can show what a transport's bytes are *for*. The down split is complete by construction:
+//! every byte written is classified as it is written, so
+//! `response_bytes = response_header_bytes + framing_bytes + payload_bytes + heartbeat_bytes + other_bytes`
+//! holds at every instant, not just on average.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use serde::Serialize;
+
+/// What a run of bytes on the wire is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// HTTP request line or status line and headers (WebSocket: the upgrade exchange).
+    Header,
+    /// Structure around data: chunk-size lines and their CRLFs, SSE field names and blank lines,
+    /// NDJSON newlines, WebSocket frame headers and masking keys.
+    Framing,
+    /// Message JSON delivered (down), or what the client sent to be published (up).
+    Payload,
+    /// Keep-alive traffic: SSE comments, NDJSON heartbeat lines, whole WebSocket ping/pong frames.
+    Heartbeat,
+    /// Everything else: poll envelopes, control objects (ready, gap, ack, error), close frames,
+    /// error bodies.
+    Other,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [
+        Self::Header,
+        Self::Framing,
+        Self::Payload,
+        Self::Heartbeat,
+        Self::Other,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Header => "header",
+            Self::Framing => "framing",
+            Self::Payload => "payload",
+            Self::Heartbeat => "heartbeat",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// Which way bytes travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Client to server: requests, request bodies, client WebSocket frames.
+    Up,
+    /// Server to client: responses, stream bodies, server WebSocket frames.
+    Down,
+}
+
+impl Direction {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Up => "up",
+            Self::Down => "down",
+        }
+    }
+}
+
+/// Live counters, updated from every connection's I/O without locks.
+#[derive(Debug, Default)]
+pub struct Counters {
+    requests: AtomicU64,
+    connections: AtomicU64,
+    open: AtomicU64,
+    up: [AtomicU64; 5],
+    down: [AtomicU64; 5],
+    messages: AtomicU64,
+    empty_responses: AtomicU64,
+}
+
+impl Counters {
+    pub fn add_bytes(&self, direction: Direction, kind: Kind, n: u64) {
+        let split = match direction {
+            Direction::Up => &self.up,
+            Direction::Down => &self.down,
+        };
+        split[kind as usize].fetch_add(n, Relaxed);
+    }
+    pub fn add_request(&self) {
+        self.requests.fetch_add(1, Relaxed);
+    }
+    pub fn add_message(&self) {
+        self.messages.fetch_add(1, Relaxed);
+    }
+    pub fn add_empty_response(&self) {
+        self.empty_responses.fetch_add(1, Relaxed);
+    }
+    pub fn connection_opened(&self) {
+        self.connections.fetch_add(1, Relaxed);
+        self.open.fetch_add(1, Relaxed);
+    }
+    pub fn connection_closed(&self) {
+        // Never below zero, even if a close were ever counted twice.
+        let _ = self
+            .open
+            .fetch_update(Relaxed, Relaxed, |open| open.checked_sub(1));
+    }
+    pub fn open(&self) -> u64 {
+        self.open.load(Relaxed)
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let split = |a: &[AtomicU64; 5]| Split {
+            header: a[0].load(Relaxed),
+            framing: a[1].load(Relaxed),
+            payload: a[2].load(Relaxed),
+            heartbeat: a[3].load(Relaxed),
+            other: a[4].load(Relaxed),
+        };
+        let (up, down) = (split(&self.up), split(&self.down));
+        Snapshot {
+            requests: self.requests.load(Relaxed),
+            connections: self.connections.load(Relaxed),
+            open: self.open.load(Relaxed),
+            request_bytes: up.total(),
+            request_header_bytes: up.header,
+            response_bytes: down.total(),
+            response_header_bytes: down.header,
+            framing_bytes: down.framing,
+            payload_bytes: down.payload,
+            heartbeat_bytes: down.heartbeat,
+            other_bytes: down.other,
+            messages: self.messages.load(Relaxed),
+            empty_responses: self.empty_responses.load(Relaxed),
+            up,
+            down,
+        }
+    }
+}
+
+/// Bytes of one direction by kind.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Split {
+    pub header: u64,
+    pub framing: u64,
+    pub payload: u64,
+    pub heartbeat: u64,
+    pub other: u64,
+}
+
+impl Split {
+    pub fn total(&self) -> u64 {
+        self.header + self.framing + self.payload + self.heartbeat + self.other
+    }
+    pub fn get(&self, kind: Kind) -> u64 {
+        match kind {
+            Kind::Header => self.header,
+            Kind::Framing => self.framing,
+            Kind::Payload => self.payload,
+            Kind::Heartbeat => self.heartbeat,
+            Kind::Other => self.other,
+        }
+    }
+}
+
+/// One transport's counters at one instant, as `/api/stats` reports them.
+///
+/// The flat `*_bytes` fields after `response_header_bytes` are the down direction's split;
+/// `up` and `down` give both directions by kind.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    /// HTTP requests (a WebSocket handshake is one).
+    pub requests: u64,
+    /// TCP connections whose first request was for this transport.
+    pub connections: u64,
+    /// Of those, how many are open now.
+    pub open: u64,
+    pub request_bytes: u64,
+    pub request_header_bytes: u64,
+    pub response_bytes: u64,
+    pub response_header_bytes: u64,
+    pub framing_bytes: u64,
+    pub payload_bytes: u64,
+    pub heartbeat_bytes: u64,
+    pub other_bytes: u64,
+    /// Messages delivered (a message in a poll answer, an SSE event, a line, a frame).
+    pub messages: u64,
+    /// Poll and long-poll answers that carried no message.
+    pub empty_responses: u64,
+    pub up: Split,
+    pub down: Split,
+}

@@ -1,0 +1,119 @@
+//! `GET /metrics`: the ledger in the Prometheus exposition format (OpenMetrics text), via the
+//! `prometheus-client` crate.
+//!
+//! A collector reads the same counters `/api/stats` reads, at scrape time, so the two can never
+//! disagree: there is no second set of metrics to keep in step.
+
+use std::fmt;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+use super::Ledger;
+use super::counts::{Direction, Kind, Snapshot};
+use crate::transports::Transport;
+
+/// The content type Prometheus negotiates for OpenMetrics text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+struct LedgerCollector(Ledger);
+
+impl fmt::Debug for LedgerCollector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LedgerCollector")
+    }
+}
+
+/// A per-transport counter family: name, help, and which snapshot field it reads.
+type Family = (&'static str, &'static str, fn(&Snapshot) -> u64);
+
+const PER_TRANSPORT: [Family; 4] = [
+    (
+        "transport_lab_requests",
+        "HTTP requests, a WebSocket handshake counting as one.",
+        |s| s.requests,
+    ),
+    (
+        "transport_lab_connections",
+        "TCP connections whose first request was for the transport.",
+        |s| s.connections,
+    ),
+    (
+        "transport_lab_messages_delivered",
+        "Chat messages delivered to clients.",
+        |s| s.messages,
+    ),
+    (
+        "transport_lab_empty_responses",
+        "Poll answers that carried no message.",
+        |s| s.empty_responses,
+    ),
+];
+
+impl Collector for LedgerCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
+        let Some(stats) = self.0.stats(None) else {
+            return Ok(());
+        };
+        let snapshots: Vec<(&str, Snapshot)> = Transport::ALL
+            .iter()
+            .map(|t| (t.name(), *stats.transports.get(*t)))
+            .collect();
+
+        let bytes = ConstCounter::new(0u64);
+        let mut family = encoder.encode_descriptor(
+            "transport_lab_bytes",
+            "Bytes on the wire, by transport, direction (up: client to server) and kind.",
+            None,
+            bytes.metric_type(),
+        )?;
+        for (transport, snapshot) in &snapshots {
+            for (direction, split) in [
+                (Direction::Up, snapshot.up),
+                (Direction::Down, snapshot.down),
+            ] {
+                for kind in Kind::ALL {
+                    let labels = [
+                        ("transport", *transport),
+                        ("direction", direction.name()),
+                        ("kind", kind.name()),
+                    ];
+                    ConstCounter::new(split.get(kind)).encode(family.encode_family(&labels)?)?;
+                }
+            }
+        }
+
+        for (name, help, field) in PER_TRANSPORT {
+            let mut family = encoder.encode_descriptor(name, help, None, bytes.metric_type())?;
+            for (transport, snapshot) in &snapshots {
+                ConstCounter::new(field(snapshot))
+                    .encode(family.encode_family(&[("transport", *transport)])?)?;
+            }
+        }
+
+        let open = ConstGauge::new(0i64);
+        let mut family = encoder.encode_descriptor(
+            "transport_lab_open_connections",
+            "Connections open now, by the transport of their first request.",
+            None,
+            open.metric_type(),
+        )?;
+        for (transport, snapshot) in &snapshots {
+            let value = i64::try_from(snapshot.open).unwrap_or(i64::MAX);
+            ConstGauge::new(value).encode(family.encode_family(&[("transport", *transport)])?)?;
+        }
+        Ok(())
+    }
+}
+
+/// The exposition text for the ledger's current counters.
+pub fn render(ledger: &Ledger) -> Result<String, fmt::Error> {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(LedgerCollector(ledger.clone())));
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry)?;
+    Ok(text)
+}

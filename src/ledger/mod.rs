@@ -1,0 +1,360 @@
+//! The wire ledger: what each transport really costs, counted on the TCP socket.
+//!
+//! [`wire`] wraps every accepted connection and parses what crosses it (HTTP/1.1 heads, bodies,
+//! chunk framing, SSE and NDJSON lines, WebSocket frames), so each byte is attributed to the
+//! request and transport it belongs to, and classified as header, framing, payload, heartbeat or
+//! other, at the moment it is read or written. Nothing is estimated from parsed headers.
+//!
+//! Counts go to the transport's global [`Counters`] and, when the request carried
+//! `?client=ID`, to that client's too. The client registry is bounded: idle clients are evicted,
+//! and a flood of made-up ids cannot grow memory past [`MAX_CLIENTS`].
+
+pub mod chunked;
+pub mod classify;
+pub mod counts;
+pub mod metrics;
+pub mod tap;
+pub mod wire;
+pub mod ws_frames;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+pub use counts::{Counters, Direction, Kind, Snapshot, Split};
+use tap::Tap;
+
+use crate::transports::Transport;
+
+/// Most clients tracked at once; beyond it the least recently seen idle client makes room.
+pub const MAX_CLIENTS: usize = 10_000;
+/// A client with no open connection and no traffic for this long is forgotten.
+pub const CLIENT_IDLE_EVICT: Duration = Duration::from_secs(600);
+/// Idle clients forgotten at once when the registry is full.
+const EVICT_BATCH: usize = MAX_CLIENTS / 100;
+/// Longest client id: an id, not a place to store data.
+pub const MAX_CLIENT_ID_BYTES: usize = 64;
+
+/// A cheap-to-clone handle to all counters.
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    started: Instant,
+    transports: [Counters; 5],
+    clients: Mutex<Clients>,
+}
+
+struct Clients {
+    by_id: HashMap<Arc<str>, Arc<Client>>,
+    last_sweep: Instant,
+}
+
+/// One client's counters and tap.
+pub struct Client {
+    pub id: Arc<str>,
+    transports: [Counters; 5],
+    /// Milliseconds since the ledger started, at the client's last traffic.
+    last_seen_ms: AtomicU64,
+    pub tap: Tap,
+}
+
+impl Client {
+    fn open_connections(&self) -> u64 {
+        self.transports.iter().map(Counters::open).sum()
+    }
+}
+
+/// Where a request's bytes are counted: a transport, and maybe a client.
+#[derive(Clone)]
+pub struct Target {
+    pub transport: Transport,
+    pub client: Option<Arc<Client>>,
+    ledger: Ledger,
+}
+
+impl Target {
+    fn each(&self, f: impl Fn(&Counters)) {
+        f(&self.ledger.inner.transports[self.transport.index()]);
+        if let Some(client) = &self.client {
+            f(&client.transports[self.transport.index()]);
+            client.last_seen_ms.store(self.ledger.elapsed_ms(), Relaxed);
+        }
+    }
+    pub fn add_bytes(&self, direction: Direction, kind: Kind, n: u64) {
+        if n > 0 {
+            self.each(|c| c.add_bytes(direction, kind, n));
+        }
+    }
+    pub fn add_request(&self) {
+        self.each(Counters::add_request);
+    }
+    pub fn add_message(&self) {
+        self.each(Counters::add_message);
+    }
+    pub fn add_empty_response(&self) {
+        self.each(Counters::add_empty_response);
+    }
+    pub fn connection_opened(&self) {
+        self.each(Counters::connection_opened);
+    }
+    pub fn connection_closed(&self) {
+        self.each(Counters::connection_closed);
+    }
+    /// The client's tap, when one is being watched.
+    pub fn tap(&self) -> Option<&Tap> {
+        self.client
+            .as_ref()
+            .map(|c| &c.tap)
+            .filter(|tap| tap.is_watched())
+    }
+}
+
+/// `/api/stats`: every transport's snapshot.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Stats {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    pub transports: TransportStats,
+    pub uptime_s: f64,
+}
+
+/// The five snapshots, keyed by transport name.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct TransportStats {
+    pub poll: Snapshot,
+    pub longpoll: Snapshot,
+    pub stream: Snapshot,
+    pub sse: Snapshot,
+    pub ws: Snapshot,
+}
+
+impl TransportStats {
+    fn from(counters: &[Counters; 5]) -> Self {
+        Self {
+            poll: counters[0].snapshot(),
+            longpoll: counters[1].snapshot(),
+            stream: counters[2].snapshot(),
+            sse: counters[3].snapshot(),
+            ws: counters[4].snapshot(),
+        }
+    }
+    pub fn get(&self, transport: Transport) -> &Snapshot {
+        match transport {
+            Transport::Poll => &self.poll,
+            Transport::LongPoll => &self.longpoll,
+            Transport::Stream => &self.stream,
+            Transport::Sse => &self.sse,
+            Transport::Ws => &self.ws,
+        }
+    }
+}
+
+impl Default for Ledger {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Ledger {
+    pub fn new() -> Self {
+        let started = Instant::now();
+        Self {
+            inner: Arc::new(Inner {
+                started,
+                transports: Default::default(),
+                clients: Mutex::new(Clients {
+                    by_id: HashMap::new(),
+                    last_sweep: started,
+                }),
+            }),
+        }
+    }
+
+    /// The counting target for a transport request, registering the client if new (and valid).
+    pub fn target(&self, transport: Transport, client_id: Option<&str>) -> Target {
+        Target {
+            transport,
+            client: client_id.and_then(|id| self.client_or_register(id)),
+            ledger: self.clone(),
+        }
+    }
+
+    /// Every transport's counters, or one client's; `None` for an unknown client.
+    pub fn stats(&self, client_id: Option<&str>) -> Option<Stats> {
+        let transports = match client_id {
+            None => TransportStats::from(&self.inner.transports),
+            Some(id) => TransportStats::from(&self.client(id)?.transports),
+        };
+        Some(Stats {
+            client: client_id.map(str::to_owned),
+            transports,
+            uptime_s: self.inner.started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// A registered client.
+    pub fn client(&self, id: &str) -> Option<Arc<Client>> {
+        self.clients().by_id.get(id).cloned()
+    }
+
+    /// A client, registered now if it is new. `None` for an invalid id, or when the registry is
+    /// full of clients that all have open connections.
+    pub fn client_or_register(&self, id: &str) -> Option<Arc<Client>> {
+        if !valid_client_id(id) {
+            return None;
+        }
+        let now_ms = self.elapsed_ms();
+        let mut clients = self.clients();
+        if let Some(client) = clients.by_id.get(id) {
+            return Some(Arc::clone(client));
+        }
+        if clients.last_sweep.elapsed() >= Duration::from_secs(60)
+            || clients.by_id.len() >= MAX_CLIENTS
+        {
+            clients.last_sweep = Instant::now();
+            let idle_ms = CLIENT_IDLE_EVICT.as_millis() as u64;
+            clients.by_id.retain(|_, c| {
+                c.open_connections() > 0
+                    || now_ms.saturating_sub(c.last_seen_ms.load(Relaxed)) < idle_ms
+            });
+        }
+        if clients.by_id.len() >= MAX_CLIENTS {
+            // Free a batch of the least recently seen idle clients at once, so a flood of new ids
+            // costs one scan per batch rather than one per id.
+            let mut idle: Vec<(u64, Arc<str>)> = clients
+                .by_id
+                .values()
+                .filter(|c| c.open_connections() == 0)
+                .map(|c| (c.last_seen_ms.load(Relaxed), Arc::clone(&c.id)))
+                .collect();
+            if idle.is_empty() {
+                return None;
+            }
+            let batch = EVICT_BATCH.min(idle.len());
+            if batch < idle.len() {
+                idle.select_nth_unstable_by_key(batch, |(seen, _)| *seen);
+            }
+            for (_, id) in idle.into_iter().take(batch) {
+                clients.by_id.remove(&id);
+            }
+        }
+        let id: Arc<str> = Arc::from(id);
+        let client = Arc::new(Client {
+            id: Arc::clone(&id),
+            transports: Default::default(),
+            last_seen_ms: AtomicU64::new(now_ms),
+            tap: Tap::default(),
+        });
+        clients.by_id.insert(id, Arc::clone(&client));
+        Some(client)
+    }
+
+    /// How many clients are registered now.
+    pub fn client_count(&self) -> usize {
+        self.clients().by_id.len()
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        self.inner.started.elapsed().as_millis() as u64
+    }
+
+    fn clients(&self) -> MutexGuard<'_, Clients> {
+        // Every update under this lock is a single map operation: a poisoned map is still whole.
+        self.inner
+            .clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// 1 to 64 characters of `A-Z a-z 0-9 - _ .`: safe in URLs, logs and metric labels.
+pub fn valid_client_id(id: &str) -> bool {
+    (1..=MAX_CLIENT_ID_BYTES).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts go to the transport and to the client; other clients and transports see nothing.
+    #[test]
+    fn counts_reach_transport_and_client() {
+        let ledger = Ledger::new();
+        let target = ledger.target(Transport::Sse, Some("alice"));
+        target.add_request();
+        target.add_bytes(Direction::Down, Kind::Payload, 40);
+        target.add_bytes(Direction::Down, Kind::Framing, 12);
+        ledger
+            .target(Transport::Sse, None)
+            .add_bytes(Direction::Up, Kind::Header, 100);
+
+        let all = ledger.stats(None).unwrap().transports.sse;
+        let alice = ledger.stats(Some("alice")).unwrap().transports.sse;
+        assert_eq!(
+            (all.requests, all.response_bytes, all.request_bytes),
+            (1, 52, 100)
+        );
+        assert_eq!(
+            (
+                alice.requests,
+                alice.response_bytes,
+                alice.request_bytes,
+                alice.payload_bytes
+            ),
+            (1, 52, 0, 40)
+        );
+        assert_eq!(
+            ledger.stats(Some("alice")).unwrap().transports.ws,
+            Snapshot::default()
+        );
+        assert!(ledger.stats(Some("bob")).is_none());
+    }
+
+    /// Invalid ids are never registered.
+    #[test]
+    fn client_ids_are_validated() {
+        let ledger = Ledger::new();
+        for bad in ["", "has space", "ünï", &"x".repeat(65), "a/b"] {
+            assert!(
+                ledger.target(Transport::Poll, Some(bad)).client.is_none(),
+                "{bad:?}"
+            );
+        }
+        assert!(
+            ledger
+                .target(Transport::Poll, Some("ok-id_1.2"))
+                .client
+                .is_some()
+        );
+        assert_eq!(ledger.client_count(), 1);
+    }
+
+    /// A flood of ids never holds more than MAX_CLIENTS; clients with open connections survive.
+    #[test]
+    fn registry_is_bounded() {
+        let ledger = Ledger::new();
+        let busy = ledger.target(Transport::Ws, Some("busy"));
+        busy.connection_opened();
+        for i in 0..(MAX_CLIENTS + 500) {
+            ledger.client_or_register(&format!("flood-{i}"));
+        }
+        // The 10,500th flood id found the registry full and freed a batch before it got in.
+        assert_eq!(ledger.client_count(), MAX_CLIENTS - EVICT_BATCH + 1);
+        assert!(ledger.client("busy").is_some());
+        assert!(
+            ledger
+                .client(&format!("flood-{}", MAX_CLIENTS + 499))
+                .is_some(),
+            "the newest got in"
+        );
+    }
+}

@@ -1,0 +1,182 @@
+//! WebSocket frames (RFC 6455 section 5.2), parsed incrementally from either direction: header,
+//! extended length, masking key, payload. The ledger needs each frame's header size and opcode;
+//! the tap shows a decoded view with the payload unmasked.
+
+/// Payload bytes kept per frame for classification and the tap; the rest is only counted.
+pub const PREVIEW: usize = 1024;
+
+/// A complete frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub fin: bool,
+    pub opcode: u8,
+    pub masked: bool,
+    /// Header bytes: 2, plus 2 or 8 for longer lengths, plus 4 for the masking key.
+    pub header_len: u64,
+    pub payload_len: u64,
+    /// The first [`PREVIEW`] payload bytes, unmasked.
+    pub preview: Vec<u8>,
+}
+
+impl Frame {
+    pub fn opcode_name(&self) -> &'static str {
+        match self.opcode {
+            0x0 => "continuation",
+            0x1 => "text",
+            0x2 => "binary",
+            0x8 => "close",
+            0x9 => "ping",
+            0xA => "pong",
+            _ => "reserved",
+        }
+    }
+    pub fn is_ping_or_pong(&self) -> bool {
+        matches!(self.opcode, 0x9 | 0xA)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct FrameParser {
+    header: Vec<u8>,
+    current: Option<(Frame, [u8; 4], u64)>,
+}
+
+impl FrameParser {
+    /// Feeds bytes; calls `on` for each frame completed.
+    pub fn feed(&mut self, mut input: &[u8], mut on: impl FnMut(Frame)) {
+        while !input.is_empty() {
+            match &mut self.current {
+                None => {
+                    self.header.push(input[0]);
+                    input = &input[1..];
+                    if let Some(frame) = self.header_complete() {
+                        self.header.clear();
+                        let remaining = frame.0.payload_len;
+                        if remaining == 0 {
+                            on(frame.0);
+                        } else {
+                            self.current = Some((frame.0, frame.1, remaining));
+                        }
+                    }
+                }
+                Some((frame, mask, remaining)) => {
+                    let take = input
+                        .len()
+                        .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
+                    let offset = frame.payload_len - *remaining;
+                    for (i, &b) in input[..take].iter().enumerate() {
+                        let at = offset as usize + i;
+                        if at >= PREVIEW {
+                            break;
+                        }
+                        frame
+                            .preview
+                            .push(if frame.masked { b ^ mask[at % 4] } else { b });
+                    }
+                    input = &input[take..];
+                    *remaining -= take as u64;
+                    if *remaining == 0
+                        && let Some((frame, _, _)) = self.current.take()
+                    {
+                        on(frame);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The frame and masking key, once the header buffer holds a whole header.
+    fn header_complete(&self) -> Option<(Frame, [u8; 4])> {
+        let h = &self.header;
+        if h.len() < 2 {
+            return None;
+        }
+        let masked = h[1] & 0x80 != 0;
+        let len_code = h[1] & 0x7F;
+        let ext = match len_code {
+            126 => 2,
+            127 => 8,
+            _ => 0,
+        };
+        let need = 2 + ext + if masked { 4 } else { 0 };
+        if h.len() < need {
+            return None;
+        }
+        let payload_len = match ext {
+            2 => u64::from(u16::from_be_bytes([h[2], h[3]])),
+            8 => u64::from_be_bytes([h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9]]),
+            _ => u64::from(len_code),
+        };
+        let mut mask = [0; 4];
+        if masked {
+            mask.copy_from_slice(&h[2 + ext..need]);
+        }
+        Some((
+            Frame {
+                fin: h[0] & 0x80 != 0,
+                opcode: h[0] & 0x0F,
+                masked,
+                header_len: need as u64,
+                payload_len,
+                preview: Vec::new(),
+            },
+            mask,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(wire: &[u8], split: usize) -> Vec<Frame> {
+        let mut parser = FrameParser::default();
+        let mut out = vec![];
+        for part in wire.chunks(split) {
+            parser.feed(part, |f| out.push(f));
+        }
+        out
+    }
+
+    /// A masked client text frame, an unmasked 126-length server frame and an empty ping,
+    /// parsed the same whole or byte by byte.
+    #[test]
+    fn parses_frames_in_any_split() {
+        let mask = [1u8, 2, 3, 4];
+        let text = b"hi!";
+        let mut wire = vec![0x81, 0x80 | 3];
+        wire.extend_from_slice(&mask);
+        wire.extend(text.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        wire.extend_from_slice(&[0x81, 126, 0x01, 0x00]);
+        wire.extend(std::iter::repeat_n(b'x', 256));
+        wire.extend_from_slice(&[0x89, 0x00]);
+
+        for split in [wire.len(), 1, 7] {
+            let got = frames(&wire, split);
+            assert_eq!(got.len(), 3);
+            assert_eq!(
+                (
+                    got[0].opcode_name(),
+                    got[0].masked,
+                    got[0].header_len,
+                    got[0].payload_len
+                ),
+                ("text", true, 6, 3)
+            );
+            assert_eq!(got[0].preview, text);
+            assert_eq!(
+                (got[1].header_len, got[1].payload_len, got[1].preview.len()),
+                (4, 256, 256)
+            );
+            assert_eq!(
+                (
+                    got[2].opcode_name(),
+                    got[2].header_len,
+                    got[2].payload_len,
+                    got[2].fin
+                ),
+                ("ping", 2, 0, true)
+            );
+        }
+    }
+}

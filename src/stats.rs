@@ -1,0 +1,141 @@
+//! The ledger's endpoints: `/api/stats` (JSON), `/api/stats/stream` (the same JSON once a second
+//! over SSE, for the pages), `/api/tap` (a client's raw traffic, live) and `/metrics`
+//! (Prometheus). None of their own traffic is counted under the five transports.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::{HttpRequest, HttpResponse, web};
+use bytes::Bytes;
+use std::sync::Arc;
+
+use futures_util::{Stream, StreamExt, stream};
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::AppError;
+use crate::ledger::{self, Stats, metrics};
+use crate::params::Params;
+use crate::state::AppState;
+
+/// How often `/api/stats/stream` sends a snapshot.
+pub const STATS_INTERVAL: Duration = Duration::from_secs(1);
+
+fn stats(state: &AppState, client: Option<&str>) -> Result<Stats, AppError> {
+    state.ledger.stats(client).ok_or_else(|| {
+        AppError::NotFound(format!(
+            "no traffic has been seen for client {:?}",
+            client.unwrap_or_default()
+        ))
+    })
+}
+
+pub async fn stats_json(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let params = Params::query(req.query_string())?;
+    let stats = stats(&state, params.client()?)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .json(stats))
+}
+
+/// SSE of the stats every second. A client id not seen yet is registered, so a page can open
+/// its stats stream before its first transport request.
+pub async fn stats_stream(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let params = Params::query(req.query_string())?;
+    let client = params.client()?.map(str::to_owned);
+    if let Some(id) = &client {
+        state.ledger.client_or_register(id);
+    }
+    let mut tick = tokio::time::interval(STATS_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let body = stream::unfold(
+        (state, client, tick),
+        |(state, client, mut tick)| async move {
+            tokio::select! {
+                biased;
+                () = state.shutdown.cancelled() => None,
+                _ = tick.tick() => {
+                    let stats = state.ledger.stats(client.as_deref())?;
+                    let json = serde_json::to_string(&stats).ok()?;
+                    Some((Ok::<_, Infallible>(Bytes::from(format!("data: {json}\n\n"))), (state, client, tick)))
+                }
+            }
+        },
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/event-stream"))
+        .insert_header((CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
+}
+
+/// SSE of one client's raw traffic: one `event: tap` per record, its lines as `data:` lines.
+pub async fn tap(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let params = Params::query(req.query_string())?;
+    let id = params
+        .client()?
+        .ok_or_else(|| AppError::bad_request("the tap needs ?client=ID"))?;
+    let client = state.ledger.client_or_register(id).ok_or_else(|| {
+        AppError::Unavailable("the client registry is full of connected clients".into())
+    })?;
+    let records = client.tap.subscribe();
+    let hello = Bytes::from(format!(
+        "retry: 2000\n: tap for client {id}: requests and responses carrying ?client={id} appear below\n\n"
+    ));
+    let body = stream::once(async move { Ok::<_, Infallible>(hello) }).chain(tap_records(
+        records,
+        state.shutdown.clone(),
+        client,
+    ));
+    Ok(HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/event-stream"))
+        .insert_header((CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
+}
+
+/// Tap records as SSE events until shutdown. Holds the client so it is not evicted while watched.
+fn tap_records(
+    records: broadcast::Receiver<Arc<str>>,
+    shutdown: CancellationToken,
+    client: Arc<ledger::Client>,
+) -> impl Stream<Item = Result<Bytes, Infallible>> {
+    stream::unfold(
+        (records, shutdown, client),
+        |(mut records, shutdown, client)| async move {
+            let text = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return None,
+                record = records.recv() => match record {
+                    Ok(record) => record.to_string(),
+                    Err(RecvError::Lagged(missed)) => format!("(tap fell behind: {missed} records not shown)"),
+                    Err(RecvError::Closed) => return None,
+                },
+            };
+            let mut event = String::with_capacity(text.len() + 32);
+            event.push_str("event: tap\n");
+            for line in text.lines() {
+                event.push_str("data: ");
+                event.push_str(line);
+                event.push('\n');
+            }
+            event.push('\n');
+            Some((Ok(Bytes::from(event)), (records, shutdown, client)))
+        },
+    )
+}
+
+pub async fn prometheus(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let text = metrics::render(&state.ledger)
+        .map_err(|e| AppError::Internal(format!("metrics encoding failed: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, metrics::CONTENT_TYPE))
+        .body(text))
+}
