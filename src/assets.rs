@@ -7,11 +7,21 @@ use actix_web::{HttpResponse, web};
 use crate::error::AppError;
 
 /// Name, content type and bytes of every static file.
-const FILES: &[(&str, &str, &str)] = &[(
-    "style.css",
-    "text/css; charset=utf-8",
-    include_str!("../static/style.css"),
-)];
+const FILES: &[(&str, &str, &str)] = &[
+    ("style.css", CSS, include_str!("../static/style.css")),
+    ("transports.js", JS, include_str!("../static/transports.js")),
+    ("demo.js", JS, include_str!("../static/demo.js")),
+    ("lesson.js", JS, include_str!("../static/lesson.js")),
+    ("overhead.js", JS, include_str!("../static/overhead.js")),
+    (
+        "walkthrough.js",
+        JS,
+        include_str!("../static/walkthrough.js"),
+    ),
+];
+
+const CSS: &str = "text/css; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
 
 pub async fn serve(file: web::Path<String>) -> Result<HttpResponse, AppError> {
     let (_, content_type, body) = FILES

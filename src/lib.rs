@@ -14,6 +14,7 @@
 //! - [`transports`]: the five transports, one file each, and the cursor loop they share.
 //! - [`ledger`]: the wire ledger: every byte counted on the socket, by transport, client and kind.
 //! - [`stats`]: the ledger's endpoints (`/api/stats`, its SSE stream, the tap, `/metrics`).
+//! - [`overhead`]: per-request and per-message cost measured on a private server (`/api/overhead`).
 //! - [`pages`] and [`assets`]: the HTML pages and their static files.
 //! - [`error`]: the JSON error every failure becomes.
 
@@ -24,6 +25,7 @@ pub mod config;
 pub mod error;
 pub mod ledger;
 pub mod message;
+pub mod overhead;
 pub mod pages;
 pub mod params;
 pub mod publish;

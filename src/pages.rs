@@ -1,9 +1,14 @@
-//! The HTML pages, rendered with askama from `templates/`. Every page carries a
-//! Content-Security-Policy that allows only our own scripts, styles and connections, so text from
-//! a chat message can never become markup or code (askama escapes it as well).
+//! The HTML pages, rendered with askama from `templates/`: `/` (the five transports side by
+//! side), `/transports/{name}` (a lesson per transport), `/overhead` (the comparison) and
+//! `/walkthrough` (classroom mode). Every page carries a Content-Security-Policy that allows only
+//! our own scripts, styles and connections, so text from a chat message can never become markup
+//! or code (askama escapes it as well, and the scripts render messages with `textContent`).
+//!
+//! The pages are static shells: every number on them is fetched by their scripts from the ledger
+//! (`/api/stats`, `/api/stats/stream`, `/api/tap`, `/api/overhead`), never written in here.
 
 use actix_web::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use crate::error::AppError;
@@ -13,21 +18,263 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
     connect-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
     frame-ancestors 'none'; form-action 'self'";
 
-/// `/`: what the server offers and the curl line for each transport.
+/// What a lesson page says about one transport. The prose is ours; the numbers are not here on
+/// purpose: the page measures them live.
+pub struct Lesson {
+    /// The transport's one word, as in the URL, the stats key and the module name.
+    pub slug: &'static str,
+    pub name: &'static str,
+    /// One sentence under the title.
+    pub summary: &'static str,
+    /// "How it works", one paragraph per entry.
+    pub how: &'static [&'static str],
+    /// The terminal command that works against this server; `{base}` / `{ws}` are replaced by
+    /// the address the browser used.
+    pub command: &'static str,
+    pub strengths: &'static [&'static str],
+    pub weaknesses: &'static [&'static str],
+    /// What goes wrong in production, as users of realtime servers report it.
+    pub pitfalls: &'static [&'static str],
+}
+
+/// The five lessons, in teaching order.
+pub const LESSONS: [Lesson; 5] = [
+    Lesson {
+        slug: "poll",
+        name: "Short polling",
+        summary: "Ask again and again on a timer; the server answers at once, usually with nothing.",
+        how: &[
+            "The client sends an ordinary GET every few seconds. The server answers immediately with \
+             whatever arrived after the client's cursor (since=<last id>), which is often nothing at all.",
+            "Every answer is a complete HTTP exchange: request line and headers up, status line and \
+             headers down, then a small JSON envelope. That price is paid per interval, per client, \
+             whether or not anything happened.",
+            "A message waits, on average, half an interval before anyone asks for it.",
+        ],
+        command: "curl '{base}/api/poll?since=0'",
+        strengths: &[
+            "The simplest thing that works: one GET, a JSON answer, no open connection.",
+            "Passes every proxy, load balancer and firewall unchanged; trivial to cache or rate-limit.",
+            "Fine for data that changes rarely (a build status, a daily counter).",
+        ],
+        weaknesses: &[
+            "Latency is bounded below by the interval; shortening it multiplies requests.",
+            "Most answers are empty: the headers are the cost, and a browser's headers are large.",
+            "Load grows with clients x polling rate, not with activity.",
+        ],
+        pitfalls: &[
+            "Polling without a cursor: a client cannot tell what it missed between two polls.",
+            "Thousands of clients with the same interval poll in lockstep after a deploy: add jitter.",
+            "Behind a load balancer each poll may reach a different server: state must be shared.",
+        ],
+    },
+    Lesson {
+        slug: "longpoll",
+        name: "Long polling",
+        summary: "Ask, and let the server hold the question open until it has an answer.",
+        how: &[
+            "The client sends a GET with its cursor. If nothing is newer, the server does not answer: \
+             it holds the request until a message arrives or a timeout passes (25 s here), then \
+             answers with what it has.",
+            "The client asks again at once, with the new cursor. While the room is quiet that is one \
+             exchange per timeout; while it is busy, about one exchange per message.",
+            "Delivery is nearly instant, but every delivery still pays a whole request and response head.",
+        ],
+        command: "curl '{base}/api/longpoll?since=0&timeout=25'",
+        strengths: &[
+            "Near-instant delivery with plain HTTP requests; works wherever polling works.",
+            "Quiet rooms cost almost nothing: one held request per client.",
+        ],
+        weaknesses: &[
+            "A busy room degrades toward one full request per message.",
+            "One message wakes every held request at once, and they all ask again at once: a burst.",
+            "Holds a connection (and often a thread or task) per client on the server.",
+        ],
+        pitfalls: &[
+            "The loss window: a message that arrives after an answer was sent and before the next \
+             request arrives is lost unless the request carries a cursor.",
+            "Proxies with a 30 or 60 s idle limit cut held requests: keep the timeout below it.",
+            "Each held request is one of the browser's 6 connections per origin.",
+        ],
+    },
+    Lesson {
+        slug: "stream",
+        name: "HTTP streaming",
+        summary: "One request, one response that never ends; each message is one more chunk.",
+        how: &[
+            "The client sends one GET. The server answers 200 with Transfer-Encoding: chunked and \
+             simply never finishes the body: each message is written as a chunk \
+             (<hex length>CRLF<data>CRLF).",
+            "Here every chunk is one line of JSON (NDJSON), so fetch() with a ReadableStream in a \
+             browser, or curl -N in a terminal, reads messages as they come.",
+            "Quiet streams get a heartbeat line now and then, so idle proxies do not cut them.",
+        ],
+        command: "curl -N '{base}/api/stream?since=0'",
+        strengths: &[
+            "Headers once per connection; a message costs its bytes plus a few bytes of chunk framing.",
+            "Plain HTTP: no new protocol, any language can read it.",
+        ],
+        weaknesses: &[
+            "One direction only; the client sends with ordinary POSTs.",
+            "Browsers bring no reconnect and no resume: the client must keep its own cursor.",
+        ],
+        pitfalls: &[
+            "Proxies and anti-virus software that buffer responses deliver chunks late or in batches.",
+            "A dropped connection is silent unless heartbeats are expected and checked.",
+            "Each open stream is one of the browser's 6 connections per origin.",
+        ],
+    },
+    Lesson {
+        slug: "sse",
+        name: "Server-Sent Events",
+        summary: "A standard format for a never-ending response, with reconnect and resume built into browsers.",
+        how: &[
+            "The client's EventSource sends one GET; the server answers with Content-Type: \
+             text/event-stream and writes events: lines such as id:, event: and data:, each event \
+             ended by a blank line. Lines starting with a colon are comments, used as heartbeats.",
+            "When the connection drops, the browser reconnects by itself after the retry: delay and \
+             sends the last id it saw as a Last-Event-ID header; this server resumes from there, so \
+             nothing is lost.",
+            "The first connection cannot set headers, so it passes its cursor in the query string.",
+        ],
+        command: "curl -N '{base}/api/sse?since=0'",
+        strengths: &[
+            "Reconnect and resume come free with EventSource; a few bytes of framing per message.",
+            "Plain HTTP and plain text: readable with curl, passes most infrastructure.",
+        ],
+        weaknesses: &[
+            "Server to client only; the client sends with ordinary POSTs.",
+            "Text only; EventSource cannot set request headers (no Authorization header).",
+        ],
+        pitfalls: &[
+            "Over HTTP/1.1 a browser opens at most 6 connections per origin: a 7th tab with a \
+             stream hangs silently.",
+            "Buffering proxies (nginx without X-Accel-Buffering: no) hold events back.",
+            "Idle timeouts (nginx's default is 60 s) cut quiet streams unless heartbeats flow.",
+        ],
+    },
+    Lesson {
+        slug: "ws",
+        name: "WebSocket",
+        summary: "An HTTP request that turns into a two-way connection of small frames.",
+        how: &[
+            "The client sends a GET with Upgrade: websocket and a random Sec-WebSocket-Key; the server \
+             answers 101 Switching Protocols with Sec-WebSocket-Accept (SHA-1 of the key and a fixed \
+             GUID, base64). From then on the connection carries frames, not HTTP.",
+            "A short server-to-client frame has a 2-byte header; client-to-server frames are masked \
+             and add 4 bytes. Ping, pong and close are control frames.",
+            "Both directions share one connection: this page sends its chat messages on the socket and \
+             gets an ack with the stored id.",
+        ],
+        command: "websocat '{ws}/api/ws?since=0&user=ada'",
+        strengths: &[
+            "The cheapest per message, in both directions; no per-message headers at all.",
+            "Full duplex: sending costs a frame, not a request.",
+        ],
+        weaknesses: &[
+            "A different protocol after the handshake: some proxies and corporate networks block it.",
+            "No built-in resume: a reconnecting client must send its cursor itself.",
+        ],
+        pitfalls: &[
+            "Servers must check Origin on the handshake, or another site's page can open a socket \
+             with the user's cookies (cross-site WebSocket hijacking).",
+            "Reconnect storms after a restart: every client reconnects at once unless back-off has jitter.",
+            "Slow clients: a server that queues per connection without bound grows its memory.",
+        ],
+    },
+];
+
+/// `/`: the five transports side by side.
 #[derive(Template)]
 #[template(path = "index.html")]
 struct Index {
+    nav: &'static str,
+    lessons: &'static [Lesson],
     /// `http://host:port` as the browser reached us, so every command on the page works when pasted.
     base: String,
     /// `ws://host:port`.
     ws_base: String,
 }
 
-pub async fn index(req: HttpRequest) -> Result<HttpResponse, AppError> {
+/// `/transports/{name}`.
+#[derive(Template)]
+#[template(path = "transport.html")]
+struct TransportPage {
+    nav: &'static str,
+    lessons: &'static [Lesson],
+    lesson: &'static Lesson,
+    /// The lesson's command with this server's address filled in.
+    command: String,
+}
+
+/// `/overhead`.
+#[derive(Template)]
+#[template(path = "overhead.html")]
+struct Overhead {
+    nav: &'static str,
+    lessons: &'static [Lesson],
+}
+
+/// `/walkthrough`.
+#[derive(Template)]
+#[template(path = "walkthrough.html")]
+struct Walkthrough {
+    nav: &'static str,
+    lessons: &'static [Lesson],
+}
+
+/// `http://host` and `ws://host` as the browser addressed us.
+fn bases(req: &HttpRequest) -> (String, String) {
     let host = req.connection_info().host().to_owned();
+    (format!("http://{host}"), format!("ws://{host}"))
+}
+
+pub async fn index(req: HttpRequest) -> Result<HttpResponse, AppError> {
+    let (base, ws_base) = bases(&req);
     render(&Index {
-        base: format!("http://{host}"),
-        ws_base: format!("ws://{host}"),
+        nav: "index",
+        lessons: &LESSONS,
+        base,
+        ws_base,
+    })
+}
+
+pub async fn transport(
+    req: HttpRequest,
+    name: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let lesson = LESSONS
+        .iter()
+        .find(|l| l.slug == name.as_str())
+        .ok_or_else(|| {
+            AppError::NotFound(format!(
+                "no transport {:?}; try poll, longpoll, stream, sse or ws",
+                name.as_str()
+            ))
+        })?;
+    let (base, ws_base) = bases(&req);
+    render(&TransportPage {
+        nav: lesson.slug,
+        lessons: &LESSONS,
+        lesson,
+        command: lesson
+            .command
+            .replace("{base}", &base)
+            .replace("{ws}", &ws_base),
+    })
+}
+
+pub async fn overhead() -> Result<HttpResponse, AppError> {
+    render(&Overhead {
+        nav: "overhead",
+        lessons: &LESSONS,
+    })
+}
+
+pub async fn walkthrough() -> Result<HttpResponse, AppError> {
+    render(&Walkthrough {
+        nav: "walkthrough",
+        lessons: &LESSONS,
     })
 }
 

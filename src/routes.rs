@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::error::AppError;
 use crate::transports::{long_poll, short_poll, sse, stream, ws};
-use crate::{assets, pages, publish, stats};
+use crate::{assets, overhead, pages, publish, stats};
 
 /// Registers every route on an `App`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -52,6 +52,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(stats::prometheus),
         ))
         .service(resource("/", "GET", web::get().to(pages::index)))
+        .service(resource(
+            "/transports/{name}",
+            "GET",
+            web::get().to(pages::transport),
+        ))
+        .service(resource("/overhead", "GET", web::get().to(pages::overhead)))
+        .service(resource(
+            "/walkthrough",
+            "GET",
+            web::get().to(pages::walkthrough),
+        ))
+        .service(resource(
+            "/api/overhead",
+            "GET",
+            web::get().to(overhead::overhead_json),
+        ))
         .service(resource(
             "/static/{file}",
             "GET",

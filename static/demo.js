@@ -1,0 +1,254 @@
+// transport-lab, page `/` (and the walkthrough): five panels, each a live client of its own
+// transport, one compose box, per-panel counters from the server's ledger, and per-panel
+// gap / duplicate / reorder detection by message id.
+//
+// All five panels share one ledger client id (this page load) and each is counted under its own
+// transport there, so each panel's numbers are its own. One id, because the counters arrive over
+// one /api/stats/stream connection: five would take five of the browser's six HTTP/1.1
+// connections to this server, and the long poll, stream and SSE panels need three.
+'use strict';
+
+(function () {
+  const MAX_SHOWN = 60;
+  const SPARK_POINTS = 60;
+  const clientId = TL.newClientId('page');
+  const panels = {};
+  // Server clock minus ours, estimated from our own POSTs; latency is measured against it.
+  let clockOffset = 0;
+  // Messages up to this id were already in the room when the page opened: shown as history.
+  let liveFrom = Infinity;
+  const status = document.getElementById('c-status');
+  const idLabel = document.getElementById('client-id');
+  if (idLabel) idLabel.textContent = clientId;
+
+  function say(text, bad) {
+    if (!status) return;
+    status.textContent = text;
+    status.classList.toggle('bad', !!bad);
+  }
+
+  class Panel {
+    constructor(el, transport, since) {
+      this.el = el;
+      this.t = transport;
+      this.q = (role) => el.querySelector('[data-role="' + role + '"]');
+      this.list = this.q('messages');
+      this.stateEl = this.q('state');
+      this.det = this.q('detector');
+      this.seen = new Set();
+      this.highest = since;
+      this.counts = { received: 0, gaps: 0, dups: 0, reorders: 0, notices: 0 };
+      this.samples = [];
+      this.lastTotal = null;
+      this.client = TL.create(transport, clientId, since, {
+        onMessage: (m) => this.receive(m),
+        onGap: (missed, reset) => this.notice(missed, reset),
+        onState: (text, cls) => this.state(text, cls),
+      });
+      el.querySelector('[data-act="pause"]').addEventListener('click', () => this.toggle());
+      el.querySelector('[data-act="drop"]').addEventListener('click', () => this.client.drop());
+    }
+    state(text, cls) {
+      this.stateEl.textContent = text;
+      this.stateEl.className = 'state ' + (cls || '');
+    }
+    toggle() {
+      if (this.client.running) this.pause(); else this.resume();
+    }
+    pause() {
+      this.client.stop();
+      this.el.querySelector('[data-act="pause"]').textContent = 'Resume';
+      this.el.querySelector('[data-act="pause"]').setAttribute('aria-pressed', 'true');
+    }
+    resume() {
+      this.client.start();
+      this.el.querySelector('[data-act="pause"]').textContent = 'Pause';
+      this.el.querySelector('[data-act="pause"]').setAttribute('aria-pressed', 'false');
+    }
+    // The detector: ids are consecutive, so a jump is a gap, a repeat a duplicate, a step back
+    // a reorder. A gap the server announced (history overflow) is shown as a notice, not hidden.
+    receive(m) {
+      const c = this.counts;
+      if (this.seen.has(m.id)) {
+        c.dups++;
+      } else {
+        this.seen.add(m.id);
+        if (this.resync) {
+          // After a server notice the next id starts a new run (the notice accounted for the jump).
+          this.resync = false;
+          this.highest = m.id - 1;
+        }
+        if (m.id < this.highest) c.reorders++;
+        else if (m.id > this.highest + 1) c.gaps += m.id - this.highest - 1;
+        if (m.id > this.highest) this.highest = m.id;
+        c.received++;
+      }
+      if (this.seen.size > 5000) this.seen = new Set([...this.seen].slice(-2500));
+      this.show(m);
+      this.detector();
+    }
+    notice(missed, reset) {
+      this.counts.notices++;
+      // The server's own notice explains the jump that follows: it is not a silent loss.
+      this.resync = true;
+      if (reset) this.seen.clear();
+      const li = document.createElement('li');
+      li.className = 'notice';
+      li.textContent = reset ? 'server restarted: starting over from its history'
+        : 'server says ' + missed + ' messages were too old to resend';
+      this.list.prepend(li);
+    }
+    show(m) {
+      const li = document.createElement('li');
+      li.dataset.id = String(m.id);
+      const id = document.createElement('span');
+      id.className = 'mid';
+      id.textContent = '#' + m.id;
+      const who = document.createElement('span');
+      who.className = 'who';
+      who.textContent = m.user;
+      const text = document.createElement('span');
+      text.className = 'text';
+      text.textContent = m.text;
+      const lat = document.createElement('span');
+      lat.className = 'lat';
+      const ms = Date.now() - (m.ts - clockOffset);
+      // Messages older than the page are marked, not timed.
+      lat.textContent = m.id <= liveFrom ? 'history' : Math.max(0, Math.round(ms)) + ' ms';
+      li.dataset.latency = String(Math.round(ms));
+      li.append(lat, id, who, text);
+      this.list.prepend(li);
+      while (this.list.children.length > MAX_SHOWN) this.list.lastChild.remove();
+    }
+    detector() {
+      const c = this.counts;
+      const d = this.det;
+      d.dataset.received = c.received;
+      d.dataset.gaps = c.gaps;
+      d.dataset.dups = c.dups;
+      d.dataset.reorders = c.reorders;
+      d.textContent = 'received ' + c.received + ' · gaps ' + c.gaps + ' · duplicates ' + c.dups +
+        ' · reordered ' + c.reorders + (c.notices ? ' · server notices ' + c.notices : '');
+      d.classList.toggle('bad', c.gaps + c.dups + c.reorders > 0);
+    }
+    stats(s) {
+      const f = TL.figures(s);
+      const set = (k, v, raw) => {
+        const dd = this.el.querySelector('[data-stat="' + k + '"]');
+        dd.textContent = v;
+        dd.dataset.value = String(raw);
+      };
+      set('requests', f.requests, f.requests);
+      set('messages', f.messages, f.messages);
+      set('down', TL.fmtBytes(f.down), f.down);
+      set('up', TL.fmtBytes(f.up), f.up);
+      set('empty', f.empty, f.empty);
+      set('open', f.open, f.open);
+      set('per_message', f.perMessage === null ? '–' : f.perMessage.toFixed(0), f.perMessage === null ? '' : f.perMessage);
+      set('ratio', f.ratio === null ? '–' : f.ratio.toFixed(2), f.ratio === null ? '' : f.ratio);
+      const spans = this.q('split').children;
+      const legend = [];
+      f.kinds.forEach(([k, n], i) => {
+        spans[i].style.width = f.total ? (100 * n / f.total) + '%' : '0';
+        if (f.total && n) legend.push(k + ' ' + Math.round(100 * n / f.total) + '%');
+      });
+      this.q('legend').textContent = legend.join(' · ');
+      if (this.lastTotal !== null) this.samples.push(Math.max(0, f.total - this.lastTotal));
+      this.lastTotal = f.total;
+      if (this.samples.length > SPARK_POINTS) this.samples.shift();
+      this.spark();
+    }
+    spark() {
+      const max = Math.max(1, ...this.samples);
+      const step = 120 / (SPARK_POINTS - 1);
+      const pts = this.samples.map((v, i) => (i * step).toFixed(1) + ',' + (23 - 22 * v / max).toFixed(1));
+      this.q('spark').firstElementChild.setAttribute('points', pts.join(' '));
+    }
+  }
+
+  function watchStats() {
+    const es = new EventSource('/api/stats/stream?client=' + encodeURIComponent(clientId));
+    TL.onLeave(() => es.close());
+    es.onmessage = (e) => {
+      const snap = JSON.parse(e.data);
+      for (const t of TL.TRANSPORTS) if (panels[t] && snap.transports[t]) panels[t].stats(snap.transports[t]);
+      document.dispatchEvent(new CustomEvent('tl-stats', { detail: snap }));
+    };
+  }
+
+  async function send(via, user, text) {
+    const t0 = Date.now();
+    const stored = await panels[via].client.send(user, text);
+    const t1 = Date.now();
+    if (typeof stored.ts === 'number') clockOffset = stored.ts - (t0 + t1) / 2;
+    return stored;
+  }
+
+  async function burst(via, n, user) {
+    n = Math.max(1, Math.min(40, n | 0));
+    let last = null;
+    for (let i = 1; i <= n; i++) last = await send(via, user, 'burst ' + i + ' of ' + n);
+    return last;
+  }
+
+  function wireCompose() {
+    const form = document.getElementById('compose');
+    if (!form) return;
+    const user = document.getElementById('c-user');
+    const text = document.getElementById('c-text');
+    const via = document.getElementById('c-via');
+    const user0 = () => user.value.trim() || 'anonymous';
+    panels.ws.client.user = user0();
+    user.addEventListener('change', () => { panels.ws.client.user = user0(); });
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      if (!text.value) return;
+      const started = performance.now();
+      try {
+        const m = await send(via.value, user0(), text.value);
+        say('sent #' + m.id + ' via ' + via.value + ' in ' + Math.round(performance.now() - started) + ' ms');
+        text.value = '';
+      } catch (err) {
+        say('not sent: ' + err.message, true);
+      }
+    });
+    document.getElementById('c-burst').addEventListener('click', async () => {
+      const n = parseInt(document.getElementById('c-n').value, 10) || 1;
+      try {
+        const m = await burst(via.value, n, user0());
+        say('burst of ' + Math.min(40, n) + ' sent via ' + via.value + ', last #' + m.id);
+      } catch (err) {
+        say('burst stopped: ' + err.message, true);
+      }
+    });
+    const interval = document.getElementById('c-interval');
+    interval.addEventListener('change', () => { panels.poll.client.interval = parseInt(interval.value, 10); });
+  }
+
+  async function main() {
+    let since = 0;
+    try {
+      // Start every panel at the same cursor, a few messages back, so all five show the same list.
+      const newest = await TL.newestId();
+      since = Math.max(0, newest - 5);
+      liveFrom = newest;
+    } catch (e) {
+      liveFrom = 0;
+      say('the server did not answer: ' + e.message, true);
+    }
+    for (const el of document.querySelectorAll('.panel[data-transport]')) {
+      const t = el.dataset.transport;
+      panels[t] = new Panel(el, t, since);
+      TL.onLeave(() => panels[t].client.stop());
+    }
+    wireCompose();
+    watchStats();
+    const autostart = document.body.dataset.autostart !== 'no';
+    for (const t of TL.TRANSPORTS) if (panels[t] && autostart) panels[t].resume();
+    document.body.dataset.ready = 'yes';
+    document.dispatchEvent(new Event('tl-ready'));
+  }
+
+  window.TLDemo = { panels, clientId, send, burst, say };
+  main();
+})();

@@ -1,0 +1,125 @@
+// transport-lab, `/transports/{name}`: a demo client of one transport, watched through the
+// server's tap. The sequence diagram, the heads and the cost are drawn from what the tap and the
+// ledger report for this client, never from a fixed picture.
+'use strict';
+
+(function () {
+  const root = document.getElementById('lesson');
+  const transport = root.dataset.transport;
+  const clientId = TL.newClientId('lesson-' + transport);
+  const MAX_ARROWS = 14;
+  const arrows = [];
+  const svg = document.getElementById('seq');
+  const statusEl = document.getElementById('lesson-status');
+  const NS = 'http://www.w3.org/2000/svg';
+  const started = performance.now();
+  let client = null;
+  document.getElementById('client-id').textContent = clientId;
+
+  function say(text) { statusEl.textContent = text; }
+
+  function svgEl(name, attrs, text) {
+    const el = document.createElementNS(NS, name);
+    for (const k in attrs) el.setAttribute(k, attrs[k]);
+    if (text !== undefined) el.textContent = text;
+    return el;
+  }
+
+  // One tap record: its first line is the title ("→ sse request head (312 bytes)"), the rest
+  // the bytes made visible.
+  function onRecord(data) {
+    const nl = data.indexOf('\n');
+    const title = nl < 0 ? data : data.slice(0, nl);
+    // The tap marks CR and LF with the symbols ␍ ␊, which many fonts lack: shown as \r \n.
+    const bytes = (nl < 0 ? '' : data.slice(nl + 1)).replace(/␍/g, '\\r').replace(/␊/g, '\\n');
+    const up = title.startsWith('→');
+    if (/request head/.test(title) && up) document.getElementById('req-head').textContent = bytes;
+    else if (/response head/.test(title)) document.getElementById('resp-head').textContent = bytes;
+    else if (/body|frame/.test(title)) document.getElementById('body').textContent = title + '\n' + bytes;
+    arrows.push({ up: up, label: title.replace(/^[→←]\s*/, ''), t: (performance.now() - started) / 1000 });
+    if (arrows.length > MAX_ARROWS) arrows.shift();
+    draw();
+  }
+
+  function draw() {
+    const W = 600, top = 34, gap = 26, left = 70, right = 530;
+    const H = top + Math.max(1, arrows.length) * gap + 10;
+    svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+    svg.replaceChildren();
+    svg.append(
+      svgEl('text', { x: left, y: 18, 'text-anchor': 'middle', class: 'actor' }, 'browser'),
+      svgEl('text', { x: right, y: 18, 'text-anchor': 'middle', class: 'actor' }, 'server'),
+      svgEl('line', { x1: left, y1: 24, x2: left, y2: H, class: 'life' }),
+      svgEl('line', { x1: right, y1: 24, x2: right, y2: H, class: 'life' }));
+    arrows.forEach((a, i) => {
+      const y = top + i * gap + 12;
+      const cls = 'arrow ' + (a.up ? 'up' : 'down');
+      const x1 = a.up ? left : right, x2 = a.up ? right : left;
+      const tip = a.up ? -7 : 7;
+      svg.append(
+        svgEl('line', { x1: x1, y1: y, x2: x2, y2: y, class: cls }),
+        svgEl('polygon', { points: x2 + ',' + y + ' ' + (x2 + tip) + ',' + (y - 4) + ' ' + (x2 + tip) + ',' + (y + 4), class: cls }),
+        svgEl('text', { x: (left + right) / 2, y: y - 4, 'text-anchor': 'middle', class: 'label' }, a.label.slice(0, 70)),
+        svgEl('text', { x: 4, y: y + 4, class: 'time' }, a.t.toFixed(1) + ' s'));
+    });
+  }
+
+  function showStats(s) {
+    const f = TL.figures(s);
+    const set = (k, v) => { root.querySelector('#cost [data-stat="' + k + '"]').textContent = v; };
+    set('requests', f.requests);
+    set('messages', f.messages);
+    set('down', TL.fmtBytes(f.down));
+    set('up', TL.fmtBytes(f.up));
+    set('per_message', f.perMessage === null ? '–' : f.perMessage.toFixed(0));
+    set('ratio', f.ratio === null ? '–' : f.ratio.toFixed(2));
+  }
+
+  async function send() {
+    try {
+      const m = await client.send('lesson', 'hello over ' + transport + ' at ' + new Date().toLocaleTimeString());
+      say('sent #' + m.id);
+    } catch (e) {
+      say('not sent: ' + e.message);
+    }
+  }
+
+  async function main() {
+    const since = await TL.newestId().catch(() => 0);
+    client = TL.create(transport, clientId, since, {
+      onMessage: (m) => say('received #' + m.id + ' from ' + m.user),
+      onGap: (missed) => say('server notice: ' + missed + ' messages too old to resend'),
+      onState: (text) => say(text),
+    });
+    if (transport === 'poll') client.interval = 2000;
+    client.user = 'lesson';
+    // The tap first, so the very first request of the client is on the diagram.
+    const tap = new EventSource('/api/tap?client=' + encodeURIComponent(clientId));
+    tap.addEventListener('tap', (e) => onRecord(e.data));
+    tap.onopen = () => { if (!client.running) client.start(); };
+    const stats = new EventSource('/api/stats/stream?client=' + encodeURIComponent(clientId));
+    stats.onmessage = (e) => showStats(JSON.parse(e.data).transports[transport]);
+    TL.onLeave(() => { tap.close(); stats.close(); client.stop(); });
+    document.getElementById('send').addEventListener('click', send);
+    document.getElementById('drop').addEventListener('click', () => client.drop());
+    document.getElementById('copy').addEventListener('click', async () => {
+      const text = document.getElementById('command').textContent;
+      const out = document.getElementById('copied');
+      try {
+        await navigator.clipboard.writeText(text);
+        out.textContent = 'copied';
+      } catch (e) {
+        // Clipboard access needs a secure context (localhost is one); otherwise select the text.
+        const range = document.createRange();
+        range.selectNodeContents(document.getElementById('command'));
+        getSelection().removeAllRanges();
+        getSelection().addRange(range);
+        out.textContent = 'selected: press Ctrl+C';
+      }
+    });
+    draw();
+    document.body.dataset.ready = 'yes';
+  }
+
+  main();
+})();

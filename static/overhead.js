@@ -1,0 +1,140 @@
+// transport-lab, `/overhead`: the measured cost of each transport (from /api/overhead, a private
+// server's ledger), a chart of where one message's bytes go, a capacity projection computed from
+// those measured costs, and this server's own ledger since it started (/api/stats).
+'use strict';
+
+(function () {
+  const NAMES = { poll: 'short poll', longpoll: 'long poll', stream: 'HTTP stream', sse: 'SSE', ws: 'WebSocket' };
+  const ORDER = ['poll', 'longpoll', 'stream', 'sse', 'ws'];
+  /** The long-poll timeout the projection assumes for a quiet room (the server's default). */
+  const LONG_POLL_TIMEOUT_S = 25;
+  let report = null;
+
+  const $ = (id) => document.getElementById(id);
+  const fmt = (n, d) => (n === null || !isFinite(n)) ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+  function td(text) { const c = document.createElement('td'); c.textContent = text; return c; }
+  function tr(cells) { const r = document.createElement('tr'); r.append(...cells.map(td)); return r; }
+
+  function headerSet() { return document.querySelector('input[name=hs]:checked').value; }
+  function rows() { return ORDER.map((t) => report.rows.find((r) => r.transport === t && r.headers === headerSet())); }
+
+  function drawTable() {
+    const body = $('ov-table').tBodies[0];
+    body.replaceChildren(...rows().map((r) => {
+      const total = r.down_per_message + r.up_per_message;
+      return tr([NAMES[r.transport], fmt(r.down_per_message, 0), fmt(r.up_per_message, 0),
+        fmt(r.requests_per_message, 2), fmt(r.payload_per_message, 0),
+        fmt(total ? 100 * r.header_per_message / total : null, 0) + ' %', fmt(r.ratio, 2),
+        r.per_request ? fmt(r.per_request, 0) + ' B' : 'no request']);
+    }));
+    const hs = report.header_sets.find((h) => h.name === headerSet());
+    $('hs-bytes').textContent = 'request headers of this set: ' + hs.bytes + ' bytes besides Host';
+    $('hs-bytes').title = hs.headers;
+  }
+
+  function drawChart() {
+    const chart = $('ov-chart');
+    const rs = rows();
+    const max = Math.max(...rs.map((r) => r.down_per_message + r.up_per_message));
+    chart.replaceChildren();
+    for (const r of rs) {
+      const total = r.down_per_message + r.up_per_message;
+      const parts = [['header', r.header_per_message], ['framing', r.framing_per_message],
+        ['payload', r.payload_per_message], ['other', Math.max(0, total - r.header_per_message - r.framing_per_message - r.payload_per_message)]];
+      const name = document.createElement('div');
+      name.textContent = NAMES[r.transport];
+      const row = document.createElement('div');
+      row.className = 'row';
+      const bar = document.createElement('div');
+      bar.className = 'bar';
+      // Widths through the CSSOM: allowed under the page's CSP, unlike style= attributes.
+      bar.style.width = (100 * total / max) + '%';
+      for (const [k, n] of parts) {
+        const s = document.createElement('span');
+        s.className = 'k-' + k;
+        s.style.width = (total ? 100 * n / total : 0) + '%';
+        s.title = k + ': ' + n.toFixed(1) + ' bytes';
+        bar.append(s);
+      }
+      const val = document.createElement('span');
+      val.className = 'val';
+      val.textContent = fmt(total, 0) + ' B/msg';
+      row.append(bar, val);
+      chart.append(name, row);
+    }
+  }
+
+  // The projection: measured per-request and per-message costs times the user's numbers.
+  function project() {
+    const num = (id, min) => Math.max(min, parseFloat($(id).value) || 0);
+    const clients = num('p-clients', 1), rate = num('p-rate', 0), payload = num('p-payload', 1), interval = num('p-interval', 0.1);
+    const out = rows().map((r) => {
+      const d = r.delta;
+      const perReqUp = d.requests ? d.request_bytes / d.requests : 0;
+      const perReqDown = d.requests ? (d.response_header_bytes + d.other_bytes) / d.requests : 0;
+      const framing = d.messages ? d.framing_bytes / d.messages : 0;
+      const msgDown = clients * rate * (payload + framing);
+      let reqs = 0;
+      if (r.transport === 'poll') reqs = clients / interval;
+      else if (r.transport === 'longpoll') reqs = clients * Math.max(rate * r.requests_per_message, 1 / LONG_POLL_TIMEOUT_S);
+      return tr([NAMES[r.transport], fmt(reqs, 1), fmtRate(msgDown + reqs * perReqDown), fmtRate(reqs * perReqUp), fmt(clients, 0)]);
+    });
+    $('p-table').tBodies[0].replaceChildren(...out);
+  }
+
+  function fmtRate(bps) {
+    if (bps < 1e3) return fmt(bps, 0) + ' B/s';
+    if (bps < 1e6) return fmt(bps / 1e3, 1) + ' kB/s';
+    if (bps < 1e9) return fmt(bps / 1e6, 2) + ' MB/s';
+    return fmt(bps / 1e9, 2) + ' GB/s';
+  }
+
+  function redraw() { drawTable(); drawChart(); project(); }
+
+  async function live() {
+    try {
+      const r = await fetch('/api/stats', { cache: 'no-store' });
+      const s = await r.json();
+      $('live-table').tBodies[0].replaceChildren(...ORDER.map((t) => {
+        const f = TL_figures(s.transports[t]);
+        return tr([NAMES[t], fmt(f.requests, 0), fmt(f.messages, 0), fmt(f.down, 0), fmt(f.up, 0),
+          f.messages ? fmt((f.down + f.up) / f.messages, 0) : '–', fmt(f.open, 0)]);
+      }));
+    } catch (e) {
+      // The next tick tries again.
+    }
+  }
+  function TL_figures(s) {
+    return { requests: s.requests, messages: s.messages, down: s.response_bytes, up: s.request_bytes, open: s.open };
+  }
+
+  async function main() {
+    for (const el of document.querySelectorAll('input[name=hs]')) el.addEventListener('change', redraw);
+    for (const el of document.querySelectorAll('#projector input')) el.addEventListener('input', project);
+    $('projector').addEventListener('submit', (e) => e.preventDefault());
+    live();
+    setInterval(live, 2000);
+    try {
+      const r = await fetch('/api/overhead', { cache: 'no-store' });
+      const body = await r.json();
+      if (!r.ok) throw new Error(body.error || ('HTTP ' + r.status));
+      report = body;
+      const p = report.plan;
+      $('ov-status').textContent = 'measured ' + new Date(report.measured_at).toLocaleString() + ' in ' +
+        (report.duration_ms / 1000).toFixed(1) + ' s on a private instance of this server';
+      $('ov-plan').textContent = 'Measured: ' + p.messages + ' messages of ' + report.text_bytes +
+        ' bytes of text (payload ' + fmt(report.rows[0].payload_per_message, 0) + ' bytes of message JSON), one every ' +
+        p.publish_every + ' ms; short polling every ' + p.poll_every + ' ms, long polling asking again at once. ' +
+        'Per message: everything both ways between "all subscribers connected" and "all have the last message".';
+      $('p-payload').value = Math.round(report.rows[0].payload_per_message) || 91;
+      redraw();
+    } catch (e) {
+      $('ov-status').textContent = 'the measurement failed: ' + e.message;
+      $('ov-status').classList.add('bad');
+    }
+    document.body.dataset.ready = 'yes';
+  }
+
+  main();
+})();

@@ -1,0 +1,306 @@
+// transport-lab: the five browser clients, one per transport, and the helpers the pages share.
+// Plain JavaScript, no build step. Every client keeps its own cursor (the id of the last message
+// it saw) and reconnects with it, so a dropped connection loses nothing still in history.
+//
+// Reconnect policy (all transports): after a failure or a "drop", wait a random time between half
+// and all of min(30 s, 500 ms * 2^attempt) ("equal jitter"), then reconnect with the cursor.
+// The attempt count resets as soon as a connection delivers its first answer. The randomness is
+// the point: when the server restarts, a classroom of tabs must not reconnect in the same
+// millisecond (a reconnect storm).
+'use strict';
+
+(function () {
+  const BASE_DELAY = 500;
+  const MAX_DELAY = 30000;
+
+  function backoff(attempt) {
+    const cap = Math.min(MAX_DELAY, BASE_DELAY * Math.pow(2, attempt));
+    return cap / 2 + Math.random() * cap / 2;
+  }
+
+  // A client id for this page load: the ledger counts this page's traffic under it.
+  function newClientId(prefix) {
+    const bytes = new Uint8Array(5);
+    crypto.getRandomValues(bytes);
+    return prefix + '-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
+  function fmtBytes(n) {
+    if (n < 10000) return String(n);
+    if (n < 1e6) return (n / 1e3).toFixed(1) + ' k';
+    if (n < 1e9) return (n / 1e6).toFixed(2) + ' M';
+    return (n / 1e9).toFixed(2) + ' G';
+  }
+
+  // Reads the ledger snapshot shape of /api/stats into the figures the pages show.
+  function figures(s) {
+    const total = s.request_bytes + s.response_bytes;
+    const payload = s.payload_bytes;
+    return {
+      requests: s.requests,
+      messages: s.messages,
+      down: s.response_bytes,
+      up: s.request_bytes,
+      empty: s.empty_responses,
+      open: s.open,
+      total: total,
+      perMessage: s.messages ? total / s.messages : null,
+      ratio: payload ? total / payload : null,
+      kinds: ['header', 'framing', 'payload', 'heartbeat', 'other'].map((k) => [k, s.up[k] + s.down[k]]),
+    };
+  }
+
+  // One transport client. `handlers`: onMessage(msg), onGap(missed, reset), onState(text, cls),
+  // onAck(ack). Subclasses implement open() and close().
+  class Client {
+    constructor(transport, clientId, since, handlers) {
+      this.transport = transport;
+      this.clientId = clientId;
+      this.cursor = since;
+      this.h = handlers;
+      this.running = false;
+      this.attempt = 0;
+      this.timer = null;
+      this.generation = 0;
+    }
+    start() {
+      if (this.running) return;
+      this.running = true;
+      this.attempt = 0;
+      this.connect();
+    }
+    stop() {
+      this.running = false;
+      clearTimeout(this.timer);
+      this.generation++;
+      this.close();
+      this.h.onState('paused', '');
+    }
+    // Closes the connection as a network failure would, then reconnects through the back-off.
+    drop() {
+      if (!this.running) return;
+      this.generation++;
+      this.close();
+      this.retry('dropped');
+    }
+    connect() {
+      clearTimeout(this.timer);
+      this.generation++;
+      this.h.onState('connecting', 'wait');
+      this.open(this.generation);
+    }
+    // Called by a subclass when a connection or request failed or ended.
+    retry(why) {
+      if (!this.running) return;
+      const wait = backoff(this.attempt++);
+      this.h.onState(why + ', again in ' + (wait / 1000).toFixed(1) + ' s', 'wait');
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.connect(), wait);
+    }
+    live() {
+      this.attempt = 0;
+      this.h.onState('live', 'live');
+    }
+    current(gen) { return this.running && gen === this.generation; }
+    deliver(msg) {
+      if (typeof msg.id === 'number' && msg.id > this.cursor) this.cursor = msg.id;
+      this.h.onMessage(msg);
+    }
+    query() {
+      return 'since=' + this.cursor + '&client=' + encodeURIComponent(this.clientId);
+    }
+    // Publishes through this transport's own send path: a POST counted under this transport.
+    async send(user, text) {
+      const r = await fetch('/api/messages?client=' + encodeURIComponent(this.clientId) +
+        '&transport=' + this.transport, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ user: user, text: text }),
+      });
+      const body = await r.json().catch(() => ({}));
+      if (r.status !== 201) throw new Error(body.error || ('HTTP ' + r.status));
+      return body;
+    }
+  }
+
+  // Short polling: one GET per interval, answered at once.
+  class Poll extends Client {
+    constructor(...a) { super(...a); this.interval = 1000; this.ctrl = null; }
+    open(gen) { this.pollOnce(gen); }
+    async pollOnce(gen) {
+      if (!this.current(gen)) return;
+      this.ctrl = new AbortController();
+      try {
+        const r = await fetch('/api/poll?' + this.query(), { cache: 'no-store', signal: this.ctrl.signal });
+        if (!r.ok) throw new Error('HTTP ' + r.status);
+        const body = await r.json();
+        if (!this.current(gen)) return;
+        this.live();
+        batch(this, body);
+        this.timer = setTimeout(() => this.pollOnce(gen), this.interval);
+      } catch (e) {
+        if (this.current(gen)) this.retry('failed');
+      }
+    }
+    close() { if (this.ctrl) this.ctrl.abort(); }
+  }
+
+  // Long polling: a GET held by the server until there is news; asked again at once.
+  class LongPoll extends Client {
+    constructor(...a) { super(...a); this.ctrl = null; }
+    async open(gen) {
+      while (this.current(gen)) {
+        this.ctrl = new AbortController();
+        // The request is out: the server holds it until there is news, which is the live state.
+        this.h.onState('held', 'live');
+        try {
+          const r = await fetch('/api/longpoll?timeout=25&' + this.query(), { cache: 'no-store', signal: this.ctrl.signal });
+          if (!r.ok) throw new Error('HTTP ' + r.status);
+          const body = await r.json();
+          if (!this.current(gen)) return;
+          this.attempt = 0;
+          batch(this, body);
+        } catch (e) {
+          if (this.current(gen)) this.retry('failed');
+          return;
+        }
+      }
+    }
+    close() { if (this.ctrl) this.ctrl.abort(); }
+  }
+
+  function batch(client, body) {
+    if (body.gap) client.h.onGap(body.missed || 0, !!body.reset);
+    for (const m of body.messages || []) client.deliver(m);
+    if (typeof body.last_id === 'number') client.cursor = body.last_id;
+  }
+
+  // HTTP streaming: fetch + ReadableStream, one JSON object per line.
+  class Stream extends Client {
+    constructor(...a) { super(...a); this.ctrl = null; }
+    async open(gen) {
+      this.ctrl = new AbortController();
+      try {
+        const r = await fetch('/api/stream?' + this.query(), { cache: 'no-store', signal: this.ctrl.signal });
+        if (!r.ok || !r.body) throw new Error('HTTP ' + r.status);
+        const reader = r.body.getReader();
+        const decoder = new TextDecoder();
+        let buf = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done || !this.current(gen)) break;
+          buf += decoder.decode(value, { stream: true });
+          let nl;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl).trim();
+            buf = buf.slice(nl + 1);
+            if (line) this.line(JSON.parse(line));
+          }
+        }
+        if (this.current(gen)) this.retry('stream ended');
+      } catch (e) {
+        if (this.current(gen)) this.retry('failed');
+      }
+    }
+    line(obj) {
+      if (typeof obj.id === 'number') this.deliver(obj);
+      else if (obj.type === 'ready') this.live();
+      else if (obj.type === 'gap') this.h.onGap(obj.missed || 0, !!obj.reset);
+    }
+    close() { if (this.ctrl) this.ctrl.abort(); }
+  }
+
+  // Server-Sent Events: EventSource, which reconnects by itself and resumes with Last-Event-ID.
+  class Sse extends Client {
+    constructor(...a) { super(...a); this.es = null; }
+    open(gen) {
+      const es = new EventSource('/api/sse?' + this.query());
+      this.es = es;
+      es.addEventListener('ready', () => { if (this.current(gen)) this.live(); });
+      es.addEventListener('gap', (e) => {
+        const g = JSON.parse(e.data);
+        this.h.onGap(g.missed || 0, !!g.reset);
+      });
+      es.onmessage = (e) => { if (this.current(gen)) this.deliver(JSON.parse(e.data)); };
+      es.onerror = () => {
+        if (!this.current(gen)) return;
+        if (es.readyState === EventSource.CLOSED) {
+          // The browser gave up (e.g. an error status): our own back-off takes over.
+          this.retry('closed');
+        } else {
+          this.h.onState('browser reconnecting', 'wait');
+        }
+      };
+    }
+    close() { if (this.es) this.es.close(); }
+  }
+
+  // WebSocket: both directions on one connection; sends are frames, answered by an ack.
+  class Ws extends Client {
+    constructor(...a) { super(...a); this.ws = null; this.pending = new Map(); this.ref = 0; this.user = 'ada'; }
+    open(gen) {
+      const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host +
+        '/api/ws?' + this.query() + '&user=' + encodeURIComponent(this.user);
+      const ws = new WebSocket(url);
+      this.ws = ws;
+      ws.onmessage = (e) => {
+        if (!this.current(gen)) return;
+        const obj = JSON.parse(e.data);
+        if (typeof obj.id === 'number' && obj.type === undefined) this.deliver(obj);
+        else if (obj.type === 'ready') this.live();
+        else if (obj.type === 'gap') this.h.onGap(obj.missed || 0, !!obj.reset);
+        else if (obj.type === 'ack' || obj.type === 'error') this.settle(obj);
+      };
+      ws.onclose = () => {
+        this.failPending('the socket closed');
+        if (this.current(gen)) this.retry('closed');
+      };
+    }
+    settle(obj) {
+      const p = this.pending.get(obj.ref);
+      if (!p) return;
+      this.pending.delete(obj.ref);
+      if (obj.type === 'ack') p.resolve({ id: obj.id });
+      else p.reject(new Error(obj.error));
+    }
+    failPending(why) {
+      for (const p of this.pending.values()) p.reject(new Error(why));
+      this.pending.clear();
+    }
+    close() { if (this.ws) this.ws.close(1000, 'drop'); }
+    send(user, text) {
+      if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
+        return Promise.reject(new Error('the WebSocket is not open'));
+      }
+      const ref = ++this.ref;
+      return new Promise((resolve, reject) => {
+        this.pending.set(ref, { resolve, reject });
+        this.ws.send(JSON.stringify({ text: text, user: user, ref: ref }));
+        setTimeout(() => { if (this.pending.delete(ref)) reject(new Error('no ack in 5 s')); }, 5000);
+      });
+    }
+  }
+
+  const CLASSES = { poll: Poll, longpoll: LongPoll, stream: Stream, sse: Sse, ws: Ws };
+
+  // The newest id in the room, so every client of a page starts from the same cursor.
+  async function newestId() {
+    const r = await fetch('/api/poll', { cache: 'no-store' });
+    const body = await r.json();
+    return body.last_id || 0;
+  }
+
+  // Leaving the page closes every connection it holds at once. Otherwise a page kept in the
+  // back/forward cache keeps its streams open, and with them the browser's six connections per
+  // origin: the next page of this server then waits for a free one. Coming back reloads.
+  const closers = [];
+  function onLeave(fn) { closers.push(fn); }
+  window.addEventListener('pagehide', () => { for (const fn of closers) fn(); });
+  window.addEventListener('pageshow', (e) => { if (e.persisted) location.reload(); });
+
+  window.TL = {
+    TRANSPORTS: ['poll', 'longpoll', 'stream', 'sse', 'ws'],
+    create: (t, clientId, since, handlers) => new CLASSES[t](t, clientId, since, handlers),
+    newClientId, newestId, fmtBytes, figures, backoff, onLeave,
+  };
+})();

@@ -1,0 +1,232 @@
+//! `/`: five live clients, one compose box, counters from the ledger, the detector.
+
+use std::time::Duration;
+
+use fantoccini::Locator;
+use serde_json::Value;
+
+use crate::driver::Browser;
+use crate::helpers::TestApp;
+
+const TRANSPORTS: [&str; 5] = ["poll", "longpoll", "stream", "sse", "ws"];
+
+/// Opens `/` and waits until all five panels are live.
+async fn open_index(browser: &Browser, app: &TestApp) {
+    browser.goto(&app.url("/")).await;
+    browser
+        .wait_for(
+            "five live panels",
+            "return document.body.dataset.ready === 'yes' && \
+             [...document.querySelectorAll('.panel [data-role=state]')].every(s => s.classList.contains('live'));",
+            15,
+        )
+        .await;
+}
+
+/// The id under which each panel shows the message whose text is `text` (null if not yet).
+async fn ids_of(browser: &Browser, text: &str) -> Vec<Value> {
+    let script = format!(
+        "const t = {}; return ['poll','longpoll','stream','sse','ws'].map(p => {{ \
+           const li = [...document.querySelectorAll('#panel-' + p + ' li[data-id]')] \
+             .find(li => li.querySelector('.text').textContent === t); \
+           return li ? Number(li.dataset.id) : null; }});",
+        serde_json::to_string(text).unwrap()
+    );
+    browser.js(&script).await.as_array().unwrap().clone()
+}
+
+/// Waits until all five panels show `text`, and returns the id they show it with.
+async fn wait_in_all_panels(browser: &Browser, text: &str) -> u64 {
+    for _ in 0..100 {
+        let ids = ids_of(browser, text).await;
+        if ids.iter().all(Value::is_number) {
+            let first = ids[0].as_u64().unwrap();
+            assert!(
+                ids.iter().all(|id| id.as_u64() == Some(first)),
+                "panels show {text:?} under different ids: {ids:?}"
+            );
+            return first;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{text:?} did not reach all five panels in 10 s: {:?}",
+        ids_of(browser, text).await
+    );
+}
+
+/// Types `text` into the compose box and sends it through `via`'s own send path.
+async fn compose(browser: &Browser, via: &str, text: &str) {
+    let select = browser.client.find(Locator::Id("c-via")).await.unwrap();
+    select.select_by_value(via).await.unwrap();
+    let input = browser.client.find(Locator::Id("c-text")).await.unwrap();
+    input.clear().await.unwrap();
+    input.send_keys(text).await.unwrap();
+    browser.click("#compose button[type=submit]").await;
+}
+
+/// A message sent through each transport's compose path appears in all five panels, same id.
+pub async fn every_transport_delivers_to_all_five_panels(browser: &Browser, app: &TestApp) {
+    println!("step: every transport's send path reaches all five panels");
+    open_index(browser, app).await;
+    let mut ids = Vec::new();
+    for via in TRANSPORTS {
+        let text = format!("hello through {via}");
+        compose(browser, via, &text).await;
+        let id = wait_in_all_panels(browser, &text).await;
+        // The server stored exactly this text under that id.
+        let stored = app.get_json(&format!("/api/poll?since={}", id - 1)).await;
+        assert_eq!(stored["messages"][0]["text"], text.as_str());
+        ids.push(id);
+    }
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids in send order: {ids:?}"
+    );
+    let status = browser
+        .js("return document.getElementById('c-status').textContent;")
+        .await;
+    assert!(
+        status.as_str().unwrap().starts_with("sent #"),
+        "compose status: {status}"
+    );
+}
+
+/// `<img src=x onerror=alert(1)>` in a message is shown as text and runs nothing.
+pub async fn markup_in_a_message_is_shown_as_text(browser: &Browser, app: &TestApp) {
+    println!("step: markup in a message stays text");
+    let evil = "<img src=x onerror=alert(1)>";
+    compose(browser, "poll", evil).await;
+    wait_in_all_panels(browser, evil).await;
+    let images = browser
+        .js("return document.querySelectorAll('.messages img, .messages script').length;")
+        .await;
+    assert_eq!(images, 0, "no element was created from the message");
+    assert!(
+        browser.client.get_alert_text().await.is_err(),
+        "no alert dialog is open"
+    );
+    // The page's CSP forbids inline script in any case.
+    let response = app.http.get(app.url("/")).send().await.unwrap();
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+}
+
+/// The figures a panel shows (from its `data-value`s).
+async fn panel_figures(browser: &Browser, transport: &str) -> Value {
+    browser
+        .js(&format!(
+            "const o = {{}}; document.querySelectorAll('#panel-{transport} [data-stat]') \
+               .forEach(d => o[d.dataset.stat] = d.dataset.value === undefined ? null : Number(d.dataset.value)); return o;"
+        ))
+        .await
+}
+
+/// The counters move, and once the panels are paused they equal `/api/stats?client=` exactly.
+pub async fn counters_move_and_match_the_ledger(browser: &Browser, app: &TestApp) {
+    println!("step: counters move and match /api/stats?client=");
+    let client = browser
+        .js("return TLDemo.clientId;")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for t in TRANSPORTS {
+        browser.click(&format!("#panel-{t} [data-act=pause]")).await;
+    }
+    // Let closed connections settle and at least two stats ticks arrive.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let mut last = Vec::new();
+    for _ in 0..10 {
+        let stats = app.get_json(&format!("/api/stats?client={client}")).await;
+        last.clear();
+        for t in TRANSPORTS {
+            let s = &stats["transports"][t];
+            let shown = panel_figures(browser, t).await;
+            let expected = [
+                ("requests", &s["requests"]),
+                ("messages", &s["messages"]),
+                ("down", &s["response_bytes"]),
+                ("up", &s["request_bytes"]),
+                ("empty", &s["empty_responses"]),
+            ];
+            for (key, want) in expected {
+                if shown[key].as_f64() != want.as_f64() {
+                    last.push(format!("{t}.{key}: page {} ledger {want}", shown[key]));
+                }
+            }
+            // Everything sent so far reached each panel, and its bytes were counted.
+            assert!(s["messages"].as_u64().unwrap() >= 6, "{t}: {s}");
+            assert!(s["payload_bytes"].as_u64().unwrap() > 0, "{t}: {s}");
+            assert!(s["requests"].as_u64().unwrap() >= 1, "{t}: {s}");
+        }
+        if last.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    assert!(last.is_empty(), "page and ledger disagree: {last:?}");
+    for t in TRANSPORTS {
+        browser.click(&format!("#panel-{t} [data-act=pause]")).await;
+    }
+}
+
+/// After "drop connection" on every panel while a burst is sent, every panel has every message
+/// once, in order: the detector reports no gap, duplicate or reorder.
+pub async fn no_gap_after_drop_connection(browser: &Browser, app: &TestApp) {
+    println!("step: drop connection loses nothing");
+    browser
+        .wait_for(
+            "panels live again",
+            "return [...document.querySelectorAll('.panel [data-role=state]')].every(s => s.classList.contains('live'));",
+            15,
+        )
+        .await;
+    for t in TRANSPORTS {
+        browser.click(&format!("#panel-{t} [data-act=drop]")).await;
+    }
+    // Sent while the panels are reconnecting (the back-off waits at least 250 ms).
+    let select = browser.client.find(Locator::Id("c-via")).await.unwrap();
+    select.select_by_value("poll").await.unwrap();
+    browser.click("#c-burst").await;
+    let newest = loop {
+        let body = app.get_json("/api/poll").await;
+        let status = browser
+            .js("return document.getElementById('c-status').textContent;")
+            .await;
+        if status
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("burst of 10")
+        {
+            break body["last_id"].as_u64().unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    browser
+        .wait_for(
+            "the whole burst in every panel",
+            &format!(
+                "return [...document.querySelectorAll('.panel')].every(p => p.querySelector('li[data-id=\"{newest}\"]'));"
+            ),
+            15,
+        )
+        .await;
+    let detectors = browser
+        .js("return [...document.querySelectorAll('[data-role=detector]')].map(d => ({...d.dataset}));")
+        .await;
+    let detectors = detectors.as_array().unwrap();
+    assert_eq!(detectors.len(), 5);
+    let received = &detectors[0]["received"];
+    for d in detectors {
+        assert_eq!(d["gaps"], "0", "{detectors:?}");
+        assert_eq!(d["dups"], "0", "{detectors:?}");
+        assert_eq!(d["reorders"], "0", "{detectors:?}");
+        assert_eq!(
+            &d["received"], received,
+            "every panel got as many: {detectors:?}"
+        );
+    }
+}
