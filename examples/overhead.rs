@@ -37,7 +37,13 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     assert_eq!(TEXT.len(), 40);
-    let config = Config::try_parse_from(["transport-lab", "--bind", "127.0.0.1:0", "--heartbeat", "60"])?;
+    let config = Config::try_parse_from([
+        "transport-lab",
+        "--bind",
+        "127.0.0.1:0",
+        "--heartbeat",
+        "60",
+    ])?;
     let app = Application::build(config)?;
     let addr = app.addr();
     let shutdown = app.shutdown_handle();
@@ -48,12 +54,20 @@ async fn main() -> Result<(), Error> {
         rows.extend(measure(addr, label, headers).await?);
     }
 
-    println!("| transport | headers | bytes down / msg | bytes up / msg | requests / msg | payload / msg | total / payload |");
+    println!(
+        "| transport | headers | bytes down / msg | bytes up / msg | requests / msg | payload / msg | total / payload |"
+    );
     println!("|---|---|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
             "| {} | {} | {:.0} | {:.0} | {:.2} | {:.0} | {:.2} |",
-            r.transport, r.headers, r.down, r.up, r.requests, r.payload, (r.down + r.up) / r.payload
+            r.transport,
+            r.headers,
+            r.down,
+            r.up,
+            r.requests,
+            r.payload,
+            (r.down + r.up) / r.payload
         );
     }
     shutdown.shutdown().await;
@@ -70,7 +84,11 @@ struct Row {
     payload: f64,
 }
 
-async fn measure(addr: SocketAddr, label: &'static str, headers: &'static str) -> Result<Vec<Row>, Error> {
+async fn measure(
+    addr: SocketAddr,
+    label: &'static str,
+    headers: &'static str,
+) -> Result<Vec<Row>, Error> {
     let newest = newest_id(addr).await?;
     let client = |t: &str| format!("overhead-{label}-{t}");
     let mut subscribers: Vec<JoinHandle<()>> = Vec::new();
@@ -107,7 +125,11 @@ async fn measure(addr: SocketAddr, label: &'static str, headers: &'static str) -
         for t in TRANSPORTS {
             after.push(stats(addr, &client(t)).await?);
         }
-        if after.iter().zip(&before).all(|(a, b)| field(a, "messages") - field(b, "messages") >= MESSAGES) {
+        if after
+            .iter()
+            .zip(&before)
+            .all(|(a, b)| field(a, "messages") - field(b, "messages") >= MESSAGES)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -152,7 +174,9 @@ async fn stats(addr: SocketAddr, client: &str) -> Result<Value, Error> {
 
 async fn get(addr: SocketAddr, path: &str, headers: &str) -> Result<(String, Value), Error> {
     let mut socket = TcpStream::connect(addr).await?;
-    socket.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}\r\n").as_bytes()).await?;
+    socket
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}\r\n").as_bytes())
+        .await?;
     read_response(&mut socket).await
 }
 
@@ -165,7 +189,11 @@ async fn read_response(socket: &mut TcpStream) -> Result<(String, Value), Error>
             let head = String::from_utf8_lossy(&buf[..end]).to_string();
             let length: usize = head
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").and_then(|v| v.trim().parse().ok()))
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .and_then(|v| v.trim().parse().ok())
+                })
                 .unwrap_or(0);
             while buf.len() < end + 4 + length {
                 let n = socket.read(&mut chunk).await?;
@@ -174,7 +202,8 @@ async fn read_response(socket: &mut TcpStream) -> Result<(String, Value), Error>
                 }
                 buf.extend_from_slice(&chunk[..n]);
             }
-            let body = serde_json::from_slice(&buf[end + 4..end + 4 + length]).unwrap_or(Value::Null);
+            let body =
+                serde_json::from_slice(&buf[end + 4..end + 4 + length]).unwrap_or(Value::Null);
             return Ok((head, body));
         }
         let n = socket.read(&mut chunk).await?;
@@ -186,7 +215,13 @@ async fn read_response(socket: &mut TcpStream) -> Result<(String, Value), Error>
 }
 
 /// A subscriber of one transport, reading until aborted.
-async fn subscribe(addr: SocketAddr, transport: &str, client: &str, headers: &str, mut cursor: u64) -> Result<(), Error> {
+async fn subscribe(
+    addr: SocketAddr,
+    transport: &str,
+    client: &str,
+    headers: &str,
+    mut cursor: u64,
+) -> Result<(), Error> {
     let mut socket = TcpStream::connect(addr).await?;
     match transport {
         "poll" | "longpoll" => loop {
@@ -195,7 +230,11 @@ async fn subscribe(addr: SocketAddr, transport: &str, client: &str, headers: &st
             } else {
                 format!("/api/longpoll?since={cursor}&timeout=25&client={client}")
             };
-            socket.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}\r\n").as_bytes()).await?;
+            socket
+                .write_all(
+                    format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}\r\n").as_bytes(),
+                )
+                .await?;
             let (_, body) = read_response(&mut socket).await?;
             cursor = body["last_id"].as_u64().unwrap_or(cursor);
             if transport == "poll" {

@@ -15,28 +15,50 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::future::Future;
+use std::time::Duration;
+
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
 
 use super::chunked::{Chunked, Piece};
 use super::classify::{self, BodyClassifier, Format, Tally};
 use super::counts::{Direction, Kind};
 use super::ws_frames::{Frame, FrameParser};
 use super::{Ledger, Target};
+use crate::limits::ConnectionPermit;
 use crate::params::Params;
 use crate::transports::Transport;
 
 /// Longest request or response head followed; actix refuses longer request heads anyway.
 const MAX_HEAD: usize = 64 * 1024;
 
-/// A connection whose bytes are counted into the ledger as they are read and written.
+/// A connection whose bytes are counted into the ledger as they are read and written, and which
+/// is closed if its client stops reading.
 pub struct CountingStream<T> {
     io: T,
     conn: Conversation,
+    /// How long a write may stay blocked before the connection is given up.
+    stall_timeout: Duration,
+    /// Running while writes are blocked: the socket buffer is full because the client is not
+    /// reading. Nothing else would wake a connection whose client never reads again, so this
+    /// timer is what ends it.
+    stalled: Option<Pin<Box<Sleep>>>,
+    /// This connection's place under the connection caps, released when it closes.
+    _permit: Option<ConnectionPermit>,
 }
 
 impl<T> CountingStream<T> {
-    pub fn new(io: T, ledger: Ledger) -> Self {
+    pub fn new(
+        io: T,
+        ledger: Ledger,
+        stall_timeout: Duration,
+        permit: Option<ConnectionPermit>,
+    ) -> Self {
         Self {
+            stall_timeout,
+            stalled: None,
+            _permit: permit,
             io,
             conn: Conversation {
                 ledger,
@@ -73,8 +95,25 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for CountingStream<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let result = Pin::new(&mut this.io).poll_write(cx, buf);
-        if let Poll::Ready(Ok(written)) = &result {
-            this.conn.on_write(&buf[..*written]);
+        match &result {
+            Poll::Ready(Ok(written)) => {
+                this.stalled = None;
+                this.conn.on_write(&buf[..*written]);
+            }
+            Poll::Pending => {
+                let timeout = this.stall_timeout;
+                let stalled = this
+                    .stalled
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if stalled.as_mut().poll(cx).is_ready() {
+                    this.conn.on_stall(timeout);
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the client stopped reading",
+                    )));
+                }
+            }
+            Poll::Ready(Err(_)) => {}
         }
         result
     }
@@ -208,6 +247,28 @@ fn tap(target: &Option<Target>, title: impl FnOnce(&'static str) -> String, byte
 }
 
 impl Conversation {
+    /// The client stopped reading and the connection is being closed: say so in the log and the
+    /// ledger of the transport whose response was blocked.
+    fn on_stall(&mut self, after: Duration) {
+        let target = match &self.write {
+            WriteState::Sized { target, .. }
+            | WriteState::Chunked { target, .. }
+            | WriteState::UntilClose { target, .. }
+            | WriteState::WebSocket { target, .. } => target.clone(),
+            WriteState::Head(_) | WriteState::Lost => None,
+        }
+        .or_else(|| self.opened.clone());
+        let transport = target.as_ref().map_or("untracked", |t| t.transport.name());
+        tracing::info!(
+            transport,
+            ?after,
+            "closing a connection whose client stopped reading"
+        );
+        if let Some(target) = target {
+            target.add_slow_disconnect();
+        }
+    }
+
     fn on_read(&mut self, data: &[u8]) {
         let mut rest = data;
         while !rest.is_empty() {
