@@ -6,6 +6,7 @@
 mod bad_input;
 mod delivery;
 mod gap;
+mod hardening;
 mod helpers;
 mod ledger;
 mod long_poll;
