@@ -24,7 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::Config;
 use crate::error::RETRY_AFTER_UNAVAILABLE_S;
-use crate::ledger::wire::CountingStream;
+use crate::ledger::wire::{CountingStream, WireLimits};
 use crate::limits::{ConnectionLimiter, Refusal};
 use crate::routes;
 use crate::state::AppState;
@@ -105,18 +105,18 @@ impl Application {
                     .finish(map_config(app, |_| AppConfig::default()));
                 // Every accepted connection is admitted against the caps, then wrapped, so the
                 // ledger sees each byte it carries and a client that stops reading is let go.
-                let (ledger, limiter, stall) = (
-                    state.ledger.clone(),
-                    limiter.clone(),
-                    config.stall_timeout(),
-                );
+                let wire = WireLimits {
+                    stall_timeout: config.stall_timeout(),
+                    max_client_frame: 2 * config.max_body_bytes as u64,
+                };
+                let (ledger, limiter) = (state.ledger.clone(), limiter.clone());
                 fn_service(move |mut io: TcpStream| {
                     let (ledger, limiter) = (ledger.clone(), limiter.clone());
                     async move {
                         let peer = io.peer_addr().ok();
                         match limiter.admit(peer.map(|p| p.ip())) {
                             Ok(permit) => Ok((
-                                CountingStream::new(io, ledger, stall, Some(permit)),
+                                CountingStream::new(io, ledger, wire, Some(permit)),
                                 Protocol::Http1,
                                 peer,
                             )),

@@ -243,7 +243,8 @@ fn reason(code: CloseCode, description: &str) -> CloseReason {
     }
 }
 
-/// The close a protocol violation earns: 1009 for an oversized frame or message, 1002 otherwise.
+/// The close a protocol violation earns: 1009 for an oversized frame or message, 1007 for text
+/// that is not UTF-8, 1002 otherwise.
 fn protocol_close(error: &ProtocolError, max: usize) -> CloseReason {
     tracing::debug!(%error, "websocket protocol error");
     match error {
@@ -251,6 +252,9 @@ fn protocol_close(error: &ProtocolError, max: usize) -> CloseReason {
             CloseCode::Size,
             &format!("frame or message larger than {max} bytes"),
         ),
+        ProtocolError::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            reason(CloseCode::Invalid, "text frame is not valid UTF-8")
+        }
         other => reason(CloseCode::Protocol, &other.to_string()),
     }
 }
