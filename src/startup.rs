@@ -12,18 +12,18 @@ use std::time::Duration;
 
 use actix_cors::Cors;
 use actix_http::error::DispatchError;
-use actix_http::{HttpService, KeepAlive, Protocol};
+use actix_http::{HttpMessage as _, HttpService, KeepAlive, Protocol, Request};
 use actix_rt::net::TcpStream;
 use actix_server::{Server, ServerHandle};
 use actix_service::{ServiceFactoryExt, fn_service, map_config};
 use actix_web::dev::AppConfig;
-use actix_web::http::header::{CONTENT_TYPE, HeaderName};
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName};
 use actix_web::middleware::Condition;
 use actix_web::{App, web};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::Config;
-use crate::error::RETRY_AFTER_UNAVAILABLE_S;
+use crate::error::{AppError, RETRY_AFTER_UNAVAILABLE_S};
 use crate::ledger::wire::{CountingStream, WireLimits};
 use crate::limits::{ConnectionLimiter, Refusal};
 use crate::routes;
@@ -85,6 +85,7 @@ impl Application {
                 let state = app_state.clone();
                 let config = Arc::clone(&state.config);
                 let graceful = graceful.clone();
+                let max_body = config.max_body_bytes;
                 let app = App::new()
                     .wrap(Condition::new(
                         !config.cors_origins.is_empty(),
@@ -96,6 +97,22 @@ impl Application {
                     .keep_alive(KeepAlive::Timeout(Duration::from_secs(config.keep_alive)))
                     .client_request_timeout(Duration::from_secs(config.request_timeout))
                     .h1_write_buffer_size(config.write_buffer_bytes)
+                    // Refuse an oversized body before `100 Continue` invites the client to send it.
+                    .expect(fn_service(move |request: Request| async move {
+                        let declared = request
+                            .headers()
+                            .get(CONTENT_LENGTH)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.parse::<u64>().ok());
+                        match declared {
+                            Some(length) if length > max_body as u64 => {
+                                Err(actix_web::Error::from(AppError::PayloadTooLarge(format!(
+                                    "body exceeds {max_body} bytes"
+                                ))))
+                            }
+                            _ => Ok(request),
+                        }
+                    }))
                     .local_addr(addr)
                     // Closes idle keep-alive connections as soon as shutdown starts.
                     .graceful_shutdown_signal(move || {

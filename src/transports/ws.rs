@@ -252,9 +252,16 @@ fn protocol_close(error: &ProtocolError, max: usize) -> CloseReason {
             CloseCode::Size,
             &format!("frame or message larger than {max} bytes"),
         ),
-        ProtocolError::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+        // actix reports reserved bits and bad UTF-8 alike as InvalidData; only the second is 1007.
+        ProtocolError::Io(e) if is_utf8_error(e) => {
             reason(CloseCode::Invalid, "text frame is not valid UTF-8")
         }
         other => reason(CloseCode::Protocol, &other.to_string()),
     }
+}
+
+fn is_utf8_error(error: &std::io::Error) -> bool {
+    let inner = error.get_ref();
+    inner.is_some_and(|e| e.downcast_ref::<std::str::Utf8Error>().is_some())
+        || (error.kind() == std::io::ErrorKind::InvalidData && error.to_string().contains("utf-8"))
 }

@@ -8,6 +8,7 @@ mod delivery;
 mod gap;
 mod hardening;
 mod helpers;
+mod hostile;
 mod ledger;
 mod long_poll;
 mod raw;
