@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod bad_input;
+mod chaos;
 mod delivery;
 mod gap;
 mod hardening;
