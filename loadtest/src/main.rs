@@ -1,10 +1,83 @@
-//! `loadtest`: will drive all five transport-lab transports under load and report latency, loss and
-//! bytes per message. Until that lands it only prints its intended usage, so the workspace builds.
+//! The `loadtest` binary: parse the command line, run (or bench), print, write files.
+//!
+//! Ctrl-C cancels the run; the run then stops its clients and the figures measured so far are
+//! printed and written as usual. Exit status: 0 when every transport delivered everything exactly
+//! once and in order, 2 when something was lost, duplicated or reordered (so scripts and CI can
+//! tell), 1 on errors.
 
-fn main() {
-    println!(
-        "loadtest (not implemented yet)\n\n\
-         usage: loadtest --url http://127.0.0.1:8080 --transport sse|ws|stream|longpoll|poll|all \\\n\
-         \x20       --clients N --messages N --rate N --payload-bytes N"
-    );
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use loadtest::cli::{Cli, Command};
+use loadtest::report::{self, RunReport};
+use tokio_util::sync::CancellationToken;
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("loadtest: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async move {
+        let stop = CancellationToken::new();
+        let on_signal = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nloadtest: stopping (Ctrl-C); reporting what was measured");
+                on_signal.cancel();
+            }
+        });
+        match cli.command {
+            Some(Command::Bench(args)) => {
+                let reports = loadtest::bench::bench(&args, stop).await?;
+                let command = std::env::args().collect::<Vec<_>>().join(" ");
+                let md = loadtest::bench::markdown(&reports, &command);
+                println!("{md}");
+                if let Some(path) = &args.markdown {
+                    std::fs::write(path, &md)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+                if let Some(path) = &args.json {
+                    let json = serde_json::to_string_pretty(&reports)?;
+                    std::fs::write(path, json + "\n")
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+                if let (Some(path), Some(last)) = (&args.report, reports.last()) {
+                    report::html::write(last, path)?;
+                }
+                Ok(status(reports.iter()))
+            }
+            None => {
+                let args = cli.run;
+                let report = loadtest::run::run(&args, stop).await?;
+                print!("{}", report::table::render(&report));
+                if let Some(path) = &args.json {
+                    report::json::write(&report, path)?;
+                }
+                if let Some(path) = &args.report {
+                    report::html::write(&report, path)?;
+                }
+                Ok(status(std::iter::once(&report)))
+            }
+        }
+    })
+}
+
+fn status<'a>(mut reports: impl Iterator<Item = &'a RunReport>) -> ExitCode {
+    if reports.all(|r| r.transports.iter().all(|t| t.is_clean())) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
 }

@@ -1,0 +1,144 @@
+//! `loadtest bench`: the standard suite behind the README's numbers.
+//!
+//! Every transport at 100 and 1000 clients (by default), 40-byte payload, 200 msg/s, 2000
+//! messages, browser headers; one `Markdown` table with the machine it ran on. Each client count
+//! is one ordinary run (`--transport all`), capped at 240 s, so the whole bench stays bounded
+//! (about 2.5 minutes on a 2-core machine at the defaults).
+
+use std::fmt::Write;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{BenchArgs, RunArgs, TransportArg};
+use crate::headers::HeaderProfile;
+use crate::report::RunReport;
+use crate::report::table::human_us;
+
+/// Per-run cap inside the bench.
+const RUN_CAP_S: f64 = 240.0;
+
+/// The run settings for one client count.
+pub fn run_args(args: &BenchArgs, clients: u64) -> RunArgs {
+    RunArgs {
+        url: args.url.clone(),
+        transport: TransportArg::All,
+        clients,
+        messages: args.messages,
+        rate: args.rate,
+        payload_bytes: 40,
+        poll_interval_ms: 250,
+        longpoll_timeout_s: 25,
+        warmup_s: 0.0,
+        drain_s: 10.0,
+        max_seconds: RUN_CAP_S,
+        server_pid: args.server_pid,
+        headers: HeaderProfile::Browser,
+        publishers: 0,
+        connect_concurrency: 64,
+        publish_url: None,
+        subscribe_url: None,
+        allow_remote: args.allow_remote,
+        json: None,
+        report: None,
+        quiet: args.quiet,
+    }
+}
+
+/// Runs the suite; stops early (with what it has) if `stop` fires.
+pub async fn bench(args: &BenchArgs, stop: CancellationToken) -> anyhow::Result<Vec<RunReport>> {
+    let mut reports = Vec::new();
+    for &clients in &args.clients {
+        if stop.is_cancelled() {
+            break;
+        }
+        let run_args = run_args(args, clients.clamp(1, crate::cli::MAX_CLIENTS));
+        let report = crate::run::run(&run_args, stop.child_token()).await?;
+        if !args.quiet {
+            println!("{}", crate::report::table::render(&report));
+        }
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// The Markdown table (and machine line) for the README.
+pub fn markdown(reports: &[RunReport], command: &str) -> String {
+    let mut md = String::new();
+    let Some(first) = reports.first() else {
+        return "No runs completed.\n".to_owned();
+    };
+    let m = &first.machine;
+    let server = reports
+        .iter()
+        .flat_map(|r| &r.transports)
+        .any(|t| t.server.is_some());
+    let _ = writeln!(
+        md,
+        "Command: `{command}`  \nMachine: {}; {}; loadtest {}.  \nSettings: {} messages at {} msg/s, \
+         {}-byte payload, browser-like request headers, short poll every {} ms; transports run \
+         one after another; server and loadtest on the same machine.\n",
+        m.one_line(),
+        m.rustc.as_deref().unwrap_or("rustc unknown"),
+        m.loadtest_version,
+        first.settings.messages,
+        first.settings.rate,
+        first.settings.payload_bytes,
+        first.settings.poll_interval_ms,
+    );
+    md.push_str(
+        "| transport | clients | lost | dup | reord | p50 | p90 | p99 | p99.9 | max | bytes down/msg | bytes up/msg | requests/msg |",
+    );
+    if server {
+        md.push_str(" server CPU µs/msg | server RSS/conn |");
+    }
+    md.push('\n');
+    md.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    if server {
+        md.push_str("--:|--:|");
+    }
+    md.push('\n');
+    for r in reports {
+        for t in &r.transports {
+            let l = &t.latency;
+            let _ = write!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.3} |",
+                t.transport.name(),
+                t.connected,
+                t.sequence.lost,
+                t.sequence.duplicated,
+                t.sequence.reordered,
+                human_us(l.p50_us),
+                human_us(l.p90_us),
+                human_us(l.p99_us),
+                human_us(l.p999_us),
+                human_us(l.max_us),
+                t.per_message.bytes_down,
+                t.per_message.bytes_up,
+                t.per_message.requests,
+            );
+            if server {
+                match &t.server {
+                    Some(s) => {
+                        let _ = write!(
+                            md,
+                            " {:.1} | {:.1} KiB |",
+                            s.cpu_us_per_message,
+                            s.rss_bytes_per_connection / 1024.0
+                        );
+                    }
+                    None => md.push_str(" - | - |"),
+                }
+            }
+            md.push('\n');
+        }
+        if let Some(why) = &r.interrupted {
+            let _ = writeln!(
+                md,
+                "\n(run with {} clients stopped early: {why})\n",
+                r.settings.clients
+            );
+        }
+    }
+    md
+}

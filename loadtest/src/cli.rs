@@ -1,0 +1,242 @@
+//! The command line (clap derive): `loadtest [run flags]` and `loadtest bench`.
+//!
+//! Limits live here, at the edge: `--clients` at most 20 000, `--messages` at most 1 000 000, and
+//! `--max-seconds` bounds the whole run, so no command line can start an unbounded load.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::clients::Transport;
+use crate::headers::HeaderProfile;
+
+pub const MAX_CLIENTS: u64 = 20_000;
+pub const MAX_MESSAGES: u64 = 1_000_000;
+
+/// Drives transport-lab's five transports (or any server that echoes text verbatim) under load
+/// and reports delivery latency, loss and bytes per message, per transport.
+#[derive(Debug, Parser)]
+#[command(
+    name = "loadtest",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The standard suite: every transport at 100 and 1000 clients, 40-byte payload, 200 msg/s,
+    /// 2000 messages; writes a Markdown table with the machine it ran on.
+    Bench(BenchArgs),
+}
+
+/// `--transport`: one of the five, or all of them one after another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    Poll,
+    Longpoll,
+    Stream,
+    Sse,
+    Ws,
+    All,
+}
+
+impl TransportArg {
+    /// The transports to run, in the order they run.
+    pub fn transports(self) -> Vec<Transport> {
+        match self {
+            Self::Poll => vec![Transport::ShortPoll],
+            Self::Longpoll => vec![Transport::LongPoll],
+            Self::Stream => vec![Transport::Stream],
+            Self::Sse => vec![Transport::Sse],
+            Self::Ws => vec![Transport::Ws],
+            Self::All => Transport::ALL.to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Base URL of the server under test (publishes to /api/messages, subscribes to /api/<transport>).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+
+    /// Which transport(s) to drive; `all` runs the five one after another.
+    #[arg(long, value_enum, default_value_t = TransportArg::All)]
+    pub transport: TransportArg,
+
+    /// Subscribers per transport, each a real protocol client on its own connection (max 20000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=MAX_CLIENTS))]
+    pub clients: u64,
+
+    /// Messages published per transport (max 1000000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=MAX_MESSAGES))]
+    pub messages: u64,
+
+    /// Publish rate, messages per second (scheduled by intended send time).
+    #[arg(long, default_value_t = 200.0, value_parser = parse_rate)]
+    pub rate: f64,
+
+    /// Size of each message text in bytes (the probe token, padded with `x`; at least the token).
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u64).range(0..=4096))]
+    pub payload_bytes: u64,
+
+    /// Short-poll interval of each poll client.
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub poll_interval_ms: u64,
+
+    /// `timeout` each long poll asks the server for, in seconds.
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub longpoll_timeout_s: u64,
+
+    /// Seconds of publishing at --rate before the measured messages; warm-up messages are
+    /// checked for loss and counted in bytes, but left out of the latency histograms.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_seconds)]
+    pub warmup_s: f64,
+
+    /// After the last publish, how long to wait for every client to receive everything.
+    #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
+    pub drain_s: f64,
+
+    /// Hard cap on the whole run (all transports), in seconds; then it stops and reports.
+    #[arg(long, default_value_t = 300.0, value_parser = parse_seconds)]
+    pub max_seconds: f64,
+
+    /// Server process to sample (CPU time, RSS) from /proc before and after each transport.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+
+    /// Header set of every HTTP request: a current Chrome's, or curl's minimal one.
+    #[arg(long, value_enum, default_value_t = HeaderProfile::Browser)]
+    pub headers: HeaderProfile,
+
+    /// Publisher connections, posting in parallel when answers are slow (0: 16). With 1, posts
+    /// are strictly serial, and order is checked strictly by sequence number.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=16))]
+    pub publishers: u64,
+
+    /// Clients connecting at the same time during the connect phase.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub connect_concurrency: u64,
+
+    /// Raw POST (text/plain body = the message text) URL, for servers other than transport-lab.
+    #[arg(long)]
+    pub publish_url: Option<String>,
+
+    /// Subscribe URL for other servers; `{transport}` is replaced by poll, longpoll, stream, sse
+    /// or ws. ws:// URLs use WebSocket; the probe token is found anywhere in what arrives.
+    #[arg(long)]
+    pub subscribe_url: Option<String>,
+
+    /// Allow targets other than loopback (127.0.0.0/8, ::1, localhost).
+    #[arg(long)]
+    pub allow_remote: bool,
+
+    /// Write every figure, plus machine info, as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+
+    /// Write a self-contained HTML report with SVG charts.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Base URL of the server under test.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+
+    /// Where to write the Markdown table (it is also printed).
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+
+    /// Also write the full JSON of every run.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+
+    /// Also write the HTML report of the 1000-client runs.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+
+    /// Server process to sample, as for a run.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+
+    /// Client counts to run every transport at.
+    #[arg(long, value_delimiter = ',', default_values_t = [100u64, 1000])]
+    pub clients: Vec<u64>,
+
+    /// Messages per run.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub messages: u64,
+
+    /// Publish rate, messages per second.
+    #[arg(long, default_value_t = 200.0, value_parser = parse_rate)]
+    pub rate: f64,
+
+    /// Allow targets other than loopback.
+    #[arg(long)]
+    pub allow_remote: bool,
+
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.01..=100_000.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "expected messages per second between 0.01 and 100000, got {s:?}"
+        )),
+    }
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=86_400.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected seconds between 0 and 86400, got {s:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_limits() {
+        let cli = Cli::try_parse_from(["loadtest"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.run.transport, TransportArg::All);
+        assert_eq!(
+            (cli.run.clients, cli.run.messages, cli.run.payload_bytes),
+            (100, 1000, 40)
+        );
+        assert_eq!(cli.run.max_seconds, 300.0);
+        for bad in [
+            &["loadtest", "--clients", "20001"][..],
+            &["loadtest", "--messages", "1000001"],
+            &["loadtest", "--rate", "0"],
+            &["loadtest", "--payload-bytes", "5000"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
+        let cli = Cli::try_parse_from(["loadtest", "bench", "--markdown", "x.md"]).unwrap();
+        let Some(Command::Bench(b)) = cli.command else {
+            panic!("bench not parsed")
+        };
+        assert_eq!(b.clients, [100, 1000]);
+        assert_eq!(TransportArg::All.transports().len(), 5);
+    }
+}

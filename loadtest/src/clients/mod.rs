@@ -1,0 +1,345 @@
+//! The subscribers: one real protocol client per transport, each on its own connection(s).
+//!
+//! Files are named after the server's transports (`short_poll`, `long_poll`, `stream`, `sse`,
+//! `ws`). Every client shares the machinery here: a [`Phase`] with what all clients of one
+//! transport need, and a [`Receiver`] that turns whatever bytes arrive into probe deliveries
+//! (sequence check + latency). Clients differ only in how they talk to the server and where the
+//! message boundaries are.
+
+pub mod long_poll;
+pub mod short_poll;
+pub mod sse;
+pub mod stream;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
+
+use crate::http1::{Connection, HttpError, HttpUrl, ResponseHead};
+use crate::latency::{LatencyRecorder, SharedHistogram};
+use crate::probe::{Clock, Finder};
+use crate::run::PublishLog;
+use crate::sequence::{Delivery, SequenceChecker, SequenceReport};
+use crate::wire::{WireCounters, WireTotals};
+
+/// How long one connection attempt may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a client reconnects after losing its connection before giving up: a healthy server
+/// never drops a connection mid-run, so a few retries are enough to ride out a hiccup.
+const MAX_RECONNECTS: u32 = 5;
+/// Pause before reconnecting, so a refusing server is not hammered.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
+
+/// The five transports, named as the server names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Transport {
+    #[serde(rename = "poll")]
+    ShortPoll,
+    #[serde(rename = "longpoll")]
+    LongPoll,
+    #[serde(rename = "stream")]
+    Stream,
+    #[serde(rename = "sse")]
+    Sse,
+    #[serde(rename = "ws")]
+    Ws,
+}
+
+impl Transport {
+    /// Run order of `--transport all`: cheapest connections last, so the polling phases (which
+    /// leave the most sockets in TIME_WAIT) do not follow each other.
+    pub const ALL: [Self; 5] = [
+        Self::Sse,
+        Self::Ws,
+        Self::Stream,
+        Self::LongPoll,
+        Self::ShortPoll,
+    ];
+
+    /// The transport's one name, as in the server's URLs, stats keys and metrics labels, the
+    /// `--transport` flag, the `{transport}` placeholder and every report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ShortPoll => "poll",
+            Self::LongPoll => "longpoll",
+            Self::Stream => "stream",
+            Self::Sse => "sse",
+            Self::Ws => "ws",
+        }
+    }
+
+    /// transport-lab's path for it.
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::ShortPoll => "/api/poll",
+            Self::LongPoll => "/api/longpoll",
+            Self::Stream => "/api/stream",
+            Self::Sse => "/api/sse",
+            Self::Ws => "/api/ws",
+        }
+    }
+}
+
+/// Everything the clients of one transport share during one phase.
+pub struct Phase {
+    pub transport: Transport,
+    /// Socket address to connect to (resolved once).
+    pub addr: SocketAddr,
+    /// The subscribe URL without cursor or client parameters.
+    pub url: HttpUrl,
+    /// Talking to transport-lab: use its cursor parameters and control objects. False with
+    /// `--subscribe-url`, where only the probe tokens are relied on.
+    pub lab: bool,
+    /// Request headers for this transport's requests.
+    pub headers: Vec<(String, String)>,
+    /// Run id of this phase, in every token and every `client=` id.
+    pub run: String,
+    pub finder: Finder,
+    /// Sequence numbers of this phase: warm-up plus measured.
+    pub capacity: u64,
+    /// First measured sequence number; earlier ones are warm-up (no latency recorded).
+    pub measured_from: u64,
+    /// The newest id before the phase: every client subscribes from here, so a client that
+    /// connects late still gets every message (transport-lab only).
+    pub start_cursor: Option<u64>,
+    pub publish_log: Arc<PublishLog>,
+    pub clock: Clock,
+    pub histogram: SharedHistogram,
+    pub poll_interval: Duration,
+    pub longpoll_timeout_s: u64,
+    /// Clients subscribed (ready to receive).
+    pub connected: AtomicU64,
+    /// Clients that gave up.
+    pub failed: AtomicU64,
+    /// First deliveries summed over clients: drives the drain progress and its end.
+    pub delivered: AtomicU64,
+    /// Ends every client of the phase.
+    pub stop: CancellationToken,
+}
+
+impl Phase {
+    /// `client=` id of client `index`.
+    pub fn client_id(&self, index: u64) -> String {
+        format!("lt-{}-{index}", self.run)
+    }
+
+    /// The request path: the URL plus cursor, long-poll timeout and client id.
+    pub fn request_path(&self, cursor: Option<u64>, index: u64) -> String {
+        let mut url = self.url.clone();
+        if let Some(cursor) = cursor {
+            url.path_and_query = url.with_param("since", &cursor.to_string());
+        }
+        if self.lab && self.transport == Transport::LongPoll {
+            url.path_and_query = url.with_param("timeout", &self.longpoll_timeout_s.to_string());
+        }
+        url.with_param("client", &self.client_id(index))
+    }
+}
+
+/// What one client saw, returned when its phase ends.
+#[derive(Debug, Clone)]
+pub struct ClientOutcome {
+    pub sequence: SequenceReport,
+    /// Everything this client's sockets carried, from the first connect to the end.
+    pub wire: WireTotals,
+    /// What had been carried when the client became ready: the cost of subscribing.
+    pub at_ready: Option<WireTotals>,
+    /// Messages the server said this client could no longer get (gap notices).
+    pub missed: u64,
+    pub reconnects: u64,
+    /// The first error, if any.
+    pub error: Option<String>,
+}
+
+/// Turns received bytes into deliveries, and keeps a client's bookkeeping.
+pub struct Receiver {
+    pub phase: Arc<Phase>,
+    pub index: u64,
+    pub counters: Arc<WireCounters>,
+    checker: SequenceChecker,
+    recorder: LatencyRecorder,
+    at_ready: Option<WireTotals>,
+    /// Held until ready, so only `--connect-concurrency` clients are connecting at once.
+    permit: Option<OwnedSemaphorePermit>,
+    missed: u64,
+    reconnects: u64,
+    error: Option<String>,
+}
+
+impl Receiver {
+    pub fn new(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) -> Self {
+        Self {
+            checker: SequenceChecker::new(phase.capacity),
+            recorder: phase.histogram.recorder(),
+            phase,
+            index,
+            counters: WireCounters::new(),
+            at_ready: None,
+            permit: Some(permit),
+            missed: 0,
+            reconnects: 0,
+            error: None,
+        }
+    }
+
+    /// Scans one message, line, event, frame or poll answer for this run's probes. Returns how
+    /// many it held.
+    pub fn on_bytes(&mut self, bytes: &[u8]) -> usize {
+        let probes = self.phase.finder.find_all(bytes);
+        if probes.is_empty() {
+            return 0;
+        }
+        let now = self.phase.clock.now_us();
+        for probe in &probes {
+            let floor = self.phase.publish_log.floor(probe.seq);
+            match self.checker.record(probe.seq, floor) {
+                Delivery::New | Delivery::NewOutOfOrder => {
+                    self.phase.delivered.fetch_add(1, Ordering::Relaxed);
+                    if probe.seq >= self.phase.measured_from {
+                        self.recorder.record(now.saturating_sub(probe.intended_us));
+                    }
+                }
+                Delivery::Duplicate | Delivery::Foreign => {}
+            }
+        }
+        probes.len()
+    }
+
+    /// The client is subscribed: count it, note the subscription cost, free a connect slot.
+    pub fn ready(&mut self) {
+        if self.at_ready.is_none() {
+            self.at_ready = Some(self.counters.totals());
+            self.phase.connected.fetch_add(1, Ordering::Relaxed);
+        }
+        self.permit = None;
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.at_ready.is_some()
+    }
+
+    /// A control object (`{"type":..}` line, frame or SSE event data) from transport-lab.
+    pub fn on_control(&mut self, json: &[u8]) {
+        #[derive(Deserialize)]
+        struct Control {
+            #[serde(rename = "type")]
+            kind: Option<String>,
+            missed: Option<u64>,
+        }
+        if let Ok(control) = serde_json::from_slice::<Control>(json) {
+            match control.kind.as_deref() {
+                Some("ready") => self.ready(),
+                Some("gap") => self.missed += control.missed.unwrap_or(0),
+                _ => {}
+            }
+        }
+    }
+
+    /// Notes a failure; returns whether the client should try again (not stopping, retries left).
+    pub async fn failed(&mut self, error: impl std::fmt::Display) -> bool {
+        if self.phase.stop.is_cancelled() {
+            return false;
+        }
+        if self.error.is_none() {
+            self.error = Some(error.to_string());
+        }
+        if self.reconnects >= u64::from(MAX_RECONNECTS) {
+            return false;
+        }
+        self.reconnects += 1;
+        tokio::select! {
+            () = self.phase.stop.cancelled() => false,
+            () = tokio::time::sleep(RECONNECT_PAUSE) => true,
+        }
+    }
+
+    pub fn missed(&mut self, missed: u64) {
+        self.missed += missed;
+    }
+
+    /// Ends the client: flushes latencies and returns its outcome.
+    pub fn finish(mut self) -> ClientOutcome {
+        self.recorder.flush();
+        if self.at_ready.is_none() {
+            self.phase.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        let log = &self.phase.publish_log;
+        ClientOutcome {
+            sequence: self.checker.report(|seq| log.accepted(seq)),
+            wire: self.counters.totals(),
+            at_ready: self.at_ready,
+            missed: self.missed,
+            reconnects: self.reconnects,
+            error: self.error,
+        }
+    }
+
+    /// Opens a connection to the phase's server (bounded by [`CONNECT_TIMEOUT`]).
+    pub async fn connect(&self) -> Result<Connection, HttpError> {
+        match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Connection::connect(self.phase.addr, self.counters.clone()),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(HttpError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "connect timed out",
+            ))),
+        }
+    }
+}
+
+/// A GET on a kept-alive connection (opened if needed), returning head and whole body. A request
+/// on a reused connection that the server had meanwhile closed is retried once on a new one,
+/// as browsers do.
+pub async fn get(
+    receiver: &Receiver,
+    conn: &mut Option<Connection>,
+    path: &str,
+) -> Result<(ResponseHead, Vec<u8>), HttpError> {
+    for attempt in 0..2 {
+        let reused = conn.is_some();
+        let c = match conn {
+            Some(c) => c,
+            None => conn.insert(receiver.connect().await?),
+        };
+        let result = async {
+            c.send_request("GET", path, &receiver.phase.headers, None)
+                .await?;
+            let head = c.read_head(false).await?;
+            let body = c.read_body(&head).await?;
+            Ok::<_, HttpError>((head, body))
+        }
+        .await;
+        match result {
+            Ok(answer) => {
+                if !c.is_reusable() {
+                    *conn = None;
+                }
+                return Ok(answer);
+            }
+            Err(e) => {
+                *conn = None;
+                let stale = reused && matches!(e, HttpError::Closed | HttpError::Io(_));
+                if !(stale && attempt == 0) {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Err(HttpError::Closed)
+}
+
+/// A non-2xx answer, as an error.
+pub fn status_error(head: &ResponseHead, body: &[u8]) -> HttpError {
+    let snippet: String = String::from_utf8_lossy(body).chars().take(200).collect();
+    HttpError::Malformed(format!("status {}: {snippet}", head.status))
+}

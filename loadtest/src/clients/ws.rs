@@ -1,0 +1,92 @@
+//! WebSocket client: tokio-tungstenite driving the handshake and framing over our
+//! [`CountingStream`], so the upgrade request, the 101 head, frame headers, client masks and
+//! ping/pong are all in the byte counts.
+//!
+//! Pings from the server are answered by tungstenite while the socket is being read (it queues
+//! the pong and flushes it on the next read), which this loop does continuously. A dropped socket
+//! is reopened with `since` = the last message id seen.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use crate::clients::{CONNECT_TIMEOUT, ClientOutcome, Phase, Receiver};
+use crate::http1::HttpError;
+use crate::probe;
+use crate::wire::CountingStream;
+
+pub async fn run(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) -> ClientOutcome {
+    let mut receiver = Receiver::new(phase.clone(), index, permit);
+    let mut cursor = phase.start_cursor;
+    loop {
+        let result = tokio::select! {
+            () = phase.stop.cancelled() => break,
+            result = read_frames(&mut receiver, &mut cursor) => result,
+        };
+        let error = match result {
+            Ok(()) => "websocket closed by the server".to_owned(),
+            Err(e) => e,
+        };
+        if !receiver.failed(error).await {
+            break;
+        }
+    }
+    receiver.finish()
+}
+
+async fn read_frames(receiver: &mut Receiver, cursor: &mut Option<u64>) -> Result<(), String> {
+    let phase = receiver.phase.clone();
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(phase.addr))
+        .await
+        .map_err(|_| "connect timed out".to_owned())?
+        .map_err(|e| HttpError::from(e).to_string())?;
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    let stream = CountingStream::new(tcp, receiver.counters.clone());
+    let url = format!(
+        "ws://{}{}",
+        phase.url.authority(),
+        phase.request_path(*cursor, receiver.index)
+    );
+    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+    for (name, value) in &phase.headers {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
+        let value = HeaderValue::from_str(value).map_err(|e| e.to_string())?;
+        request.headers_mut().append(name, value);
+    }
+    receiver.counters.add_request();
+    let (mut socket, response) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .map_err(|e| format!("websocket handshake: {e}"))?;
+    if response.status().as_u16() != 101 {
+        return Err(format!("handshake status {}", response.status()));
+    }
+    if !phase.lab {
+        receiver.ready();
+    }
+    while let Some(frame) = socket.next().await {
+        let payload = match frame {
+            Ok(Message::Text(text)) => Bytes::from(text),
+            Ok(Message::Binary(bytes)) => bytes,
+            Ok(Message::Close(_)) => return Ok(()),
+            Ok(_) => continue,
+            Err(WsError::ConnectionClosed) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
+        };
+        if receiver.on_bytes(&payload) > 0 {
+            if phase.lab
+                && let Some(id) = probe::message_id(&payload)
+            {
+                *cursor = Some(id);
+            }
+        } else if memchr::memmem::find(&payload, b"\"type\"").is_some() {
+            receiver.on_control(&payload);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,38 @@
+//! `loadtest`: drives transport-lab's five realtime transports (short poll, long poll, HTTP
+//! streaming, Server-Sent Events, WebSocket) under load and reports, per transport, what a user
+//! would want to know before choosing one: delivery latency, whether anything was lost,
+//! duplicated or reordered, and what each delivered message cost in bytes and requests.
+//!
+//! It is a library so the integration tests can run it in-process against a real server on an
+//! ephemeral port; the `loadtest` binary is a thin CLI over [`run::run`] and [`bench::bench`].
+//!
+//! # Layout
+//!
+//! - [`cli`]: the command line (clap derive) and its hard limits.
+//! - [`run`]: orchestration: per transport, connect the clients, publish on schedule, drain,
+//!   collect; the publisher and its ordering log.
+//! - [`clients`]: one real protocol client per transport, each on its own connection
+//!   (`short_poll`, `long_poll`, `stream`, `sse`, `ws`, named as the server names them).
+//! - [`probe`]: the token in every message text (run id, sequence, intended send time) and the
+//!   shared clock latency is measured on.
+//! - [`sequence`]: per-client lost / duplicated / out-of-order checking.
+//! - [`latency`]: hdrhistogram wrapper shared by a transport's clients.
+//! - [`wire`]: the counting TCP stream every client reads and writes through.
+//! - [`http1`]: a minimal hand-written HTTP/1.1 client (keep-alive, Content-Length, chunked).
+//! - [`headers`]: the browser-like and curl header sets.
+//! - [`report`]: stdout table, `--json`, `--report` HTML with SVG charts.
+//! - [`bench`]: `loadtest bench`, the standard suite and its Markdown table.
+//! - [`sysinfo`]: machine info and the server's CPU/RSS from /proc.
+
+pub mod bench;
+pub mod cli;
+pub mod clients;
+pub mod headers;
+pub mod http1;
+pub mod latency;
+pub mod probe;
+pub mod report;
+pub mod run;
+pub mod sequence;
+pub mod sysinfo;
+pub mod wire;

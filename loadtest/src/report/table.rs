@@ -1,0 +1,162 @@
+//! The summary table printed on stdout: one row per transport, the figures a reader compares.
+
+use std::fmt::Write;
+
+use crate::report::{RunReport, TransportReport};
+
+/// Microseconds as a short human duration (`850µs`, `12.3ms`, `1.20s`).
+pub fn human_us(us: u64) -> String {
+    if us < 1_000 {
+        format!("{us}µs")
+    } else if us < 1_000_000 {
+        format!("{:.1}ms", us as f64 / 1_000.0)
+    } else {
+        format!("{:.2}s", us as f64 / 1_000_000.0)
+    }
+}
+
+/// The whole table as text.
+pub fn render(report: &RunReport) -> String {
+    let s = &report.settings;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "loadtest {} against {}: {} clients x {} messages at {}/s, {}-byte payload, {:?} headers",
+        report.run_id,
+        s.publish_url.as_deref().unwrap_or(&s.url),
+        s.clients,
+        s.messages,
+        s.rate,
+        s.payload_bytes,
+        s.headers
+    );
+    let _ = writeln!(out, "machine: {}", report.machine.one_line());
+    if let Some(why) = &report.interrupted {
+        let _ = writeln!(out, "STOPPED EARLY: {why}; figures cover what was measured");
+    }
+    let server = report.transports.iter().any(|t| t.server.is_some());
+    let mut header = vec![
+        "transport",
+        "conn",
+        "delivered",
+        "lost",
+        "dup",
+        "reord",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "max",
+        "B down/msg",
+        "B up/msg",
+        "req/msg",
+    ];
+    if server {
+        header.extend(["cpu µs/msg", "RSS B/conn"]);
+    }
+    let rows: Vec<Vec<String>> = report.transports.iter().map(|t| row(t, server)).collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &[String]| {
+        cells
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                let pad = w.saturating_sub(c.chars().count());
+                if i == 0 {
+                    format!("{c}{}", " ".repeat(pad))
+                } else {
+                    format!("{}{c}", " ".repeat(pad))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+    let _ = writeln!(out, "{}", line(&header));
+    for r in &rows {
+        let _ = writeln!(out, "{}", line(r));
+    }
+    for t in &report.transports {
+        if !t.is_clean() || t.publish_errors > 0 || t.sequence.foreign > 0 {
+            let _ = writeln!(
+                out,
+                "! {}: {} lost (e.g. seq {:?}), {} duplicated, {} reordered, {} failed clients, \
+                 {} publish errors, {} reconnects, {} missed by gap notice; first error: {}",
+                t.transport.name(),
+                t.sequence.lost,
+                t.sequence.lost_examples,
+                t.sequence.duplicated,
+                t.sequence.reordered,
+                t.failed,
+                t.publish_errors,
+                t.reconnects,
+                t.missed_by_gap,
+                t.first_error.as_deref().unwrap_or("none")
+            );
+        }
+        if t.publish_lag_max_us > 100_000 {
+            let _ = writeln!(
+                out,
+                "! {}: the publisher fell up to {} behind schedule (POST round trip p50 {}, p99 {}, \
+                 max {}); latencies include that wait",
+                t.transport.name(),
+                human_us(t.publish_lag_max_us),
+                human_us(t.publish_round_trip.p50_us),
+                human_us(t.publish_round_trip.p99_us),
+                human_us(t.publish_round_trip.max_us),
+            );
+        }
+    }
+    out
+}
+
+fn row(t: &TransportReport, server: bool) -> Vec<String> {
+    let l = &t.latency;
+    let mut cells = vec![
+        t.transport.name().to_owned(),
+        format!("{}/{}", t.connected, t.clients),
+        format!("{}/{}", t.sequence.delivered, t.expected_deliveries),
+        t.sequence.lost.to_string(),
+        t.sequence.duplicated.to_string(),
+        t.sequence.reordered.to_string(),
+        human_us(l.p50_us),
+        human_us(l.p90_us),
+        human_us(l.p99_us),
+        human_us(l.p999_us),
+        human_us(l.max_us),
+        format!("{:.1}", t.per_message.bytes_down),
+        format!("{:.1}", t.per_message.bytes_up),
+        format!("{:.3}", t.per_message.requests),
+    ];
+    if server {
+        match &t.server {
+            Some(s) => cells.extend([
+                format!("{:.2}", s.cpu_us_per_message),
+                format!("{:.0}", s.rss_bytes_per_connection),
+            ]),
+            None => cells.extend(["-".to_owned(), "-".to_owned()]),
+        }
+    }
+    cells
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human_us(850), "850µs");
+        assert_eq!(human_us(12_345), "12.3ms");
+        assert_eq!(human_us(1_200_000), "1.20s");
+    }
+}

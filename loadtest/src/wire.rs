@@ -1,0 +1,161 @@
+//! A TCP stream that counts every byte it carries, in each direction.
+//!
+//! Byte figures are the point of this tool, so they are taken at the one place that cannot lie:
+//! the socket. Whatever sits on top (our HTTP/1.1 client, tungstenite's WebSocket framing) reads
+//! and writes through [`CountingStream`], so request heads, response heads, chunk framing,
+//! WebSocket frame headers, masks, pings and pongs are all counted, exactly as the kernel saw them
+//! (minus TCP/IP headers, which no transport choice changes).
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Counters one client owns; shared with its stream(s) so reconnects keep adding to the same sums.
+#[derive(Debug, Default)]
+pub struct WireCounters {
+    /// Bytes this client wrote to its socket(s).
+    up: AtomicU64,
+    /// Bytes this client read from its socket(s).
+    down: AtomicU64,
+    /// HTTP requests sent (a WebSocket handshake counts as one).
+    requests: AtomicU64,
+    /// TCP connections opened: more than one per client means it had to reconnect.
+    connections: AtomicU64,
+}
+
+/// A point-in-time copy of [`WireCounters`], addable across clients.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WireTotals {
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub requests: u64,
+    pub connections: u64,
+}
+
+impl WireCounters {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn add_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn add_connection(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn totals(&self) -> WireTotals {
+        WireTotals {
+            bytes_up: self.up.load(Ordering::Relaxed),
+            bytes_down: self.down.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+            connections: self.connections.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl std::ops::AddAssign for WireTotals {
+    fn add_assign(&mut self, other: Self) {
+        self.bytes_up += other.bytes_up;
+        self.bytes_down += other.bytes_down;
+        self.requests += other.requests;
+        self.connections += other.connections;
+    }
+}
+
+/// Any async stream, with every byte read or written added to a [`WireCounters`].
+#[derive(Debug)]
+pub struct CountingStream<S> {
+    inner: S,
+    counters: Arc<WireCounters>,
+}
+
+impl<S> CountingStream<S> {
+    /// Wraps `inner`; counts one new connection.
+    pub fn new(inner: S, counters: Arc<WireCounters>) -> Self {
+        counters.add_connection();
+        Self { inner, counters }
+    }
+
+    pub fn counters(&self) -> &Arc<WireCounters> {
+        &self.counters
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for CountingStream<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        // Only what this call added: the caller's buffer may already hold earlier bytes.
+        let read = buf.filled().len().saturating_sub(before) as u64;
+        if read > 0 {
+            self.counters.down.fetch_add(read, Ordering::Relaxed);
+        }
+        result
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for CountingStream<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(written)) = &result {
+            self.counters
+                .up
+                .fetch_add(*written as u64, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Both directions are counted exactly, including partial reads into a non-empty buffer.
+    #[tokio::test]
+    async fn counts_both_directions_exactly() {
+        let (a, mut b) = tokio::io::duplex(64);
+        let counters = WireCounters::new();
+        let mut stream = CountingStream::new(a, counters.clone());
+        stream.write_all(b"hello world").await.unwrap();
+        b.write_all(b"0123456789abc").await.unwrap();
+        let mut buf = vec![0u8; 5];
+        stream.read_exact(&mut buf).await.unwrap();
+        let mut rest = Vec::new();
+        drop(b);
+        stream.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"56789abc");
+        assert_eq!(
+            counters.totals(),
+            WireTotals {
+                bytes_up: 11,
+                bytes_down: 13,
+                requests: 0,
+                connections: 1
+            }
+        );
+    }
+}
