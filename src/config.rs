@@ -23,8 +23,27 @@ pub const MAX_LONG_POLL_TIMEOUT_S: u64 = 60;
 pub const DEFAULT_HEARTBEAT_S: f64 = 15.0;
 /// Longest message text, in UTF-8 bytes.
 pub const DEFAULT_MAX_TEXT_BYTES: usize = 4096;
-/// Longest request body (and WebSocket message) accepted, whatever the text limit.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Longest request body (and WebSocket frame or message) accepted, whatever the text limit.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// Response bytes actix buffers per connection before it stops pulling from the stream: the
+/// bound on what a connection that cannot keep up holds (messages themselves stay in the shared
+/// history, read by cursor).
+pub const DEFAULT_WRITE_BUFFER_BYTES: usize = 32 * 1024;
+/// A connection whose writes have been blocked this long (its client stopped reading) is closed.
+pub const DEFAULT_STALL_TIMEOUT_S: f64 = 30.0;
+/// Idle keep-alive connections close after this many seconds.
+pub const DEFAULT_KEEP_ALIVE_S: u64 = 15;
+/// Seconds a client has to send a whole request head (slowloris protection); then 408.
+pub const DEFAULT_REQUEST_TIMEOUT_S: u64 = 5;
+/// Open connections in all; beyond it new ones get 503. Well above a classroom's needs.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// Open connections from one IP address. A browser tab uses up to 6 HTTP/1.1 connections plus its
+/// WebSockets; 256 leaves room for a classroom behind one NAT address.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
+/// Messages one IP address may publish per second (POSTs and WebSocket frames), sustained.
+pub const DEFAULT_POSTS_PER_SECOND: f64 = 20.0;
+/// Messages one IP address may publish in a burst.
+pub const DEFAULT_POST_BURST: u32 = 40;
 /// How long shutdown waits for open connections after telling every stream to end.
 pub const DEFAULT_SHUTDOWN_TIMEOUT_S: u64 = 5;
 
@@ -54,12 +73,72 @@ pub struct Config {
 
     /// Longest message text in UTF-8 bytes; longer posts get 413.
     #[arg(long, env = "TRANSPORT_LAB_MAX_TEXT_BYTES", default_value_t = DEFAULT_MAX_TEXT_BYTES,
-          value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_BODY_BYTES as u64))]
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=16 * 1024 * 1024))]
     pub max_text_bytes: usize,
 
     /// Seconds shutdown waits for connections after telling every stream to end.
     #[arg(long, env = "TRANSPORT_LAB_SHUTDOWN_TIMEOUT", default_value_t = DEFAULT_SHUTDOWN_TIMEOUT_S)]
     pub shutdown_timeout: u64,
+
+    /// Longest request body and WebSocket frame or message, in bytes (413, or close 1009).
+    #[arg(long, env = "TRANSPORT_LAB_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1024..=16 * 1024 * 1024))]
+    pub max_body_bytes: usize,
+
+    /// Response bytes buffered per connection before the server stops reading ahead for it.
+    #[arg(long, env = "TRANSPORT_LAB_WRITE_BUFFER_BYTES", default_value_t = DEFAULT_WRITE_BUFFER_BYTES,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1024..=16 * 1024 * 1024))]
+    pub write_buffer_bytes: usize,
+
+    /// Seconds a connection may stay unable to write (its client stopped reading) before it is closed.
+    #[arg(long, env = "TRANSPORT_LAB_STALL_TIMEOUT", default_value_t = DEFAULT_STALL_TIMEOUT_S,
+          value_parser = parse_positive_secs)]
+    pub stall_timeout: f64,
+
+    /// Seconds an idle keep-alive connection stays open.
+    #[arg(long, env = "TRANSPORT_LAB_KEEP_ALIVE", default_value_t = DEFAULT_KEEP_ALIVE_S,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub keep_alive: u64,
+
+    /// Seconds a client has to send a complete request head; slower ones get 408.
+    #[arg(long, env = "TRANSPORT_LAB_REQUEST_TIMEOUT", default_value_t = DEFAULT_REQUEST_TIMEOUT_S,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub request_timeout: u64,
+
+    /// Open connections in all; more get 503 with Retry-After.
+    #[arg(long, env = "TRANSPORT_LAB_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_connections: usize,
+
+    /// Open connections per client IP address; more get 503 with Retry-After.
+    #[arg(long, env = "TRANSPORT_LAB_MAX_CONNECTIONS_PER_IP", default_value_t = DEFAULT_MAX_CONNECTIONS_PER_IP,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_connections_per_ip: usize,
+
+    /// Messages one IP address may publish per second, sustained (more get 429 with Retry-After).
+    #[arg(long, env = "TRANSPORT_LAB_POSTS_PER_SECOND", default_value_t = DEFAULT_POSTS_PER_SECOND,
+          value_parser = parse_rate)]
+    pub posts_per_second: f64,
+
+    /// Messages one IP address may publish in a burst.
+    #[arg(long, env = "TRANSPORT_LAB_POST_BURST", default_value_t = DEFAULT_POST_BURST,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub post_burst: u32,
+
+    /// Apply the per-IP limits to loopback clients too (by default local tools and the loadtest
+    /// are exempt).
+    #[arg(long, env = "TRANSPORT_LAB_LIMIT_LOOPBACK")]
+    pub limit_loopback: bool,
+
+    /// Origins allowed to open WebSockets, comma-separated (`http://host:port`); by default only
+    /// the server's own origin (the Origin's host:port must equal the Host header). Handshakes
+    /// without an Origin header (not from a browser) are always allowed.
+    #[arg(long, env = "TRANSPORT_LAB_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Origins allowed to call the /api endpoints cross-origin (CORS), comma-separated; none by default.
+    #[arg(long, env = "TRANSPORT_LAB_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
 
     /// Worker threads serving connections (default: one per CPU).
     #[arg(long, env = "TRANSPORT_LAB_WORKERS")]
@@ -72,11 +151,25 @@ impl Config {
         Duration::from_secs_f64(self.heartbeat)
     }
 
+    /// How long a connection may stay unable to write.
+    pub fn stall_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.stall_timeout)
+    }
+
     /// The configuration with every default, listening on `bind`.
     pub fn with_bind(bind: SocketAddr) -> Self {
         let mut config = Self::parse_from(["transport-lab"]);
         config.bind = bind;
         config
+    }
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.001..=1_000_000.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "expected a rate between 0.001 and 1000000 per second, got {s:?}"
+        )),
     }
 }
 

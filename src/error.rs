@@ -24,9 +24,15 @@ pub enum AppError {
     /// The route exists, the method does not; `allow` lists the ones that do.
     #[error("method {method} is not allowed here; use {allow}")]
     MethodNotAllowed { method: String, allow: &'static str },
-    /// A limit of the server was reached; trying later may work.
+    /// A limit of the server was reached, or it is shutting down; trying later may work.
     #[error("{0}")]
     Unavailable(String),
+    /// The sender publishes faster than its allowance; `retry_after_s` says when it may again.
+    #[error("too many messages from your address; try again in {retry_after_s} s")]
+    TooManyRequests { retry_after_s: u64 },
+    /// A browser page from another origin may not open a WebSocket here.
+    #[error("{0}")]
+    Forbidden(String),
     /// Our fault, not the client's; logged, and reported without internals.
     #[error("{0}")]
     Internal(String),
@@ -37,6 +43,9 @@ impl AppError {
         Self::BadRequest(message.into())
     }
 }
+
+/// Seconds a client is asked to wait after a 503.
+pub const RETRY_AFTER_UNAVAILABLE_S: u64 = 5;
 
 #[derive(Serialize)]
 struct Body<'a> {
@@ -52,6 +61,8 @@ impl ResponseError for AppError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -61,8 +72,18 @@ impl ResponseError for AppError {
             tracing::error!(%detail, "internal error");
         }
         let mut response = HttpResponse::build(self.status_code());
-        if let Self::MethodNotAllowed { allow, .. } = self {
-            response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+        match self {
+            Self::MethodNotAllowed { allow, .. } => {
+                response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+            }
+            Self::TooManyRequests { retry_after_s } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_s.to_string()));
+            }
+            Self::Unavailable(_) => {
+                response
+                    .insert_header((header::RETRY_AFTER, RETRY_AFTER_UNAVAILABLE_S.to_string()));
+            }
+            _ => {}
         }
         response.json(Body {
             error: &self.to_string(),

@@ -4,6 +4,8 @@
 //! # Layout
 //! - [`config`]: command line and environment, with the documented defaults.
 //! - [`startup`]: bind, build the server, run it, shut it down gracefully.
+//! - [`shutdown`]: the shutdown sequence that loses no acknowledged message.
+//! - [`limits`]: connection caps and the publish rate per IP address.
 //! - [`state`]: what every handler shares.
 //! - [`routes`]: every path the server answers.
 //! - [`bus`]: the message log: ids, bounded history, gaps, wake-ups.
@@ -24,12 +26,14 @@ pub mod compose;
 pub mod config;
 pub mod error;
 pub mod ledger;
+pub mod limits;
 pub mod message;
 pub mod overhead;
 pub mod pages;
 pub mod params;
 pub mod publish;
 pub mod routes;
+pub mod shutdown;
 pub mod startup;
 pub mod state;
 pub mod stats;

@@ -1,15 +1,17 @@
 //! `POST /api/messages`: how the HTTP transports send. Reads the body within its limit, parses it
 //! as JSON, form or plain text, validates it, and answers 201 with the stored message JSON.
 
+use std::net::IpAddr;
+
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::BytesMut;
 use futures_util::StreamExt;
 
 use crate::compose::{self, BodyFormat};
-use crate::config::MAX_BODY_BYTES;
 use crate::error::AppError;
 use crate::params::Params;
+use crate::shutdown::PublishPermit;
 use crate::state::AppState;
 
 pub async fn publish(
@@ -27,37 +29,55 @@ pub async fn publish(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     let format = BodyFormat::from_content_type(content_type)?;
-    let body = read_body(&req, &mut payload).await?;
+    let body = read_body(&req, &mut payload, state.config.max_body_bytes).await?;
     let message = compose::from_body(
         format,
         &body,
         params.get("user"),
         state.config.max_text_bytes,
     )?;
+    let _permit = publish_permit(&state, req.peer_addr().map(|a| a.ip()))?;
     let stored = state.bus.publish(&message.user, &message.text);
     Ok(HttpResponse::Created()
         .insert_header((CONTENT_TYPE, "application/json"))
         .body(stored.json()))
 }
 
+/// Permission to publish for `peer`: within its rate, and not once shutdown has begun. The permit
+/// is held until the message is in the bus, so shutdown waits for it.
+pub fn publish_permit(state: &AppState, peer: Option<IpAddr>) -> Result<PublishPermit, AppError> {
+    state
+        .publish_limiter
+        .check(peer)
+        .map_err(|wait| AppError::TooManyRequests {
+            retry_after_s: wait.as_secs_f64().ceil().max(1.0) as u64,
+        })?;
+    state.shutdown.publish().ok_or_else(|| {
+        AppError::Unavailable("the server is shutting down; no new messages are taken".into())
+    })
+}
+
 /// The body, refused with 413 as soon as it is known to exceed the limit (from `Content-Length`
 /// before reading anything, or while reading a chunked body), so a huge upload is never buffered.
-async fn read_body(req: &HttpRequest, payload: &mut web::Payload) -> Result<BytesMut, AppError> {
-    let too_large = || AppError::PayloadTooLarge(format!("body exceeds {MAX_BODY_BYTES} bytes"));
+async fn read_body(
+    req: &HttpRequest,
+    payload: &mut web::Payload,
+    max: usize,
+) -> Result<BytesMut, AppError> {
+    let too_large = || AppError::PayloadTooLarge(format!("body exceeds {max} bytes"));
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+    if declared.is_some_and(|len| len > max as u64) {
         return Err(too_large());
     }
-    let mut body =
-        BytesMut::with_capacity(declared.unwrap_or(1024).min(MAX_BODY_BYTES as u64) as usize);
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(1024).min(max as u64) as usize);
     while let Some(chunk) = payload.next().await {
         let chunk =
             chunk.map_err(|e| AppError::bad_request(format!("could not read the body: {e}")))?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
+        if body.len() + chunk.len() > max {
             return Err(too_large());
         }
         body.extend_from_slice(&chunk);

@@ -7,26 +7,30 @@
 //! timeouts and the shutdown sequence, all set here.
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 
+use actix_cors::Cors;
 use actix_http::error::DispatchError;
-use actix_http::{HttpService, KeepAlive, Protocol};
+use actix_http::{HttpMessage as _, HttpService, KeepAlive, Protocol, Request};
 use actix_rt::net::TcpStream;
 use actix_server::{Server, ServerHandle};
 use actix_service::{ServiceFactoryExt, fn_service, map_config};
 use actix_web::dev::AppConfig;
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName};
+use actix_web::middleware::Condition;
 use actix_web::{App, web};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::Config;
-use crate::ledger::wire::CountingStream;
+use crate::error::{AppError, RETRY_AFTER_UNAVAILABLE_S};
+use crate::ledger::wire::{CountingStream, WireLimits};
+use crate::limits::{ConnectionLimiter, Refusal};
 use crate::routes;
 use crate::state::AppState;
 
-/// How long an idle keep-alive connection stays open: long enough for a poll interval of a few
-/// seconds to reuse its connection, short enough not to hoard sockets.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// How long a client may take to send a request head (slowloris protection).
-const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a refused connection may take to receive its 503 before it is dropped.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 
 /// A bound, running (once awaited) server.
 pub struct Application {
@@ -43,12 +47,12 @@ pub struct Shutdown {
 }
 
 impl Shutdown {
-    /// Tells every stream, long poll and WebSocket to end, then stops the server, which waits up
-    /// to `--shutdown-timeout` for connections to finish. Resolves when the server has stopped.
+    /// Runs the shutdown sequence (see [`crate::shutdown`]): stop taking messages, let publishes
+    /// under way finish, tell every stream to drain and end; then stop the server, which waits up
+    /// to `--shutdown-timeout` for connections. Resolves when the server has stopped.
     pub async fn shutdown(&self) {
-        tracing::info!("shutting down: ending streams, then closing connections");
-        // Streams first: they end their responses, so connections go idle and close promptly.
-        self.state.shutdown.cancel();
+        tracing::info!("shutting down: finishing publishes, draining streams, closing connections");
+        self.state.shutdown.close().await;
         self.server.stop(true).await;
     }
 }
@@ -65,25 +69,50 @@ impl Application {
             .clamp(1, 512);
         let shutdown_timeout = config.shutdown_timeout;
         let state = AppState::new(config);
+        let limiter = ConnectionLimiter::new(&state.config);
 
         let builder = Server::build()
             .workers(workers)
             // We handle signals ourselves (main.rs), so shutdown always runs our sequence.
             .disable_signals()
+            // Our own cap answers 503; this only keeps a worker from accepting without bound.
+            .max_concurrent_connections(state.config.max_connections + 1024)
             .shutdown_timeout(shutdown_timeout);
         let graceful = builder.graceful_shutdown_signal();
         let app_state = state.clone();
-        let ledger = state.ledger.clone();
         let server = builder
             .listen("transport-lab", listener, move || {
                 let state = app_state.clone();
+                let config = Arc::clone(&state.config);
                 let graceful = graceful.clone();
+                let max_body = config.max_body_bytes;
                 let app = App::new()
-                    .app_data(web::Data::new(state))
+                    .wrap(Condition::new(
+                        !config.cors_origins.is_empty(),
+                        cors(&config.cors_origins),
+                    ))
+                    .app_data(web::Data::new(state.clone()))
                     .configure(routes::configure);
                 let service = HttpService::build()
-                    .keep_alive(KeepAlive::Timeout(KEEP_ALIVE))
-                    .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+                    .keep_alive(KeepAlive::Timeout(Duration::from_secs(config.keep_alive)))
+                    .client_request_timeout(Duration::from_secs(config.request_timeout))
+                    .h1_write_buffer_size(config.write_buffer_bytes)
+                    // Refuse an oversized body before `100 Continue` invites the client to send it.
+                    .expect(fn_service(move |request: Request| async move {
+                        let declared = request
+                            .headers()
+                            .get(CONTENT_LENGTH)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.parse::<u64>().ok());
+                        match declared {
+                            Some(length) if length > max_body as u64 => {
+                                Err(actix_web::Error::from(AppError::PayloadTooLarge(format!(
+                                    "body exceeds {max_body} bytes"
+                                ))))
+                            }
+                            _ => Ok(request),
+                        }
+                    }))
                     .local_addr(addr)
                     // Closes idle keep-alive connections as soon as shutdown starts.
                     .graceful_shutdown_signal(move || {
@@ -91,17 +120,31 @@ impl Application {
                         async move { graceful.notified().await }
                     })
                     .finish(map_config(app, |_| AppConfig::default()));
-                // Every accepted connection is wrapped, so the ledger sees each byte it carries.
-                let ledger = ledger.clone();
-                fn_service(move |io: TcpStream| {
-                    let ledger = ledger.clone();
+                // Every accepted connection is admitted against the caps, then wrapped, so the
+                // ledger sees each byte it carries and a client that stops reading is let go.
+                let wire = WireLimits {
+                    stall_timeout: config.stall_timeout(),
+                    max_client_frame: 2 * config.max_body_bytes as u64,
+                };
+                let (ledger, limiter) = (state.ledger.clone(), limiter.clone());
+                fn_service(move |mut io: TcpStream| {
+                    let (ledger, limiter) = (ledger.clone(), limiter.clone());
                     async move {
                         let peer = io.peer_addr().ok();
-                        Ok::<_, DispatchError>((
-                            CountingStream::new(io, ledger),
-                            Protocol::Http1,
-                            peer,
-                        ))
+                        match limiter.admit(peer.map(|p| p.ip())) {
+                            Ok(permit) => Ok((
+                                CountingStream::new(io, ledger, wire, Some(permit)),
+                                Protocol::Http1,
+                                peer,
+                            )),
+                            Err(refusal) => {
+                                tracing::debug!(?peer, %refusal, "connection refused");
+                                refuse(&mut io, &refusal).await;
+                                Err(DispatchError::Io(std::io::Error::other(
+                                    refusal.to_string(),
+                                )))
+                            }
+                        }
                     }
                 })
                 .and_then(service)
@@ -132,4 +175,40 @@ impl Application {
     pub async fn run(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Answers a connection over the caps with a JSON 503 and `Retry-After`, then closes it. The
+/// request it may already have sent is read and discarded first: closing a socket with unread
+/// data makes the kernel send a reset, which can destroy the answer before the client reads it.
+async fn refuse(io: &mut TcpStream, refusal: &Refusal) {
+    let body = serde_json::json!({ "error": format!("{refusal}; try again later") }).to_string();
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: {RETRY_AFTER_UNAVAILABLE_S}\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        io.write_all(response.as_bytes()).await?;
+        io.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        while io.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+}
+
+/// CORS for the /api endpoints, for the configured origins only.
+fn cors(origins: &[String]) -> Cors {
+    let origins: Vec<String> = origins
+        .iter()
+        .map(|o| o.trim().trim_end_matches('/').to_owned())
+        .collect();
+    Cors::default()
+        .allowed_origin_fn(move |origin, head| {
+            head.uri.path().starts_with("/api/")
+                && origins.iter().any(|o| o.as_bytes() == origin.as_bytes())
+        })
+        .allowed_methods(["GET", "POST"])
+        .allowed_headers([CONTENT_TYPE, HeaderName::from_static("last-event-id")])
+        .max_age(3600)
 }

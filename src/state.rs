@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::bus::Bus;
 use crate::config::Config;
 use crate::ledger::Ledger;
+use crate::limits::PublishLimiter;
+use crate::shutdown::ShutdownGate;
 
 /// Handed to every request through `web::Data`; cloning is a few reference-count bumps.
 #[derive(Clone)]
@@ -15,18 +15,21 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// What every transport has cost on the wire; fed by the connection wrapper in `startup`.
     pub ledger: Ledger,
-    /// Cancelled when the server begins to shut down: every stream, long poll and WebSocket
-    /// watches it and ends promptly, so graceful shutdown is not held up by open connections.
-    pub shutdown: CancellationToken,
+    /// The shutdown sequence: publishes check it, streams watch `shutdown.streams()`, so no
+    /// acknowledged message is missing from a stream that ends, and no stream holds shutdown up.
+    pub shutdown: ShutdownGate,
+    /// How fast each IP address may publish.
+    pub publish_limiter: PublishLimiter,
 }
 
 impl AppState {
     pub fn new(config: Config) -> Self {
         Self {
             bus: Bus::new(config.history),
+            publish_limiter: PublishLimiter::new(&config),
             config: Arc::new(config),
             ledger: Ledger::new(),
-            shutdown: CancellationToken::new(),
+            shutdown: ShutdownGate::default(),
         }
     }
 }

@@ -60,7 +60,7 @@ pub async fn stats_stream(
         |(state, client, mut tick)| async move {
             tokio::select! {
                 biased;
-                () = state.shutdown.cancelled() => None,
+                () = state.shutdown.streams().cancelled() => None,
                 _ = tick.tick() => {
                     let stats = state.ledger.stats(client.as_deref())?;
                     let json = serde_json::to_string(&stats).ok()?;
@@ -91,7 +91,7 @@ pub async fn tap(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     ));
     let body = stream::once(async move { Ok::<_, Infallible>(hello) }).chain(tap_records(
         records,
-        state.shutdown.clone(),
+        state.shutdown.streams().clone(),
         client,
     ));
     Ok(HttpResponse::Ok()

@@ -75,6 +75,7 @@ pub struct Counters {
     down: [AtomicU64; 5],
     messages: AtomicU64,
     empty_responses: AtomicU64,
+    slow_disconnects: AtomicU64,
 }
 
 impl Counters {
@@ -93,6 +94,9 @@ impl Counters {
     }
     pub fn add_empty_response(&self) {
         self.empty_responses.fetch_add(1, Relaxed);
+    }
+    pub fn add_slow_disconnect(&self) {
+        self.slow_disconnects.fetch_add(1, Relaxed);
     }
     pub fn connection_opened(&self) {
         self.connections.fetch_add(1, Relaxed);
@@ -131,6 +135,7 @@ impl Counters {
             other_bytes: down.other,
             messages: self.messages.load(Relaxed),
             empty_responses: self.empty_responses.load(Relaxed),
+            slow_disconnects: self.slow_disconnects.load(Relaxed),
             up,
             down,
         }
@@ -186,6 +191,8 @@ pub struct Snapshot {
     pub messages: u64,
     /// Poll and long-poll answers that carried no message.
     pub empty_responses: u64,
+    /// Connections closed because their client stopped reading for `--stall-timeout`.
+    pub slow_disconnects: u64,
     pub up: Split,
     pub down: Split,
 }

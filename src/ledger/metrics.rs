@@ -30,7 +30,7 @@ impl fmt::Debug for LedgerCollector {
 /// A per-transport counter family: name, help, and which snapshot field it reads.
 type Family = (&'static str, &'static str, fn(&Snapshot) -> u64);
 
-const PER_TRANSPORT: [Family; 4] = [
+const PER_TRANSPORT: [Family; 5] = [
     (
         "transport_lab_requests",
         "HTTP requests, a WebSocket handshake counting as one.",
@@ -50,6 +50,11 @@ const PER_TRANSPORT: [Family; 4] = [
         "transport_lab_empty_responses",
         "Poll answers that carried no message.",
         |s| s.empty_responses,
+    ),
+    (
+        "transport_lab_slow_disconnects",
+        "Connections closed because their client stopped reading.",
+        |s| s.slow_disconnects,
     ),
 ];
 

@@ -100,6 +100,9 @@ impl Target {
     pub fn add_empty_response(&self) {
         self.each(Counters::add_empty_response);
     }
+    pub fn add_slow_disconnect(&self) {
+        self.each(Counters::add_slow_disconnect);
+    }
     pub fn connection_opened(&self) {
         self.each(Counters::connection_opened);
     }

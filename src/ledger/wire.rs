@@ -15,28 +15,61 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::future::Future;
+use std::time::Duration;
+
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
 
 use super::chunked::{Chunked, Piece};
 use super::classify::{self, BodyClassifier, Format, Tally};
 use super::counts::{Direction, Kind};
-use super::ws_frames::{Frame, FrameParser};
+use super::ws_frames::{Frame, FrameParser, TooLarge};
 use super::{Ledger, Target};
+use crate::limits::ConnectionPermit;
 use crate::params::Params;
 use crate::transports::Transport;
 
-/// Longest request or response head followed; actix refuses longer request heads anyway.
-const MAX_HEAD: usize = 64 * 1024;
+/// Longest request or response head followed; actix refuses request heads over 128 KiB anyway.
+const MAX_HEAD: usize = 132 * 1024;
 
-/// A connection whose bytes are counted into the ledger as they are read and written.
+/// What a connection is allowed, besides the ledger.
+#[derive(Debug, Clone, Copy)]
+pub struct WireLimits {
+    /// How long a write may stay blocked (the client stopped reading) before the connection ends.
+    pub stall_timeout: Duration,
+    /// Longest client WebSocket frame payload let through to actix-http. actix buffers a whole
+    /// frame before checking its size, so a header declaring gigabytes would otherwise make it
+    /// buffer without bound; such a connection is cut here, at the header. Frames between the
+    /// message limit and this get actix's own close 1009.
+    pub max_client_frame: u64,
+}
+
+/// A connection whose bytes are counted into the ledger as they are read and written, and which
+/// is closed if its client stops reading.
 pub struct CountingStream<T> {
     io: T,
     conn: Conversation,
+    limits: WireLimits,
+    /// Running while writes are blocked: the socket buffer is full because the client is not
+    /// reading. Nothing else would wake a connection whose client never reads again, so this
+    /// timer is what ends it.
+    stalled: Option<Pin<Box<Sleep>>>,
+    /// This connection's place under the connection caps, released when it closes.
+    _permit: Option<ConnectionPermit>,
 }
 
 impl<T> CountingStream<T> {
-    pub fn new(io: T, ledger: Ledger) -> Self {
+    pub fn new(
+        io: T,
+        ledger: Ledger,
+        limits: WireLimits,
+        permit: Option<ConnectionPermit>,
+    ) -> Self {
         Self {
+            limits,
+            stalled: None,
+            _permit: permit,
             io,
             conn: Conversation {
                 ledger,
@@ -44,6 +77,7 @@ impl<T> CountingStream<T> {
                 write: WriteState::Head(Vec::new()),
                 exchanges: VecDeque::new(),
                 opened: None,
+                max_client_frame: limits.max_client_frame,
             },
         }
     }
@@ -58,8 +92,10 @@ impl<T: AsyncRead + Unpin> AsyncRead for CountingStream<T> {
         let this = self.get_mut();
         let before = buf.filled().len();
         let result = Pin::new(&mut this.io).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = &result {
-            this.conn.on_read(&buf.filled()[before..]);
+        if let Poll::Ready(Ok(())) = &result
+            && let Err(refused) = this.conn.on_read(&buf.filled()[before..])
+        {
+            return Poll::Ready(Err(refused));
         }
         result
     }
@@ -73,8 +109,25 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for CountingStream<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let result = Pin::new(&mut this.io).poll_write(cx, buf);
-        if let Poll::Ready(Ok(written)) = &result {
-            this.conn.on_write(&buf[..*written]);
+        match &result {
+            Poll::Ready(Ok(written)) => {
+                this.stalled = None;
+                this.conn.on_write(&buf[..*written]);
+            }
+            Poll::Pending => {
+                let timeout = this.limits.stall_timeout;
+                let stalled = this
+                    .stalled
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if stalled.as_mut().poll(cx).is_ready() {
+                    this.conn.on_stall(timeout);
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the client stopped reading",
+                    )));
+                }
+            }
+            Poll::Ready(Err(_)) => {}
         }
         result
     }
@@ -97,6 +150,8 @@ struct Conversation {
     /// The target this connection was counted under (by its first transport request), so its
     /// close is counted there too.
     opened: Option<Target>,
+    /// See [`WireLimits::max_client_frame`].
+    max_client_frame: u64,
 }
 
 /// A request awaiting its response.
@@ -208,11 +263,35 @@ fn tap(target: &Option<Target>, title: impl FnOnce(&'static str) -> String, byte
 }
 
 impl Conversation {
-    fn on_read(&mut self, data: &[u8]) {
+    /// The client stopped reading and the connection is being closed: say so in the log and the
+    /// ledger of the transport whose response was blocked.
+    fn on_stall(&mut self, after: Duration) {
+        let target = match &self.write {
+            WriteState::Sized { target, .. }
+            | WriteState::Chunked { target, .. }
+            | WriteState::UntilClose { target, .. }
+            | WriteState::WebSocket { target, .. } => target.clone(),
+            WriteState::Head(_) | WriteState::Lost => None,
+        }
+        .or_else(|| self.opened.clone());
+        let transport = target.as_ref().map_or("untracked", |t| t.transport.name());
+        tracing::info!(
+            transport,
+            ?after,
+            "closing a connection whose client stopped reading"
+        );
+        if let Some(target) = target {
+            target.add_slow_disconnect();
+        }
+    }
+
+    /// Follows bytes read from the client; `Err` ends the connection (a WebSocket frame too
+    /// large to let through).
+    fn on_read(&mut self, data: &[u8]) -> io::Result<()> {
         let mut rest = data;
         while !rest.is_empty() {
             match &mut self.read {
-                ReadState::Lost => return,
+                ReadState::Lost => return Ok(()),
                 ReadState::Head(buf) => match take_head(buf, rest) {
                     Some((head, used)) => {
                         rest = &rest[used..];
@@ -222,7 +301,7 @@ impl Conversation {
                         if buf.len() > MAX_HEAD {
                             self.read = ReadState::Lost;
                         }
-                        return;
+                        return Ok(());
                     }
                 },
                 ReadState::Body { remaining, target } => {
@@ -249,7 +328,7 @@ impl Conversation {
                     });
                     let Ok((used, done)) = fed else {
                         self.read = ReadState::Lost;
-                        return;
+                        return Ok(());
                     };
                     count(target, Direction::Up, Kind::Framing, framing);
                     count(target, Direction::Up, Kind::Payload, payload);
@@ -264,11 +343,24 @@ impl Conversation {
                     }
                 }
                 ReadState::WebSocket { frames, target } => {
-                    frames.feed(rest, |frame| websocket_frame(Direction::Up, &frame, target));
-                    return;
+                    let fed =
+                        frames.feed(rest, |frame| websocket_frame(Direction::Up, &frame, target));
+                    if let Err(TooLarge(declared)) = fed {
+                        tracing::info!(
+                            declared,
+                            limit = self.max_client_frame,
+                            "closing a WebSocket whose client declared an oversized frame"
+                        );
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "WebSocket frame too large",
+                        ));
+                    }
+                    return Ok(());
                 }
             }
         }
+        Ok(())
     }
 
     fn on_write(&mut self, data: &[u8]) {
@@ -362,7 +454,8 @@ impl Conversation {
                     return;
                 }
                 WriteState::WebSocket { frames, target } => {
-                    frames.feed(rest, |frame| {
+                    // Our own frames: no limit applies, so this cannot fail.
+                    let _ = frames.feed(rest, |frame| {
                         websocket_frame(Direction::Down, &frame, target)
                     });
                     return;
@@ -460,7 +553,7 @@ impl Conversation {
 
         if status == 101 {
             self.read = ReadState::WebSocket {
-                frames: FrameParser::default(),
+                frames: FrameParser::with_limit(self.max_client_frame),
                 target: target.clone(),
             };
             self.write = WriteState::WebSocket {

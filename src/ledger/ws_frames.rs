@@ -35,15 +35,37 @@ impl Frame {
     }
 }
 
-#[derive(Debug, Default)]
+/// A frame header declared a payload longer than the parser's limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge(pub u64);
+
+#[derive(Debug)]
 pub struct FrameParser {
     header: Vec<u8>,
     current: Option<(Frame, [u8; 4], u64)>,
+    /// Longest payload a header may declare.
+    limit: u64,
+}
+
+impl Default for FrameParser {
+    fn default() -> Self {
+        Self::with_limit(u64::MAX)
+    }
 }
 
 impl FrameParser {
-    /// Feeds bytes; calls `on` for each frame completed.
-    pub fn feed(&mut self, mut input: &[u8], mut on: impl FnMut(Frame)) {
+    /// A parser that refuses frames declaring more than `limit` payload bytes.
+    pub fn with_limit(limit: u64) -> Self {
+        Self {
+            header: Vec::new(),
+            current: None,
+            limit,
+        }
+    }
+
+    /// Feeds bytes; calls `on` for each frame completed. Stops with `TooLarge` at a header that
+    /// declares more than the limit, before any of that frame's payload is taken.
+    pub fn feed(&mut self, mut input: &[u8], mut on: impl FnMut(Frame)) -> Result<(), TooLarge> {
         while !input.is_empty() {
             match &mut self.current {
                 None => {
@@ -51,6 +73,9 @@ impl FrameParser {
                     input = &input[1..];
                     if let Some(frame) = self.header_complete() {
                         self.header.clear();
+                        if frame.0.payload_len > self.limit {
+                            return Err(TooLarge(frame.0.payload_len));
+                        }
                         let remaining = frame.0.payload_len;
                         if remaining == 0 {
                             on(frame.0);
@@ -83,6 +108,7 @@ impl FrameParser {
                 }
             }
         }
+        Ok(())
     }
 
     /// The frame and masking key, once the header buffer holds a whole header.
@@ -133,7 +159,7 @@ mod tests {
         let mut parser = FrameParser::default();
         let mut out = vec![];
         for part in wire.chunks(split) {
-            parser.feed(part, |f| out.push(f));
+            parser.feed(part, |f| out.push(f)).unwrap();
         }
         out
     }
@@ -178,5 +204,15 @@ mod tests {
                 ("ping", 2, 0, true)
             );
         }
+    }
+
+    /// A header declaring more than the limit is refused before its payload arrives.
+    #[test]
+    fn refuses_oversized_declared_length() {
+        let mut parser = FrameParser::with_limit(1000);
+        let mut wire = vec![0x81, 0x80 | 127];
+        wire.extend_from_slice(&(1u64 << 40).to_be_bytes());
+        wire.extend_from_slice(&[1, 2, 3, 4]);
+        assert_eq!(parser.feed(&wire, |_| {}), Err(TooLarge(1 << 40)));
     }
 }

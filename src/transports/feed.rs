@@ -35,7 +35,8 @@ pub enum Event {
     Message(Arc<Message>),
     /// Nothing was sent for one heartbeat interval.
     Heartbeat,
-    /// The server is shutting down: end the connection.
+    /// The server is shutting down and everything after the cursor has been handed out: end
+    /// the connection.
     Shutdown,
 }
 
@@ -89,9 +90,6 @@ impl Feed {
             return Event::Ready { since: self.cursor };
         }
         loop {
-            if self.shutdown.is_cancelled() {
-                return Event::Shutdown;
-            }
             if let Some(message) = self.pending.pop_front() {
                 if let Some(heartbeat) = &mut self.heartbeat {
                     heartbeat.reset();
@@ -113,9 +111,15 @@ impl Feed {
             if !self.pending.is_empty() {
                 continue;
             }
+            // Streams are told to end only after the last acknowledged publish is in the bus
+            // (see `shutdown`), so this read has drained everything a sender was promised.
+            if self.shutdown.is_cancelled() {
+                return Event::Shutdown;
+            }
             tokio::select! {
                 biased;
-                () = self.shutdown.cancelled() => return Event::Shutdown,
+                // Loop once more: a message may have landed between the read above and now.
+                () = self.shutdown.cancelled() => {}
                 changed = self.wake.changed() => {
                     if changed.is_err() {
                         return Event::Shutdown;

@@ -42,7 +42,7 @@ pub async fn long_poll(
         }
         tokio::select! {
             biased;
-            () = state.shutdown.cancelled() => return Ok(batch::respond(&batch)),
+            () = state.shutdown.streams().cancelled() => return Ok(batch::respond(&batch)),
             () = &mut deadline => return Ok(batch::respond(&batch)),
             // `changed` marks the new id seen, so the next read cannot miss a later publish.
             changed = wake.changed() => {

@@ -42,7 +42,7 @@ pub async fn sse(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
         &state.bus,
         since,
         Some(state.config.heartbeat_interval()),
-        state.shutdown.clone(),
+        state.shutdown.streams().clone(),
     );
     let body = stream::unfold(feed, |mut feed| async move {
         let event = frame(feed.next().await)?;

@@ -31,7 +31,7 @@ pub async fn stream(
         &state.bus,
         params.cursor("since")?,
         Some(state.config.heartbeat_interval()),
-        state.shutdown.clone(),
+        state.shutdown.streams().clone(),
     );
     let body = stream::unfold(feed, |mut feed| async move {
         let line = frame(feed.next().await)?;

@@ -11,6 +11,9 @@
 
 use std::time::Duration;
 
+use std::net::IpAddr;
+
+use actix_web::http::header::{HOST, ORIGIN};
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{
     AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session,
@@ -21,13 +24,11 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
-use crate::bus::Bus;
-use crate::compose;
-use crate::config::MAX_BODY_BYTES;
 use crate::error::AppError;
 use crate::params::Params;
 use crate::state::AppState;
 use crate::transports::feed::{self, Event, Feed};
+use crate::{compose, publish};
 
 pub async fn ws(
     req: HttpRequest,
@@ -38,33 +39,66 @@ pub async fn ws(
     // The ledger reads `client` from the wire itself; a malformed one is refused, not ignored.
     params.client()?;
     let since = params.cursor("since")?;
+    check_origin(&req, &state.config.allowed_origins)?;
     let (response, session, frames) = actix_ws::handle(&req, body).map_err(|e| {
         AppError::bad_request(format!(
             "WebSocket handshake failed ({e}); this endpoint needs a WebSocket client, e.g. websocat"
         ))
     })?;
+    let max = state.config.max_body_bytes;
     let frames = frames
-        .max_frame_size(MAX_BODY_BYTES)
+        .max_frame_size(max)
         .aggregate_continuations()
-        .max_continuation_size(MAX_BODY_BYTES);
+        .max_continuation_size(max);
     let connection = Connection {
-        bus: state.bus.clone(),
+        state: state.get_ref().clone(),
+        peer: req.peer_addr().map(|a| a.ip()),
         user: params.get("user").map(str::to_owned),
-        max_text_bytes: state.config.max_text_bytes,
         ping_every: state.config.heartbeat_interval(),
     };
-    let feed = Feed::new(&state.bus, since, None, state.shutdown.clone());
+    let feed = Feed::new(&state.bus, since, None, state.shutdown.streams().clone());
     // Answer the handshake now; the connection lives on in its own task.
     actix_rt::spawn(connection.run(session, frames, feed));
     Ok(response)
 }
 
+/// Cross-site WebSocket hijacking protection: a browser sends `Origin` with every handshake, and
+/// cookies with it, so a page of another site could otherwise open a socket as the user. Allowed:
+/// the origins in `--allowed-origins`, or by default the server's own (the Origin's host:port is
+/// the `Host` header). A handshake without `Origin` does not come from a browser page and is allowed.
+fn check_origin(req: &HttpRequest, allowed: &[String]) -> Result<(), AppError> {
+    let Some(origin) = req.headers().get(ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or_default();
+    let permitted = if allowed.is_empty() {
+        let host = req.headers().get(HOST).and_then(|h| h.to_str().ok());
+        let authority = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
+    } else {
+        allowed
+            .iter()
+            .any(|a| a.trim().trim_end_matches('/').eq_ignore_ascii_case(origin))
+    };
+    if permitted {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!(
+            "WebSocket connections from origin {origin:?} are not allowed here (see --allowed-origins)"
+        )))
+    }
+}
+
 /// What one connection's loop needs besides its session, frames and feed.
 struct Connection {
-    bus: Bus,
+    /// The bus, limits and shutdown gate.
+    state: AppState,
+    /// For the publish rate limit.
+    peer: Option<IpAddr>,
     /// `?user=`: the name for plain-text frames and JSON frames without one.
     user: Option<String>,
-    max_text_bytes: usize,
     /// Also the liveness bound: no frame at all for two of these and the peer is dropped.
     ping_every: Duration,
 }
@@ -94,7 +128,7 @@ impl Connection {
                     last_heard = Instant::now();
                     let frame = match frame {
                         None => break None,
-                        Some(Err(error)) => break Some(protocol_close(&error)),
+                        Some(Err(error)) => break Some(protocol_close(&error, self.state.config.max_body_bytes)),
                         Some(Ok(frame)) => frame,
                     };
                     let answered = match frame {
@@ -131,9 +165,16 @@ impl Connection {
 
     /// Publishes a client's text frame; acknowledges it when it carries a `ref`.
     async fn publish(&self, session: &mut Session, text: &str) -> Result<(), actix_ws::Closed> {
-        match compose::from_ws_text(text, self.user.as_deref(), self.max_text_bytes) {
+        match compose::from_ws_text(text, self.user.as_deref(), self.state.config.max_text_bytes) {
             Ok((message, reference)) => {
-                let stored = self.bus.publish(&message.user, &message.text);
+                let permit = match publish::publish_permit(&self.state, self.peer) {
+                    Ok(permit) => permit,
+                    Err(refused) => {
+                        return send_error(session, &refused.to_string(), reference).await;
+                    }
+                };
+                let stored = self.state.bus.publish(&message.user, &message.text);
+                drop(permit);
                 match reference {
                     Some(reference) => {
                         let ack = Control {
@@ -202,13 +243,25 @@ fn reason(code: CloseCode, description: &str) -> CloseReason {
     }
 }
 
-/// The close a protocol violation earns: 1009 for an oversized frame or message, 1002 otherwise.
-fn protocol_close(error: &ProtocolError) -> CloseReason {
+/// The close a protocol violation earns: 1009 for an oversized frame or message, 1007 for text
+/// that is not UTF-8, 1002 otherwise.
+fn protocol_close(error: &ProtocolError, max: usize) -> CloseReason {
     tracing::debug!(%error, "websocket protocol error");
     match error {
-        ProtocolError::Overflow => {
-            reason(CloseCode::Size, "frame or message larger than 65536 bytes")
+        ProtocolError::Overflow => reason(
+            CloseCode::Size,
+            &format!("frame or message larger than {max} bytes"),
+        ),
+        // actix reports reserved bits and bad UTF-8 alike as InvalidData; only the second is 1007.
+        ProtocolError::Io(e) if is_utf8_error(e) => {
+            reason(CloseCode::Invalid, "text frame is not valid UTF-8")
         }
         other => reason(CloseCode::Protocol, &other.to_string()),
     }
+}
+
+fn is_utf8_error(error: &std::io::Error) -> bool {
+    let inner = error.get_ref();
+    inner.is_some_and(|e| e.downcast_ref::<std::str::Utf8Error>().is_some())
+        || (error.kind() == std::io::ErrorKind::InvalidData && error.to_string().contains("utf-8"))
 }

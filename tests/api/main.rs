@@ -4,9 +4,12 @@
 #![allow(clippy::unwrap_used)]
 
 mod bad_input;
+mod chaos;
 mod delivery;
 mod gap;
+mod hardening;
 mod helpers;
+mod hostile;
 mod ledger;
 mod long_poll;
 mod raw;

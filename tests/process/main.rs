@@ -1,0 +1,313 @@
+//! Tests of the real `transport-lab` binary as a separate process, where what is measured
+//! belongs to the server alone: its resident memory under slow consumers, and how it exits on
+//! SIGTERM with a thousand open connections.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A server process, killed if a test fails before it stops it.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts the binary on a free port and waits for its "listening on" line.
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_transport-lab"))
+            .args(["--bind", "127.0.0.1:0", "--workers", "2"])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("the server logged its address")
+                .unwrap();
+            if let Some(at) = line.find("listening on http://") {
+                break line[at + "listening on http://".len()..]
+                    .trim()
+                    .parse()
+                    .unwrap();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, addr }
+    }
+
+    /// Resident set size in KiB, from /proc.
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+/// Opens a connection and sends one GET; returns the socket for the caller to read (or not).
+async fn open(addr: SocketAddr, path: &str, websocket: bool) -> TcpStream {
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    let upgrade = if websocket {
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    } else {
+        ""
+    };
+    socket
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{upgrade}\r\n").as_bytes())
+        .await
+        .unwrap();
+    socket
+}
+
+/// Posts `count` messages of `text` over `connections` keep-alive connections; returns the ids
+/// acknowledged with 201 (stopping quietly when the server refuses or goes away).
+async fn publish(addr: SocketAddr, count: usize, connections: usize, text: &str) -> BTreeSet<u64> {
+    let http = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for worker in 0..connections {
+        let (http, text) = (http.clone(), text.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for _ in (worker..count).step_by(connections) {
+                let sent = http
+                    .post(format!("http://{addr}/api/messages"))
+                    .header("content-type", "text/plain")
+                    .body(text.clone())
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status() == 201 => {
+                        acknowledged.push(r.json::<Value>().await.unwrap()["id"].as_u64().unwrap())
+                    }
+                    _ => break,
+                }
+            }
+            acknowledged
+        }));
+    }
+    let mut all = BTreeSet::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    all
+}
+
+/// One SSE client and one WebSocket client that never read, while 50,000 messages of 1 KB
+/// (50 MB) flow: the server's memory stays within a fixed bound (no per-connection queue grows),
+/// and a client that reads receives every message in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_consumers_do_not_grow_server_memory() {
+    const MESSAGES: usize = 50_000;
+    /// Growth allowed: the 5,000-message history (about 5.6 MB), the readers' buffers and the
+    /// allocator's slack. A server that queued for the two sleepers would grow by over 100 MB.
+    const BOUND_KIB: u64 = 32 * 1024;
+    let server = Server::start(&[
+        "--history",
+        "5000",
+        "--stall-timeout",
+        "600",
+        "--heartbeat",
+        "60",
+    ]);
+    let _sse_sleeper = open(server.addr, "/api/sse", false).await;
+    let _ws_sleeper = open(server.addr, "/api/ws", true).await;
+    let mut reader = open(server.addr, "/api/stream", false).await;
+    let text = "m".repeat(1000);
+    // Warm up (allocator pools, history filled once) before the baseline.
+    publish(server.addr, 5000, 4, &text).await;
+    let reader_task = tokio::spawn(async move {
+        // Count message lines on the stream; ids must rise by one each time.
+        let (mut buf, mut last, mut chunk) = (Vec::new(), 0u64, vec![0u8; 1 << 16]);
+        while last < (5000 + MESSAGES) as u64 {
+            let n = reader.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "stream ended at {last}");
+            buf.extend_from_slice(&chunk[..n]);
+            while let Some(at) = buf.windows(6).position(|w| w == b"{\"id\":") {
+                let rest = &buf[at + 6..];
+                let Some(comma) = rest.iter().position(|&b| b == b',') else {
+                    break;
+                };
+                let id: u64 = std::str::from_utf8(&rest[..comma])
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(
+                    id == last + 1 || last == 0,
+                    "stream skipped from {last} to {id}"
+                );
+                last = id;
+                buf.drain(..at + 6 + comma);
+            }
+        }
+        last
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let baseline = server.rss_kib();
+
+    let started = Instant::now();
+    let acknowledged = publish(server.addr, MESSAGES, 4, &text).await;
+    assert_eq!(acknowledged.len(), MESSAGES);
+    let last = tokio::time::timeout(Duration::from_secs(120), reader_task)
+        .await
+        .unwrap()
+        .unwrap();
+    let after = server.rss_kib();
+    eprintln!(
+        "RSS {baseline} KiB -> {after} KiB (+{} KiB) after {MESSAGES} x 1 KB messages in {:?}, two clients not reading",
+        after.saturating_sub(baseline),
+        started.elapsed()
+    );
+    assert_eq!(
+        last,
+        (5000 + MESSAGES) as u64,
+        "the reading client got everything"
+    );
+    assert!(
+        after.saturating_sub(baseline) < BOUND_KIB,
+        "server RSS grew by {} KiB",
+        after - baseline
+    );
+}
+
+/// SIGTERM with 1,000 open connections (SSE, stream, WebSocket, long poll): the process exits
+/// within the shutdown timeout, long polls are answered, and every streaming client received
+/// every message acknowledged with 201.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_a_thousand_connections() {
+    const EACH: usize = 250;
+    let server = Server::start(&["--shutdown-timeout", "5", "--heartbeat", "60"]);
+    let addr = server.addr;
+    let mut streaming = Vec::new();
+    for i in 0..3 * EACH {
+        let (path, websocket) = match i % 3 {
+            0 => ("/api/sse", false),
+            1 => ("/api/stream", false),
+            _ => ("/api/ws", true),
+        };
+        let mut socket = open(addr, path, websocket).await;
+        streaming.push(tokio::spawn(async move {
+            let mut received = Vec::new();
+            let mut chunk = vec![0u8; 1 << 16];
+            while let Ok(n) = socket.read(&mut chunk).await {
+                if n == 0 {
+                    break;
+                }
+                received.extend_from_slice(&chunk[..n]);
+            }
+            received
+        }));
+    }
+    let mut long_polls = Vec::new();
+    for _ in 0..EACH {
+        let mut socket = open(addr, "/api/longpoll?timeout=60&since=100000", false).await;
+        long_polls.push(tokio::spawn(async move {
+            let mut received = Vec::new();
+            let _ = socket.read_to_end(&mut received).await;
+            received
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, stats) = {
+        let mut s = open(addr, "/api/stats", false).await;
+        let mut out = Vec::new();
+        let mut chunk = vec![0u8; 1 << 16];
+        loop {
+            let n = s.read(&mut chunk).await.unwrap();
+            out.extend_from_slice(&chunk[..n]);
+            if let Some(at) = out.windows(4).position(|w| w == b"\r\n\r\n")
+                && serde_json::from_slice::<Value>(&out[at + 4..]).is_ok()
+            {
+                break (0, serde_json::from_slice::<Value>(&out[at + 4..]).unwrap());
+            }
+        }
+    };
+    let open_now: u64 = ["sse", "stream", "ws", "longpoll"]
+        .iter()
+        .map(|t| stats["transports"][t]["open"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        open_now,
+        4 * EACH as u64,
+        "all thousand connections are open"
+    );
+
+    // Publish while SIGTERM arrives: some posts land before, some are refused after.
+    let publisher = tokio::spawn(publish(addr, 400, 2, "before the end"));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    server.terminate();
+    let acknowledged = publisher.await.unwrap();
+    let mut server = server;
+    let exit = tokio::task::spawn_blocking(move || {
+        let status = server.child.wait().unwrap();
+        (status, server)
+    });
+    let (status, _server) = tokio::time::timeout(Duration::from_secs(10), exit)
+        .await
+        .expect("the process exited")
+        .unwrap();
+    let took = started.elapsed();
+    eprintln!(
+        "exit after {took:?} with 1,000 connections; {} messages acknowledged",
+        acknowledged.len()
+    );
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        took < Duration::from_secs(6),
+        "exit took {took:?}, over --shutdown-timeout 5 s"
+    );
+    assert!(
+        !acknowledged.is_empty(),
+        "some posts were acknowledged before SIGTERM"
+    );
+
+    for (i, client) in streaming.into_iter().enumerate() {
+        let received = client.await.unwrap();
+        for id in &acknowledged {
+            let needle = format!("{{\"id\":{id},");
+            assert!(
+                received
+                    .windows(needle.len())
+                    .any(|w| w == needle.as_bytes()),
+                "streaming client {i} ended without acknowledged message {id}"
+            );
+        }
+    }
+    for client in long_polls {
+        let answer = client.await.unwrap();
+        assert!(
+            answer.starts_with(b"HTTP/1.1 200 OK\r\n"),
+            "a long poll was answered: {:?}",
+            String::from_utf8_lossy(&answer[..answer.len().min(80)])
+        );
+    }
+}
