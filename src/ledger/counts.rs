@@ -175,9 +175,10 @@ impl Split {
 pub struct Snapshot {
     /// HTTP requests (a WebSocket handshake is one).
     pub requests: u64,
-    /// TCP connections whose first request was for this transport.
+    /// TCP connections that carried a request for this transport (a keep-alive connection that
+    /// moves on to another transport counts there too).
     pub connections: u64,
-    /// Of those, how many are open now.
+    /// Connections open now whose latest request was for this transport.
     pub open: u64,
     pub request_bytes: u64,
     pub request_header_bytes: u64,

@@ -38,7 +38,7 @@ const PER_TRANSPORT: [Family; 5] = [
     ),
     (
         "transport_lab_connections",
-        "TCP connections whose first request was for the transport.",
+        "TCP connections that carried a request for the transport.",
         |s| s.connections,
     ),
     (
@@ -102,7 +102,7 @@ impl Collector for LedgerCollector {
         let open = ConstGauge::new(0i64);
         let mut family = encoder.encode_descriptor(
             "transport_lab_open_connections",
-            "Connections open now, by the transport of their first request.",
+            "Connections open now, by the transport of their latest request.",
             None,
             open.metric_type(),
         )?;

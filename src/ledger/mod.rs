@@ -109,6 +109,16 @@ impl Target {
     pub fn connection_closed(&self) {
         self.each(Counters::connection_closed);
     }
+    /// Whether two targets count into the same counters.
+    pub fn same_as(&self, other: &Target) -> bool {
+        self.transport == other.transport
+            && match (&self.client, &other.client) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+    }
+
     /// The client's tap, when one is being watched.
     pub fn tap(&self) -> Option<&Tap> {
         self.client

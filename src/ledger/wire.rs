@@ -147,8 +147,8 @@ struct Conversation {
     write: WriteState,
     /// Requests whose final response head has not been written yet, oldest first.
     exchanges: VecDeque<Exchange>,
-    /// The target this connection was counted under (by its first transport request), so its
-    /// close is counted there too.
+    /// The target this connection is counted under (that of its latest transport request), so
+    /// its close is counted there too.
     opened: Option<Target>,
     /// See [`WireLimits::max_client_frame`].
     max_client_frame: u64,
@@ -490,7 +490,12 @@ impl Conversation {
         if let Some(target) = &target {
             target.add_request();
             target.add_bytes(Direction::Up, Kind::Header, head.len() as u64);
-            if self.opened.is_none() {
+            // A keep-alive connection is open under the transport (and client) it serves now:
+            // when a request for another one arrives on it, it moves there.
+            if self.opened.as_ref().is_none_or(|o| !o.same_as(target)) {
+                if let Some(previous) = self.opened.take() {
+                    previous.connection_closed();
+                }
                 target.connection_opened();
                 self.opened = Some(target.clone());
             }

@@ -331,3 +331,41 @@ async fn stats_endpoints() {
     assert_eq!(second["transports"]["poll"]["requests"], 1);
     assert!(started.elapsed() < Duration::from_millis(1500));
 }
+
+/// A keep-alive connection counts as open under the transport it serves now: polls, then an
+/// SSE stream on the same connection, leave it open under `sse`, not `poll`.
+#[tokio::test]
+async fn open_follows_the_transport_a_connection_serves() {
+    let app = crate::helpers::spawn_app().await;
+    let mut conn = RawConn::connect(app.addr).await;
+    conn.get("/api/poll?client=mover").await;
+    conn.read_response().await;
+    let (_, stats) = app.get_json("/api/stats?client=mover").await;
+    assert_eq!(
+        (
+            field(&stats, "poll", "connections"),
+            field(&stats, "poll", "open")
+        ),
+        (1, 1)
+    );
+
+    conn.get("/api/sse?client=mover").await;
+    conn.read_through(b"event: ready", b"\n\n\r\n").await;
+    let (_, stats) = app.get_json("/api/stats?client=mover").await;
+    assert_eq!(
+        ["poll", "sse"].map(|t| (field(&stats, t, "connections"), field(&stats, t, "open"))),
+        [(1, 0), (1, 1)]
+    );
+    // The server learns the client left when a heartbeat write fails (0.3 s heartbeats here).
+    drop(conn);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let open = loop {
+        let (_, stats) = app.get_json("/api/stats?client=mover").await;
+        let open = ["poll", "sse"].map(|t| field(&stats, t, "open"));
+        if open == [0, 0] || std::time::Instant::now() > deadline {
+            break open;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(open, [0, 0], "closing counts where it is open");
+}
