@@ -27,6 +27,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::error::AppError;
+use crate::ledger::Snapshot;
 use crate::startup::Application;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -71,29 +72,14 @@ fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// The ledger's change for one transport over the measured window.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Delta {
-    pub requests: u64,
-    pub request_bytes: u64,
-    pub request_header_bytes: u64,
-    pub response_bytes: u64,
-    pub response_header_bytes: u64,
-    pub framing_bytes: u64,
-    pub payload_bytes: u64,
-    pub heartbeat_bytes: u64,
-    pub other_bytes: u64,
-    pub messages: u64,
-    pub empty_responses: u64,
-}
-
 /// One transport under one header set: the raw change and the figures derived from it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     pub transport: &'static str,
     /// `curl` or `browser`.
     pub headers: &'static str,
-    pub delta: Delta,
+    /// The ledger's change for this transport over the measured window.
+    pub delta: Snapshot,
     /// Bytes down per delivered message.
     pub down_per_message: f64,
     /// Bytes up per delivered message (requests the client had to send to receive).
@@ -246,20 +232,8 @@ fn client_id(label: &str, transport: &str) -> String {
 }
 
 fn row(transport: &'static str, headers: &'static str, before: &Value, after: &Value) -> Row {
-    let d = |f: &str| field(after, f).saturating_sub(field(before, f));
-    let delta = Delta {
-        requests: d("requests"),
-        request_bytes: d("request_bytes"),
-        request_header_bytes: d("request_header_bytes"),
-        response_bytes: d("response_bytes"),
-        response_header_bytes: d("response_header_bytes"),
-        framing_bytes: d("framing_bytes"),
-        payload_bytes: d("payload_bytes"),
-        heartbeat_bytes: d("heartbeat_bytes"),
-        other_bytes: d("other_bytes"),
-        messages: d("messages"),
-        empty_responses: d("empty_responses"),
-    };
+    let parse = |v: &Value| serde_json::from_value::<Snapshot>(v.clone()).unwrap_or_default();
+    let delta = parse(after).since(&parse(before));
     // Counts are small (a few thousand bytes), so f64 holds them exactly.
     #[allow(clippy::cast_precision_loss)]
     let per = |n: u64| {

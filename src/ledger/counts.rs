@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a run of bytes on the wire is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,7 +143,7 @@ impl Counters {
 }
 
 /// Bytes of one direction by kind.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Split {
     pub header: u64,
     pub framing: u64,
@@ -171,7 +171,7 @@ impl Split {
 ///
 /// The flat `*_bytes` fields after `response_header_bytes` are the down direction's split;
 /// `up` and `down` give both directions by kind.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// HTTP requests (a WebSocket handshake is one).
     pub requests: u64,
@@ -196,4 +196,42 @@ pub struct Snapshot {
     pub slow_disconnects: u64,
     pub up: Split,
     pub down: Split,
+}
+
+impl Split {
+    fn since(&self, before: &Split) -> Split {
+        Split {
+            header: self.header.saturating_sub(before.header),
+            framing: self.framing.saturating_sub(before.framing),
+            payload: self.payload.saturating_sub(before.payload),
+            heartbeat: self.heartbeat.saturating_sub(before.heartbeat),
+            other: self.other.saturating_sub(before.other),
+        }
+    }
+}
+
+impl Snapshot {
+    /// What changed since `before`: the cost of what happened in between. (`open` is the
+    /// change in open connections, floored at zero.)
+    pub fn since(&self, before: &Snapshot) -> Snapshot {
+        let d = |after: u64, before: u64| after.saturating_sub(before);
+        Snapshot {
+            requests: d(self.requests, before.requests),
+            connections: d(self.connections, before.connections),
+            open: d(self.open, before.open),
+            request_bytes: d(self.request_bytes, before.request_bytes),
+            request_header_bytes: d(self.request_header_bytes, before.request_header_bytes),
+            response_bytes: d(self.response_bytes, before.response_bytes),
+            response_header_bytes: d(self.response_header_bytes, before.response_header_bytes),
+            framing_bytes: d(self.framing_bytes, before.framing_bytes),
+            payload_bytes: d(self.payload_bytes, before.payload_bytes),
+            heartbeat_bytes: d(self.heartbeat_bytes, before.heartbeat_bytes),
+            other_bytes: d(self.other_bytes, before.other_bytes),
+            messages: d(self.messages, before.messages),
+            empty_responses: d(self.empty_responses, before.empty_responses),
+            slow_disconnects: d(self.slow_disconnects, before.slow_disconnects),
+            up: self.up.since(&before.up),
+            down: self.down.since(&before.down),
+        }
+    }
 }

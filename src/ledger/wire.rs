@@ -392,17 +392,9 @@ impl Conversation {
                     body.feed(&rest[..take], &mut tally);
                     *remaining -= take as u64;
                     let done = *remaining == 0;
-                    if done {
-                        body.finish(&mut tally);
-                    }
-                    if let Some(target) = target {
-                        target.apply(Direction::Down, &tally);
-                    }
-                    tap(
-                        target,
-                        |t| format!("← {t} response body ({take} bytes)"),
-                        &rest[..take],
-                    );
+                    body_written(target, body, tally, done, &rest[..take], |t| {
+                        format!("← {t} response body ({take} bytes)")
+                    });
                     rest = &rest[take..];
                     if done {
                         self.write = WriteState::Head(Vec::new());
@@ -424,17 +416,9 @@ impl Conversation {
                         return;
                     };
                     tally.add(Kind::Framing, framing);
-                    if done {
-                        body.finish(&mut tally);
-                    }
-                    if let Some(target) = target {
-                        target.apply(Direction::Down, &tally);
-                    }
-                    tap(
-                        target,
-                        |t| format!("← {t} response body, chunked ({used} bytes)"),
-                        &rest[..used],
-                    );
+                    body_written(target, body, tally, done, &rest[..used], |t| {
+                        format!("← {t} response body, chunked ({used} bytes)")
+                    });
                     rest = &rest[used..];
                     if done {
                         self.write = WriteState::Head(Vec::new());
@@ -443,14 +427,10 @@ impl Conversation {
                 WriteState::UntilClose { body, target } => {
                     let mut tally = Tally::default();
                     body.feed(rest, &mut tally);
-                    if let Some(target) = target {
-                        target.apply(Direction::Down, &tally);
-                    }
-                    tap(
-                        target,
-                        |t| format!("← {t} response body ({} bytes)", rest.len()),
-                        rest,
-                    );
+                    let n = rest.len();
+                    body_written(target, body, tally, false, rest, |t| {
+                        format!("← {t} response body ({n} bytes)")
+                    });
                     return;
                 }
                 WriteState::WebSocket { frames, target } => {
@@ -600,6 +580,25 @@ impl Conversation {
             }
         };
     }
+}
+
+/// Accounts response body bytes just written: completes the classification when the body has
+/// ended, counts the tally under the target, and shows the bytes on the tap.
+fn body_written(
+    target: &Option<Target>,
+    body: &mut BodyClassifier,
+    mut tally: Tally,
+    done: bool,
+    bytes: &[u8],
+    title: impl FnOnce(&'static str) -> String,
+) {
+    if done {
+        body.finish(&mut tally);
+    }
+    if let Some(target) = target {
+        target.apply(Direction::Down, &tally);
+    }
+    tap(target, title, bytes);
 }
 
 /// Counts one complete WebSocket frame. Pings and pongs are wholly heartbeat, closes wholly
