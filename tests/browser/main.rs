@@ -44,6 +44,9 @@ async fn browser_suite() {
         let lap = Instant::now();
         pages::every_page_renders_without_console_errors(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
+        let lap = Instant::now();
+        pages::walkthrough_moves_with_the_keyboard(&browser, &app).await;
+        println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
     })
     .catch_unwind()
     .await;

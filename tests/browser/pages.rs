@@ -71,3 +71,60 @@ pub async fn every_page_renders_without_console_errors(browser: &Browser, app: &
         assert!(errors.is_empty(), "{page}: console errors {errors:?}");
     }
 }
+
+/// The classroom walkthrough moves with real key presses (right arrow and space forward, left
+/// arrow back), each step showing its title and question and starting its own demo.
+pub async fn walkthrough_moves_with_the_keyboard(browser: &Browser, app: &TestApp) {
+    println!("step: the walkthrough moves with the keyboard");
+    browser.goto(&app.url("/walkthrough")).await;
+    browser
+        .wait_for(
+            "walkthrough ready",
+            "return document.body.dataset.ready === 'yes';",
+            15,
+        )
+        .await;
+    let step = || async {
+        browser
+            .js("return [document.body.dataset.step, document.getElementById('step-title').textContent, document.getElementById('step-question').textContent.length > 20];")
+            .await
+    };
+    assert_eq!(
+        step().await,
+        serde_json::json!(["1", "1. Short polling", true])
+    );
+    // Keys go to whatever has focus; a teacher's focus is the page itself.
+    browser
+        .js("document.activeElement && document.activeElement.blur(); return true;")
+        .await;
+    let page = browser
+        .client
+        .find(fantoccini::Locator::Css("body"))
+        .await
+        .unwrap();
+    for (key, want) in [
+        (fantoccini::key::Key::Right, ["2", "2. Long polling"]),
+        (fantoccini::key::Key::Space, ["3", "3. HTTP streaming"]),
+        (fantoccini::key::Key::Left, ["2", "2. Long polling"]),
+    ] {
+        page.send_keys(&key).await.unwrap();
+        browser
+            .wait_for(
+                &format!("step {}", want[0]),
+                &format!("return document.body.dataset.step === '{}';", want[0]),
+                5,
+            )
+            .await;
+        assert_eq!(step().await, serde_json::json!([want[0], want[1], true]));
+    }
+    // The step drives the live demo: its burst reaches the long-poll panel it starts.
+    browser
+        .wait_for(
+            "the long-poll panel receiving the step's burst",
+            "const p = document.querySelector('[data-transport=longpoll] [data-received]'); return !!p && Number(p.dataset.received) > 0;",
+            15,
+        )
+        .await;
+    let errors = browser.console_errors().await;
+    assert!(errors.is_empty(), "walkthrough: console errors {errors:?}");
+}
