@@ -9,6 +9,7 @@ use crate::error::AppError;
 /// Name, content type and bytes of every static file.
 const FILES: &[(&str, &str, &str)] = &[
     ("style.css", CSS, include_str!("../static/style.css")),
+    ("errors.js", JS, include_str!("../static/errors.js")),
     ("transports.js", JS, include_str!("../static/transports.js")),
     ("demo.js", JS, include_str!("../static/demo.js")),
     ("lesson.js", JS, include_str!("../static/lesson.js")),

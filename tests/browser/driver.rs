@@ -1,5 +1,6 @@
-//! chromedriver and Chromium for the suite: found on the PATH, started on a free port, stopped
-//! by a guard even when a test panics, so no browser outlives the test binary.
+//! The WebDriver servers for the suite (chromedriver for Chromium, geckodriver for Firefox): found
+//! on the PATH, started on a free port, stopped by a guard even when a test panics, so no browser
+//! outlives the test binary.
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -14,10 +15,38 @@ use serde_json::{Value, json};
 /// Set to make a missing browser a failure instead of a skip (CI does).
 const REQUIRE: &str = "TRANSPORT_LAB_REQUIRE_BROWSER";
 
-/// The running chromedriver. Dropping it ends chromedriver and every process it started.
+/// The two browser engines the pages must work in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Chromium,
+    Firefox,
+}
+
+impl Engine {
+    /// The browser binaries (first found wins), its WebDriver server, and how to install both.
+    fn programs(self) -> (&'static [&'static str], &'static str, &'static str) {
+        match self {
+            Self::Chromium => (
+                &["chromium", "chromium-browser"],
+                "chromedriver",
+                "apt-get install chromium chromium-driver",
+            ),
+            Self::Firefox => (
+                &["firefox-esr", "firefox"],
+                "geckodriver",
+                "apt-get install firefox-esr; cargo install geckodriver",
+            ),
+        }
+    }
+}
+
+/// A running WebDriver server. Dropping it ends the server and every browser it started.
 pub struct Driver {
     child: Child,
     pub url: String,
+    engine: Engine,
+    /// The browser binary found on the PATH.
+    binary: String,
 }
 
 fn on_path(name: &str) -> Option<String> {
@@ -29,13 +58,17 @@ fn on_path(name: &str) -> Option<String> {
 }
 
 impl Driver {
-    /// Starts chromedriver, or returns `None` (after saying so) when the browser is missing.
-    pub async fn start() -> Option<Self> {
-        let chromium = on_path("chromium").or_else(|| on_path("chromium-browser"));
-        let chromedriver = on_path("chromedriver");
-        let (Some(_), Some(chromedriver)) = (chromium, chromedriver) else {
-            let message = "SKIPPED: browser tests need chromium and chromedriver on the PATH \
-                           (Debian: apt-get install chromium chromium-driver)";
+    /// Starts the engine's WebDriver server, or returns `None` (after saying so) when the browser
+    /// or its driver is missing.
+    pub async fn start(engine: Engine) -> Option<Self> {
+        let (browsers, driver_name, install) = engine.programs();
+        let binary = browsers.iter().find_map(|b| on_path(b));
+        let driver_path = on_path(driver_name);
+        let (Some(binary), Some(driver_path)) = (binary, driver_path) else {
+            let message = format!(
+                "SKIPPED: {engine:?} browser tests need {} and {driver_name} on the PATH ({install})",
+                browsers[0]
+            );
             if std::env::var(REQUIRE).is_ok_and(|v| v == "1") {
                 panic!("{message}, and {REQUIRE}=1 makes them mandatory");
             }
@@ -48,17 +81,19 @@ impl Driver {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(chromedriver)
+        let child = Command::new(driver_path)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            // Its own process group, so the guard can end Chromium with it.
+            // Its own process group, so the guard can end the browser with it.
             .process_group(0)
             .spawn()
-            .expect("chromedriver starts");
+            .expect("the WebDriver server starts");
         let driver = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            engine,
+            binary,
         };
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -74,43 +109,67 @@ impl Driver {
             }
             assert!(
                 Instant::now() < deadline,
-                "chromedriver did not answer in 15 s"
+                "{driver_name} did not answer in 15 s"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Some(driver)
     }
 
-    /// A new headless Chromium session with its own fresh profile.
+    /// A new headless session with its own fresh profile.
     pub async fn session(&self) -> Browser {
-        let profile = std::env::temp_dir().join(format!(
-            "transport-lab-chromium-{}-{}",
-            std::process::id(),
-            self.child.id()
-        ));
         let mut caps = Capabilities::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({"args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--disable-quic", "--window-size=1280,720",
-                format!("--user-data-dir={}", profile.display()),
-            ]}),
-        );
-        caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
+        match self.engine {
+            Engine::Chromium => {
+                let profile = std::env::temp_dir().join(format!(
+                    "transport-lab-chromium-{}-{}",
+                    std::process::id(),
+                    self.child.id()
+                ));
+                caps.insert(
+                    "goog:chromeOptions".into(),
+                    json!({"binary": self.binary, "args": [
+                        "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        "--no-first-run", "--disable-quic", "--window-size=1280,720",
+                        format!("--user-data-dir={}", profile.display()),
+                    ]}),
+                );
+                caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
+            }
+            Engine::Firefox => {
+                caps.insert("browserName".into(), json!("firefox"));
+                // geckodriver makes a fresh profile per session; these prefs keep Firefox from
+                // reaching for the network it does not have here.
+                caps.insert(
+                    "moz:firefoxOptions".into(),
+                    json!({"binary": self.binary, "args": ["-headless", "-width", "1280", "-height", "720"],
+                        "prefs": {
+                            "app.update.enabled": false,
+                            "browser.shell.checkDefaultBrowser": false,
+                            "datareporting.policy.dataSubmissionEnabled": false,
+                            "toolkit.telemetry.enabled": false,
+                            "network.captive-portal-service.enabled": false,
+                            "network.connectivity-service.enabled": false,
+                        }}),
+                );
+            }
+        }
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
             .connect(&self.url)
             .await
-            .expect("a Chromium session");
-        Browser { client }
+            .unwrap_or_else(|e| panic!("a {:?} session: {e}", self.engine));
+        Browser {
+            client,
+            engine: self.engine,
+        }
     }
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        // The whole group: chromedriver and any Chromium it left behind.
+        // The whole group: the WebDriver server and any browser it left behind.
         let group = format!("-{}", self.child.id());
         let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
         let _ = self.child.kill();
@@ -121,6 +180,7 @@ impl Drop for Driver {
 /// A browser session and the helpers the tests use on it.
 pub struct Browser {
     pub client: Client,
+    pub engine: Engine,
 }
 
 /// chromedriver's log endpoint: the console messages since the last call.
@@ -192,17 +252,29 @@ impl Browser {
             .unwrap();
     }
 
-    /// Console messages at level SEVERE since the last call (reading clears them).
+    /// Errors since the last call (reading clears them). Chromium: console messages at level
+    /// SEVERE from chromedriver's log. Firefox, whose geckodriver has no log endpoint: what the
+    /// page's `errors.js` recorded (script errors, failed loads, CSP violations).
     pub async fn console_errors(&self) -> Vec<String> {
-        let log = self.client.issue_cmd(BrowserLog).await.unwrap();
-        log.as_array()
-            .map(|entries| {
-                entries
-                    .iter()
-                    .filter(|e| e["level"] == "SEVERE")
-                    .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        match self.engine {
+            Engine::Chromium => {
+                let log = self.client.issue_cmd(BrowserLog).await.unwrap();
+                log.as_array()
+                    .map(|entries| {
+                        entries
+                            .iter()
+                            .filter(|e| e["level"] == "SEVERE")
+                            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            }
+            Engine::Firefox => {
+                let recorded = self
+                    .js("const e = window.tlErrors || []; window.tlErrors = []; return e;")
+                    .await;
+                serde_json::from_value(recorded).unwrap_or_default()
+            }
+        }
     }
 }

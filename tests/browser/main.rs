@@ -2,10 +2,11 @@
 //! Browser tests: the pages driven in a real headless Chromium through WebDriver (chromedriver),
 //! against the real server started in this process on 127.0.0.1:0.
 //!
-//! One chromedriver and one browser session serve the whole suite (starting Chromium is the slow
-//! part), so the browser checks run as one test, step by step, each step named when it starts.
-//! Without `chromium` and `chromedriver` on the PATH the suite says it was skipped and passes,
-//! unless `TRANSPORT_LAB_REQUIRE_BROWSER=1` (CI) makes that a failure.
+//! The same checks run in Chromium (chromedriver) and in Firefox (geckodriver). Per engine one
+//! WebDriver server and one browser session serve the whole suite (starting a browser is the slow
+//! part), so the checks run as one test, step by step, each step named when it starts.
+//! Without a browser and its driver on the PATH that engine's suite says it was skipped and
+//! passes, unless `TRANSPORT_LAB_REQUIRE_BROWSER=1` (CI) makes that a failure.
 //! Set `TRANSPORT_LAB_SCREENSHOTS=1` to (re)write `docs/screenshots/*.png`.
 
 mod driver;
@@ -16,17 +17,33 @@ mod weight;
 
 use std::time::Instant;
 
+use driver::Engine;
 use futures_util::FutureExt;
 
-/// Every browser check, in one session.
+/// One engine at a time: two browsers at once on a 2-core machine would make every wait a race.
+static ONE_BROWSER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Every browser check in Chromium, in one session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn browser_suite() {
-    let Some(driver) = driver::Driver::start().await else {
+async fn chromium_suite() {
+    suite(Engine::Chromium).await;
+}
+
+/// Every browser check again in Firefox: the pages must work in both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_suite() {
+    suite(Engine::Firefox).await;
+}
+
+async fn suite(engine: Engine) {
+    let _turn = ONE_BROWSER_AT_A_TIME.lock().await;
+    let Some(driver) = driver::Driver::start(engine).await else {
         return;
     };
     let app = helpers::spawn_app().await;
     let browser = driver.session().await;
     let started = Instant::now();
+    println!("{engine:?}:");
 
     let outcome = std::panic::AssertUnwindSafe(async {
         let lap = Instant::now();
@@ -41,6 +58,7 @@ async fn browser_suite() {
         let lap = Instant::now();
         index::no_gap_after_drop_connection(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
+        pages::page_errors_are_reported(&browser, &app).await;
         let lap = Instant::now();
         pages::every_page_renders_without_console_errors(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
@@ -52,10 +70,10 @@ async fn browser_suite() {
     .await;
 
     println!(
-        "browser suite took {:.1} s",
+        "{engine:?} suite took {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    // Close the session (and with it Chromium) before the driver guard ends chromedriver.
+    // Close the session (and with it the browser) before the driver guard ends its server.
     let _ = browser.client.clone().close().await;
     drop(driver);
     if let Err(panic) = outcome {

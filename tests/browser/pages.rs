@@ -14,11 +14,47 @@ const SHOTS: [(&str, &str); 4] = [
     ("/walkthrough", "walkthrough"),
 ];
 
+/// The error channel the page checks rely on works in this engine: an inline script (which the
+/// CSP must block) and a script that fails to load are both reported, so "no console errors"
+/// below can fail.
+pub async fn page_errors_are_reported(browser: &Browser, app: &TestApp) {
+    println!("step: a CSP violation and a failed load reach the error check");
+    browser.goto(&app.url("/overhead")).await;
+    browser
+        .wait_for(
+            "overhead ready",
+            "return document.body.dataset.ready === 'yes';",
+            15,
+        )
+        .await;
+    let _ = browser.console_errors().await;
+    browser
+        .js("const inline = document.createElement('script'); inline.textContent = 'window.ranInline = true;'; document.body.append(inline); \
+             const missing = document.createElement('script'); missing.src = '/static/no-such-file.js'; document.body.append(missing); return true;")
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ran = browser.js("return window.ranInline === true;").await;
+    assert_eq!(
+        ran,
+        serde_json::json!(false),
+        "the CSP let an inline script run"
+    );
+    let errors = browser.console_errors().await;
+    let reported = |needle: &str| errors.iter().any(|e| e.to_lowercase().contains(needle));
+    assert!(
+        reported("inline") && reported("no-such-file.js"),
+        "{:?}: not both errors were reported: {errors:?}",
+        browser.engine
+    );
+}
+
 /// Each page loads, its script marks it ready, it runs live for a moment, and the console shows
 /// no error (CSP violations, failed loads and uncaught exceptions are all errors there).
 pub async fn every_page_renders_without_console_errors(browser: &Browser, app: &TestApp) {
     println!("step: every page renders without console errors");
-    let save = std::env::var("TRANSPORT_LAB_SCREENSHOTS").is_ok_and(|v| v == "1");
+    // The documentation's pictures come from Chromium.
+    let save = std::env::var("TRANSPORT_LAB_SCREENSHOTS").is_ok_and(|v| v == "1")
+        && browser.engine == crate::driver::Engine::Chromium;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
     // Leave `/` first, so its connections close before the log is cleared.
     browser.goto("about:blank").await;
