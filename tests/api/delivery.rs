@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{ids, spawn_app};
+use crate::helpers::{ids, next_ids, spawn_app};
 
 /// A message posted once arrives on all five transports with the same id, user, text and ts.
 #[tokio::test]
@@ -98,20 +98,7 @@ async fn since_replays_history_then_goes_live() {
         json!({"type": "ready", "since": 2})
     );
     assert_eq!(ws.next_json().await, json!({"type": "ready", "since": 2}));
-    let mut got = (vec![], vec![], vec![]);
-    for _ in 0..3 {
-        got.0.push(
-            sse.next_non_heartbeat().await.unwrap().json()["id"]
-                .as_u64()
-                .unwrap(),
-        );
-        got.1.push(
-            stream.next_non_heartbeat().await.unwrap()["id"]
-                .as_u64()
-                .unwrap(),
-        );
-        got.2.push(ws.next_json().await["id"].as_u64().unwrap());
-    }
+    let got = next_ids(&mut sse, &mut stream, &mut ws, 3).await;
     assert_eq!(got, (vec![3, 4, 5], vec![3, 4, 5], vec![3, 4, 5]));
 
     let live = app.post("u", "live").await;

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{ids, spawn_app_with};
+use crate::helpers::{ids, next_ids, spawn_app_with};
 
 /// With `--history 5` and 8 messages, a cursor of 0 gets a gap of 3 then ids 4..=8, everywhere.
 #[tokio::test]
@@ -72,20 +72,7 @@ async fn every_transport_reports_the_gap_then_continues() {
         json!({"type": "gap", "missed": 3, "reset": false})
     );
 
-    let mut got = (vec![], vec![], vec![]);
-    for _ in 0..5 {
-        got.0.push(
-            sse.next_non_heartbeat().await.unwrap().json()["id"]
-                .as_u64()
-                .unwrap(),
-        );
-        got.1.push(
-            stream.next_non_heartbeat().await.unwrap()["id"]
-                .as_u64()
-                .unwrap(),
-        );
-        got.2.push(ws.next_json().await["id"].as_u64().unwrap());
-    }
+    let got = next_ids(&mut sse, &mut stream, &mut ws, 5).await;
     assert_eq!(got, (retained.clone(), retained.clone(), retained));
 }
 

@@ -317,3 +317,28 @@ impl WsClient {
         self.socket.send(WsMessage::text(text)).await.unwrap();
     }
 }
+
+/// The ids of the next `n` messages on an SSE, a stream and a WebSocket client (heartbeats and
+/// pings skipped), for checking that all three delivered the same thing.
+pub async fn next_ids(
+    sse: &mut SseClient,
+    stream: &mut NdjsonClient,
+    ws: &mut WsClient,
+    n: usize,
+) -> (Vec<u64>, Vec<u64>, Vec<u64>) {
+    let mut got = (vec![], vec![], vec![]);
+    for _ in 0..n {
+        got.0.push(
+            sse.next_non_heartbeat().await.unwrap().json()["id"]
+                .as_u64()
+                .unwrap(),
+        );
+        got.1.push(
+            stream.next_non_heartbeat().await.unwrap()["id"]
+                .as_u64()
+                .unwrap(),
+        );
+        got.2.push(ws.next_json().await["id"].as_u64().unwrap());
+    }
+    got
+}
