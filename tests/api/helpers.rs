@@ -62,20 +62,7 @@ impl TestApp {
 
     /// Posts a JSON message and returns the stored message.
     pub async fn post(&self, user: &str, text: &str) -> Value {
-        let response = self
-            .http
-            .post(self.url("/api/messages"))
-            .json(&serde_json::json!({"user": user, "text": text}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            response.status(),
-            201,
-            "post failed: {:?}",
-            response.text().await
-        );
-        response.json().await.unwrap()
+        serde_json::from_str(&self.post_raw(user, text).await).unwrap()
     }
 
     /// Posts a JSON message and returns the 201 body exactly as the server wrote it.
@@ -87,8 +74,10 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 201);
-        response.text().await.unwrap()
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert_eq!(status, 201, "post failed: {body}");
+        body
     }
 
     /// GETs a JSON endpoint, returning status and body.

@@ -280,6 +280,36 @@ impl Receiver {
         }
     }
 
+    /// A subscription ended, cleanly or not: notes why and returns whether to reconnect (see
+    /// [`Self::failed`]). A server that ends a stream that should never end is a failure too.
+    pub async fn ended(&mut self, result: Result<(), impl std::fmt::Display>) -> bool {
+        match result {
+            Ok(()) => self.failed("the server ended the subscription").await,
+            Err(e) => self.failed(e).await,
+        }
+    }
+
+    /// Opens a streaming subscription (the HTTP stream or SSE): connects, sends the GET and
+    /// checks the answer is 2xx. A foreign server sends no `ready`, so there a 2xx head is the
+    /// best sign of a subscription.
+    pub async fn subscribe(
+        &mut self,
+        path: &str,
+        headers: &[(String, String)],
+    ) -> Result<(Connection, ResponseHead), HttpError> {
+        let mut conn = self.connect().await?;
+        conn.send_request("GET", path, headers, None).await?;
+        let head = conn.read_head(false).await?;
+        if !(200..300).contains(&head.status) {
+            let body = conn.read_body(&head).await.unwrap_or_default();
+            return Err(status_error(&head, &body));
+        }
+        if !self.phase.lab {
+            self.ready();
+        }
+        Ok((conn, head))
+    }
+
     /// Opens a connection to the phase's server (bounded by [`CONNECT_TIMEOUT`]).
     pub async fn connect(&self) -> Result<Connection, HttpError> {
         match tokio::time::timeout(

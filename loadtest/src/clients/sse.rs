@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::clients::{ClientOutcome, Phase, Receiver, status_error};
+use crate::clients::{ClientOutcome, Phase, Receiver};
 use crate::http1::HttpError;
 
 /// Longest pending line or event data kept (a message is at most a few KiB).
@@ -131,11 +131,7 @@ pub async fn run(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) ->
         if parser.last_event_id.is_some() {
             last_event_id = parser.last_event_id.clone();
         }
-        let error = match result {
-            Ok(()) => HttpError::Closed,
-            Err(e) => e,
-        };
-        if !receiver.failed(error).await {
+        if !receiver.ended(result).await {
             break;
         }
         // EventSource waits the server's `retry` before reconnecting; so do we (bounded).
@@ -154,7 +150,6 @@ async fn read_events(
     last_event_id: Option<&str>,
 ) -> Result<(), HttpError> {
     let phase = receiver.phase.clone();
-    let mut conn = receiver.connect().await?;
     // The first connection uses the phase cursor; a reconnect, like a browser's, the last id.
     let path = phase.request_path(
         if last_event_id.is_some() {
@@ -168,15 +163,7 @@ async fn read_events(
     if let Some(id) = last_event_id {
         headers.push(("Last-Event-ID".to_owned(), id.to_owned()));
     }
-    conn.send_request("GET", &path, &headers, None).await?;
-    let head = conn.read_head(false).await?;
-    if !(200..300).contains(&head.status) {
-        let body = conn.read_body(&head).await.unwrap_or_default();
-        return Err(status_error(&head, &body));
-    }
-    if !phase.lab {
-        receiver.ready();
-    }
+    let (mut conn, head) = receiver.subscribe(&path, &headers).await?;
     let mut body = conn.body(&head);
     while let Some(data) = body.next_data().await? {
         parser.feed(&data, |event| match event.event.as_str() {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::clients::{ClientOutcome, Phase, Receiver, status_error};
+use crate::clients::{ClientOutcome, Phase, Receiver};
 use crate::http1::HttpError;
 use crate::probe;
 
@@ -25,11 +25,7 @@ pub async fn run(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) ->
             () = phase.stop.cancelled() => break,
             result = read_stream(&mut receiver, &mut cursor) => result,
         };
-        let error = match result {
-            Ok(()) => HttpError::Closed,
-            Err(e) => e,
-        };
-        if !receiver.failed(error).await {
+        if !receiver.ended(result).await {
             break;
         }
     }
@@ -39,19 +35,8 @@ pub async fn run(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) ->
 /// One connection's worth of stream; returns when the response ends or fails.
 async fn read_stream(receiver: &mut Receiver, cursor: &mut Option<u64>) -> Result<(), HttpError> {
     let phase = receiver.phase.clone();
-    let mut conn = receiver.connect().await?;
     let path = phase.request_path(*cursor, receiver.index);
-    conn.send_request("GET", &path, &phase.headers, None)
-        .await?;
-    let head = conn.read_head(false).await?;
-    if !(200..300).contains(&head.status) {
-        let body = conn.read_body(&head).await.unwrap_or_default();
-        return Err(status_error(&head, &body));
-    }
-    if !phase.lab {
-        // A foreign server may send no `ready`: a 2xx head is the best sign of a subscription.
-        receiver.ready();
-    }
+    let (mut conn, head) = receiver.subscribe(&path, &phase.headers).await?;
     let mut body = conn.body(&head);
     let mut line = BytesMut::new();
     while let Some(data) = body.next_data().await? {

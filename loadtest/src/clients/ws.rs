@@ -29,11 +29,7 @@ pub async fn run(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) ->
             () = phase.stop.cancelled() => break,
             result = read_frames(&mut receiver, &mut cursor) => result,
         };
-        let error = match result {
-            Ok(()) => "websocket closed by the server".to_owned(),
-            Err(e) => e,
-        };
-        if !receiver.failed(error).await {
+        if !receiver.ended(result).await {
             break;
         }
     }
