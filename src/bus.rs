@@ -9,13 +9,18 @@
 //!
 //! The log sits behind a `std::sync::Mutex`: nothing awaits under the lock, and every critical
 //! section is a push or a slice copy of reference-counted pointers.
+//!
+//! The one rule every waiting reader must keep (mark the newest id seen *before* reading the log,
+//! so a publish that lands after the read always wakes it) is kept in one place: [`Reader`].
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 
+use crate::lock::lock;
 use crate::message::Message;
 
 /// A cheap-to-clone handle to the one message log.
@@ -52,8 +57,6 @@ pub struct Since {
     pub reset: bool,
     /// Where the reader stands after taking `messages`: the cursor to pass next time.
     pub cursor: u64,
-    /// Whether more messages than `limit` were waiting.
-    pub more: bool,
 }
 
 impl Since {
@@ -114,11 +117,9 @@ impl Bus {
         let missed = (oldest - 1).saturating_sub(from);
         from = from.max(oldest - 1);
         let start = (from + 1 - oldest) as usize;
-        let available = log.messages.len().saturating_sub(start);
         let messages: Vec<_> = log.messages.range(start..).take(limit).cloned().collect();
         let cursor = messages.last().map_or(from, |m| m.id);
         Since {
-            more: available > messages.len(),
             messages,
             missed,
             reset,
@@ -137,23 +138,54 @@ impl Bus {
         *self.shared.newest.borrow()
     }
 
-    /// A receiver that wakes when the newest id moves.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.shared.newest.subscribe()
-    }
-
-    /// How many messages the history keeps.
-    pub fn capacity(&self) -> usize {
-        self.shared.capacity
+    /// A reader after `since`, or (without a cursor) after the newest message now, so it gets
+    /// live messages only. It watches the newest id from before that id is read, so nothing
+    /// published in between can slip past it.
+    pub fn reader(&self, since: Option<u64>) -> Reader {
+        let mut wake = self.shared.newest.subscribe();
+        wake.borrow_and_update();
+        Reader {
+            cursor: since.unwrap_or_else(|| self.newest_id()),
+            bus: self.clone(),
+            wake,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Log> {
-        // A panic while holding the lock cannot leave the log half-written (push and pop are
-        // single operations), so a poisoned lock is still a consistent log.
-        self.shared
-            .log
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.shared.log)
+    }
+}
+
+/// One reader's place in the log, and its wake-up: the only way to read by cursor and wait for
+/// more, so the ordering that makes a wake-up impossible to miss is written once, here.
+pub struct Reader {
+    bus: Bus,
+    /// Id of the last message read (or the starting point).
+    cursor: u64,
+    wake: watch::Receiver<u64>,
+}
+
+impl Reader {
+    /// The id of the last message read: the cursor a client resumes from.
+    pub fn cursor(&self) -> u64 {
+        self.cursor
+    }
+
+    /// Up to `limit` messages after the cursor (with the gap that applies to it), and moves the
+    /// cursor past them.
+    pub fn read(&mut self, limit: usize) -> Since {
+        // Mark the newest id seen *before* reading: a publish after this read moves it again,
+        // and that is what `wait` waits for.
+        self.wake.borrow_and_update();
+        let since = self.bus.since(self.cursor, limit);
+        self.cursor = since.cursor;
+        since
+    }
+
+    /// Resolves once a message newer than the last [`Self::read`] exists (at once if one already
+    /// does); `false` if the bus is gone. Cancel-safe: dropping it loses nothing.
+    pub async fn wait(&mut self) -> bool {
+        self.wake.changed().await.is_ok()
     }
 }
 
@@ -200,8 +232,8 @@ mod tests {
         let bus = Bus::new(5);
         let s = bus.since(0, 100);
         assert_eq!(
-            (s.messages.len(), s.missed, s.reset, s.cursor, s.more),
-            (0, 0, false, 0, false)
+            (s.messages.len(), s.missed, s.reset, s.cursor),
+            (0, 0, false, 0)
         );
         assert_eq!(bus.newest_id(), 0);
     }
@@ -232,17 +264,17 @@ mod tests {
         assert_eq!((ids(&s), s.missed, s.cursor), (vec![], 0, 12));
     }
 
-    /// A limit cuts the batch, says there is more, and the cursor continues where it stopped.
+    /// A limit cuts the batch, and the cursor continues where it stopped.
     #[test]
-    fn limit_and_more() {
+    fn limit_and_continue() {
         let bus = Bus::new(100);
         for _ in 0..10 {
             bus.publish("u", "t");
         }
         let s = bus.since(2, 3);
-        assert_eq!((ids(&s), s.cursor, s.more), (vec![3, 4, 5], 5, true));
+        assert_eq!((ids(&s), s.cursor), (vec![3, 4, 5], 5));
         let s = bus.since(s.cursor, 100);
-        assert_eq!((ids(&s), s.cursor, s.more), ((6..=10).collect(), 10, false));
+        assert_eq!((ids(&s), s.cursor), ((6..=10).collect(), 10));
         let s = bus.latest(4);
         assert_eq!((ids(&s), s.cursor, s.missed), (vec![7, 8, 9, 10], 10, 0));
     }
@@ -265,23 +297,32 @@ mod tests {
         assert_eq!((ids(&s), s.missed, s.reset, s.cursor), (vec![], 0, true, 0));
     }
 
-    /// A reader that marked the newest id seen before reading is woken by a later publish.
+    /// A reader is woken by a publish after its read, even one that landed before it waited.
     #[tokio::test]
     async fn wake_up_cannot_be_missed() {
         let bus = Bus::new(10);
-        let mut rx = bus.subscribe();
-        rx.borrow_and_update();
-        assert!(bus.since(0, 10).messages.is_empty());
+        let mut reader = bus.reader(Some(0));
+        assert!(reader.read(10).messages.is_empty());
         let publisher = bus.clone();
         let handle = tokio::spawn(async move { publisher.publish("u", "late") });
-        rx.changed().await.unwrap();
-        assert_eq!(ids(&bus.since(0, 10)), vec![1]);
-        assert_eq!(handle.await.unwrap().id, 1);
-        // Already published before waiting: changed() returns at once.
+        assert!(reader.wait().await);
+        assert_eq!(ids(&reader.read(10)), vec![1]);
+        assert_eq!((reader.cursor(), handle.await.unwrap().id), (1, 1));
+        // Published after the read but before waiting: wait() returns at once.
         bus.publish("u", "early");
-        tokio::time::timeout(std::time::Duration::from_millis(100), rx.changed())
-            .await
-            .expect("a publish before waiting still wakes")
-            .unwrap();
+        let woke = tokio::time::timeout(std::time::Duration::from_millis(100), reader.wait()).await;
+        assert_eq!(woke, Ok(true), "a publish before waiting still wakes");
+        assert_eq!(ids(&reader.read(10)), vec![2]);
+    }
+
+    /// A reader without a cursor starts at the newest message: live messages only.
+    #[test]
+    fn reader_without_cursor_is_live_only() {
+        let bus = Bus::new(10);
+        bus.publish("u", "old");
+        let mut reader = bus.reader(None);
+        assert_eq!(reader.cursor(), 1);
+        bus.publish("u", "new");
+        assert_eq!(ids(&reader.read(10)), vec![2]);
     }
 }

@@ -44,6 +44,12 @@ impl AppError {
     }
 }
 
+impl From<crate::ledger::InvalidClientId> for AppError {
+    fn from(error: crate::ledger::InvalidClientId) -> Self {
+        Self::bad_request(error.to_string())
+    }
+}
+
 /// Seconds a client is asked to wait after a 503.
 pub const RETRY_AFTER_UNAVAILABLE_S: u64 = 5;
 

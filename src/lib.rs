@@ -6,6 +6,7 @@
 //! - [`startup`]: bind, build the server, run it, shut it down gracefully.
 //! - [`shutdown`]: the shutdown sequence that loses no acknowledged message.
 //! - [`limits`]: connection caps and the publish rate per IP address.
+//! - [`lock`]: taking a mutex whose holder panicked.
 //! - [`state`]: what every handler shares.
 //! - [`routes`]: every path the server answers.
 //! - [`bus`]: the message log: ids, bounded history, gaps, wake-ups.
@@ -13,6 +14,7 @@
 //! - [`compose`]: parsing and validating what clients send.
 //! - [`params`]: strict decoding of query strings and form bodies.
 //! - [`publish`]: `POST /api/messages`.
+//! - [`permit`]: may this peer publish now (rate, shutdown)? Asked by both ways of sending.
 //! - [`transports`]: the five transports, one file each, and the cursor loop they share.
 //! - [`ledger`]: the wire ledger: every byte counted on the socket, by transport, client and kind.
 //! - [`stats`]: the ledger's endpoints (`/api/stats`, its SSE stream, the tap, `/metrics`).
@@ -27,10 +29,12 @@ pub mod config;
 pub mod error;
 pub mod ledger;
 pub mod limits;
+pub mod lock;
 pub mod message;
 pub mod overhead;
 pub mod pages;
 pub mod params;
+pub mod permit;
 pub mod publish;
 pub mod routes;
 pub mod shutdown;

@@ -7,20 +7,14 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
+use crate::lock::lock;
 
 /// Most IP addresses the publish limiter remembers at once.
 const MAX_TRACKED_IPS: usize = 100_000;
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every update under these locks is a single map operation: a poisoned map is still whole.
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// Why a connection was refused; the text goes into the 503 body.
 #[derive(Debug, Clone, PartialEq, Eq)]

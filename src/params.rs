@@ -48,31 +48,6 @@ impl Params {
         self.get(key).map(|v| parse_u64(key, v)).transpose()
     }
 
-    /// `?client=`: the id the ledger counts this request under, if it is a valid one.
-    pub fn client(&self) -> Result<Option<&str>, AppError> {
-        match self.get("client") {
-            Some(id) if !crate::ledger::valid_client_id(id) => Err(AppError::bad_request(format!(
-                "client must be 1 to {} characters of letters, digits, '-', '_' or '.'",
-                crate::ledger::MAX_CLIENT_ID_BYTES
-            ))),
-            other => Ok(other),
-        }
-    }
-
-    /// `?transport=` on a post: which transport's ledger the send is counted under.
-    pub fn transport(&self) -> Result<Option<crate::transports::Transport>, AppError> {
-        self.get("transport")
-            .map(|name| {
-                crate::transports::Transport::from_name(name).ok_or_else(|| {
-                    AppError::bad_request(format!(
-                        "transport must be one of poll, longpoll, stream, sse, ws; got {}",
-                        quote(name)
-                    ))
-                })
-            })
-            .transpose()
-    }
-
     /// Whole seconds, at most `max`.
     pub fn seconds(&self, key: &str, max: u64) -> Result<Option<u64>, AppError> {
         match self.get(key) {
@@ -123,7 +98,7 @@ fn decode(raw: &[u8], what: &str) -> Result<String, AppError> {
 }
 
 /// A value quoted for an error message, cut short so an error never echoes a huge input.
-fn quote(value: &str) -> String {
+pub fn quote(value: &str) -> String {
     const SHOWN: usize = 40;
     match value.char_indices().nth(SHOWN) {
         Some((cut, _)) => format!("{:?}…", &value[..cut]),

@@ -1,8 +1,6 @@
 //! `POST /api/messages`: how the HTTP transports send. Reads the body within its limit, parses it
 //! as JSON, form or plain text, validates it, and answers 201 with the stored message JSON.
 
-use std::net::IpAddr;
-
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::BytesMut;
@@ -10,9 +8,11 @@ use futures_util::StreamExt;
 
 use crate::compose::{self, BodyFormat};
 use crate::error::AppError;
-use crate::params::Params;
-use crate::shutdown::PublishPermit;
+use crate::ledger;
+use crate::params::{Params, quote};
+use crate::permit::publish_permit;
 use crate::state::AppState;
+use crate::transports::Transport;
 
 pub async fn publish(
     req: HttpRequest,
@@ -22,8 +22,12 @@ pub async fn publish(
     let params = Params::query(req.query_string())?;
     // `client` and `transport` only steer the ledger (which reads them from the wire), but a
     // malformed one is refused rather than silently not counted.
-    params.client()?;
-    params.transport()?;
+    if let Some(id) = params.get("client") {
+        ledger::check_client_id(id)?;
+    }
+    if let Some(name) = params.get("transport") {
+        transport(name)?;
+    }
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)
@@ -43,17 +47,15 @@ pub async fn publish(
         .body(stored.json()))
 }
 
-/// Permission to publish for `peer`: within its rate, and not once shutdown has begun. The permit
-/// is held until the message is in the bus, so shutdown waits for it.
-pub fn publish_permit(state: &AppState, peer: Option<IpAddr>) -> Result<PublishPermit, AppError> {
-    state
-        .publish_limiter
-        .check(peer)
-        .map_err(|wait| AppError::TooManyRequests {
-            retry_after_s: wait.as_secs_f64().ceil().max(1.0) as u64,
-        })?;
-    state.shutdown.publish().ok_or_else(|| {
-        AppError::Unavailable("the server is shutting down; no new messages are taken".into())
+/// `?transport=` on a post: which transport's ledger the send is counted under.
+fn transport(name: &str) -> Result<Transport, AppError> {
+    Transport::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Transport::ALL.iter().map(|t| t.name()).collect();
+        AppError::bad_request(format!(
+            "transport must be one of {}; got {}",
+            names.join(", "),
+            quote(name)
+        ))
     })
 }
 

@@ -7,34 +7,24 @@ use actix_web::{HttpRequest, HttpResponse, Route, web};
 use serde_json::json;
 
 use crate::error::AppError;
-use crate::transports::{long_poll, short_poll, sse, stream, ws};
+use crate::transports::{self, Transport};
 use crate::{assets, overhead, pages, publish, stats};
 
 /// Registers every route on an `App`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    for transport in Transport::ALL {
+        cfg.service(resource(
+            transport.path(),
+            "GET",
+            transports::route(transport),
+        ));
+    }
     cfg.service(resource("/healthz", "GET", web::get().to(healthz)))
         .service(resource(
             "/api/messages",
             "POST",
             web::post().to(publish::publish),
         ))
-        .service(resource(
-            "/api/poll",
-            "GET",
-            web::get().to(short_poll::poll),
-        ))
-        .service(resource(
-            "/api/longpoll",
-            "GET",
-            web::get().to(long_poll::long_poll),
-        ))
-        .service(resource(
-            "/api/stream",
-            "GET",
-            web::get().to(stream::stream),
-        ))
-        .service(resource("/api/sse", "GET", web::get().to(sse::sse)))
-        .service(resource("/api/ws", "GET", web::get().to(ws::ws)))
         .service(resource(
             "/api/stats",
             "GET",

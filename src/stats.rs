@@ -18,6 +18,7 @@ use crate::error::AppError;
 use crate::ledger::{self, Stats, metrics};
 use crate::params::Params;
 use crate::state::AppState;
+use crate::transports::{EVENT_STREAM, streaming_response};
 
 /// How often `/api/stats/stream` sends a snapshot.
 pub const STATS_INTERVAL: Duration = Duration::from_secs(1);
@@ -36,7 +37,8 @@ pub async fn stats_json(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let params = Params::query(req.query_string())?;
-    let stats = stats(&state, params.client()?)?;
+    let client = params.get("client").map(ledger::check_client_id).transpose()?;
+    let stats = stats(&state, client)?;
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
         .json(stats))
@@ -49,7 +51,11 @@ pub async fn stats_stream(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let params = Params::query(req.query_string())?;
-    let client = params.client()?.map(str::to_owned);
+    let client = params
+        .get("client")
+        .map(ledger::check_client_id)
+        .transpose()?
+        .map(str::to_owned);
     if let Some(id) = &client {
         state.ledger.client_or_register(id);
     }
@@ -69,18 +75,16 @@ pub async fn stats_stream(
             }
         },
     );
-    Ok(HttpResponse::Ok()
-        .insert_header((CONTENT_TYPE, "text/event-stream"))
-        .insert_header((CACHE_CONTROL, "no-cache"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(body))
+    Ok(streaming_response(EVENT_STREAM, body))
 }
 
 /// SSE of one client's raw traffic: one `event: tap` per record, its lines as `data:` lines.
 pub async fn tap(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let params = Params::query(req.query_string())?;
     let id = params
-        .client()?
+        .get("client")
+        .map(ledger::check_client_id)
+        .transpose()?
         .ok_or_else(|| AppError::bad_request("the tap needs ?client=ID"))?;
     let client = state.ledger.client_or_register(id).ok_or_else(|| {
         AppError::Unavailable("the client registry is full of connected clients".into())
@@ -94,11 +98,7 @@ pub async fn tap(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
         state.shutdown.streams().clone(),
         client,
     ));
-    Ok(HttpResponse::Ok()
-        .insert_header((CONTENT_TYPE, "text/event-stream"))
-        .insert_header((CACHE_CONTROL, "no-cache"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(body))
+    Ok(streaming_response(EVENT_STREAM, body))
 }
 
 /// Tap records as SSE events until shutdown. Holds the client so it is not evicted while watched.

@@ -46,7 +46,7 @@ pub struct Ledger {
 
 struct Inner {
     started: Instant,
-    transports: [Counters; 5],
+    transports: [Counters; Transport::COUNT],
     clients: Mutex<Clients>,
 }
 
@@ -58,7 +58,7 @@ struct Clients {
 /// One client's counters and tap.
 pub struct Client {
     pub id: Arc<str>,
-    transports: [Counters; 5],
+    transports: [Counters; Transport::COUNT],
     /// Milliseconds since the ledger started, at the client's last traffic.
     last_seen_ms: AtomicU64,
     pub tap: Tap,
@@ -148,7 +148,7 @@ pub struct TransportStats {
 }
 
 impl TransportStats {
-    fn from(counters: &[Counters; 5]) -> Self {
+    fn from(counters: &[Counters; Transport::COUNT]) -> Self {
         Self {
             poll: counters[0].snapshot(),
             longpoll: counters[1].snapshot(),
@@ -278,11 +278,23 @@ impl Ledger {
     }
 
     fn clients(&self) -> MutexGuard<'_, Clients> {
-        // Every update under this lock is a single map operation: a poisoned map is still whole.
-        self.inner
-            .clients
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock::lock(&self.inner.clients)
+    }
+}
+
+/// A `?client=` that is not 1 to 64 of `A-Z a-z 0-9 - _ .`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "client must be 1 to {MAX_CLIENT_ID_BYTES} characters of letters, digits, '-', '_' or '.'"
+)]
+pub struct InvalidClientId;
+
+/// `id` if it is one the ledger counts under; the rule requests are refused by.
+pub fn check_client_id(id: &str) -> Result<&str, InvalidClientId> {
+    if valid_client_id(id) {
+        Ok(id)
+    } else {
+        Err(InvalidClientId)
     }
 }
 

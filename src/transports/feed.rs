@@ -10,12 +10,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use tokio::sync::watch;
 use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::Bus;
+use crate::bus::{Bus, Reader};
 use crate::message::Message;
 
 /// Messages taken from the bus per lock; keeps each critical section short when a reader
@@ -42,10 +40,8 @@ pub enum Event {
 
 /// One subscriber's position in the bus.
 pub struct Feed {
-    bus: Bus,
-    /// Id of the last message handed out (or the starting point).
-    cursor: u64,
-    wake: watch::Receiver<u64>,
+    /// The cursor: id of the last message read from the bus (or the starting point).
+    reader: Reader,
     /// Messages read from the bus but not yet handed out.
     pending: VecDeque<Arc<Message>>,
     /// `None` for transports with their own keep-alive (WebSocket pings).
@@ -62,19 +58,13 @@ impl Feed {
         heartbeat: Option<Duration>,
         shutdown: CancellationToken,
     ) -> Self {
-        // Subscribe before reading the newest id, so nothing published after that read is missed.
-        let mut wake = bus.subscribe();
-        wake.borrow_and_update();
-        let cursor = since.unwrap_or_else(|| bus.newest_id());
         let heartbeat = heartbeat.map(|every| {
             let mut interval = interval_at(Instant::now() + every, every);
             interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
             interval
         });
         Self {
-            bus: bus.clone(),
-            cursor,
-            wake,
+            reader: bus.reader(since),
             pending: VecDeque::new(),
             heartbeat,
             shutdown,
@@ -87,7 +77,9 @@ impl Feed {
     pub async fn next(&mut self) -> Event {
         if !self.ready_sent {
             self.ready_sent = true;
-            return Event::Ready { since: self.cursor };
+            return Event::Ready {
+                since: self.reader.cursor(),
+            };
         }
         loop {
             if let Some(message) = self.pending.pop_front() {
@@ -96,10 +88,7 @@ impl Feed {
                 }
                 return Event::Message(message);
             }
-            // Mark the newest id seen *before* reading, so a publish after the read wakes us.
-            self.wake.borrow_and_update();
-            let batch = self.bus.since(self.cursor, BATCH);
-            self.cursor = batch.cursor;
+            let batch = self.reader.read(BATCH);
             let gap = batch.is_gap().then_some(Event::Gap {
                 missed: batch.missed,
                 reset: batch.reset,
@@ -120,8 +109,8 @@ impl Feed {
                 biased;
                 // Loop once more: a message may have landed between the read above and now.
                 () = self.shutdown.cancelled() => {}
-                changed = self.wake.changed() => {
-                    if changed.is_err() {
+                alive = self.reader.wait() => {
+                    if !alive {
                         return Event::Shutdown;
                     }
                 }
@@ -138,16 +127,4 @@ async fn tick(heartbeat: &mut Option<Interval>) {
         }
         None => std::future::pending().await,
     }
-}
-
-/// `{"type":"ready","since":N}`: the control object that opens the stream and WebSocket feeds.
-pub fn ready_json(since: u64) -> Bytes {
-    Bytes::from(format!(r#"{{"type":"ready","since":{since}}}"#))
-}
-
-/// `{"type":"gap","missed":N,"reset":B}`: the notice sent before the oldest retained message.
-pub fn gap_json(missed: u64, reset: bool) -> Bytes {
-    Bytes::from(format!(
-        r#"{{"type":"gap","missed":{missed},"reset":{reset}}}"#
-    ))
 }

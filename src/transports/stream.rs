@@ -7,29 +7,20 @@
 
 use std::convert::Infallible;
 
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use bytes::Bytes;
 use futures_util::stream;
+use protocol::Control;
+use protocol::wire::NDJSON_HEARTBEAT;
 
-use crate::error::AppError;
-use crate::params::Params;
 use crate::state::AppState;
-use crate::transports::feed::{self, Event, Feed};
+use crate::transports::feed::{Event, Feed};
+use crate::transports::{Subscribe, streaming_response};
 
-/// Sent while idle; valid NDJSON so line-by-line readers need no special case.
-const HEARTBEAT: &[u8] = b"{\"type\":\"heartbeat\"}\n";
-
-pub async fn stream(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, AppError> {
-    let params = Params::query(req.query_string())?;
-    // The ledger reads `client` from the wire itself; a malformed one is refused, not ignored.
-    params.client()?;
+pub async fn stream(request: Subscribe, state: web::Data<AppState>) -> HttpResponse {
     let feed = Feed::new(
         &state.bus,
-        params.cursor("since")?,
+        request.since,
         Some(state.config.heartbeat_interval()),
         state.shutdown.streams().clone(),
     );
@@ -37,22 +28,18 @@ pub async fn stream(
         let line = frame(feed.next().await)?;
         Some((Ok::<_, Infallible>(line), feed))
     });
-    Ok(HttpResponse::Ok()
-        .insert_header((CONTENT_TYPE, "application/x-ndjson"))
-        .insert_header((CACHE_CONTROL, "no-cache"))
-        // Asks nginx-style proxies not to buffer the response, which would batch the chunks.
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(body))
+    streaming_response("application/x-ndjson", body)
 }
 
 /// One NDJSON line per event; `None` ends the response.
 fn frame(event: Event) -> Option<Bytes> {
-    let with_newline = |json: Bytes| Bytes::from([&json[..], b"\n"].concat());
+    let line = |control: Control| Bytes::from(control.to_json() + "\n");
     match event {
-        Event::Ready { since } => Some(with_newline(feed::ready_json(since))),
-        Event::Gap { missed, reset } => Some(with_newline(feed::gap_json(missed, reset))),
+        Event::Ready { since } => Some(line(Control::Ready { since })),
+        Event::Gap { missed, reset } => Some(line(Control::Gap { missed, reset })),
         Event::Message(message) => Some(message.ndjson_line()),
-        Event::Heartbeat => Some(Bytes::from_static(HEARTBEAT)),
+        // Valid NDJSON, so line-by-line readers need no special case.
+        Event::Heartbeat => Some(Bytes::from_static(NDJSON_HEARTBEAT)),
         Event::Shutdown => None,
     }
 }

@@ -18,27 +18,24 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{
     AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session,
 };
-use bytes::Bytes;
 use bytestring::ByteString;
-use serde::Serialize;
+use protocol::Control;
 use serde_json::Value;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
+use crate::compose;
 use crate::error::AppError;
-use crate::params::Params;
+use crate::permit::publish_permit;
 use crate::state::AppState;
-use crate::transports::feed::{self, Event, Feed};
-use crate::{compose, publish};
+use crate::transports::Subscribe;
+use crate::transports::feed::{Event, Feed};
 
 pub async fn ws(
+    request: Subscribe,
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let params = Params::query(req.query_string())?;
-    // The ledger reads `client` from the wire itself; a malformed one is refused, not ignored.
-    params.client()?;
-    let since = params.cursor("since")?;
     check_origin(&req, &state.config.allowed_origins)?;
     let (response, session, frames) = actix_ws::handle(&req, body).map_err(|e| {
         AppError::bad_request(format!(
@@ -53,10 +50,10 @@ pub async fn ws(
     let connection = Connection {
         state: state.get_ref().clone(),
         peer: req.peer_addr().map(|a| a.ip()),
-        user: params.get("user").map(str::to_owned),
+        user: request.params.get("user").map(str::to_owned),
         ping_every: state.config.heartbeat_interval(),
     };
-    let feed = Feed::new(&state.bus, since, None, state.shutdown.streams().clone());
+    let feed = Feed::new(&state.bus, request.since, None, state.shutdown.streams().clone());
     // Answer the handshake now; the connection lives on in its own task.
     actix_rt::spawn(connection.run(session, frames, feed));
     Ok(response)
@@ -113,9 +110,9 @@ impl Connection {
             tokio::select! {
                 event = feed.next() => {
                     let sent = match event {
-                        Event::Ready { since } => send(&mut session, feed::ready_json(since)).await,
-                        Event::Gap { missed, reset } => send(&mut session, feed::gap_json(missed, reset)).await,
-                        Event::Message(message) => send(&mut session, message.json()).await,
+                        Event::Ready { since } => send_control(&mut session, &Control::Ready { since }).await,
+                        Event::Gap { missed, reset } => send_control(&mut session, &Control::Gap { missed, reset }).await,
+                        Event::Message(message) => send_json(&mut session, message.json()).await,
                         Event::Heartbeat => Ok(()),
                         Event::Shutdown => break Some(reason(CloseCode::Away, "server shutting down")),
                     };
@@ -167,7 +164,7 @@ impl Connection {
     async fn publish(&self, session: &mut Session, text: &str) -> Result<(), actix_ws::Closed> {
         match compose::from_ws_text(text, self.user.as_deref(), self.state.config.max_text_bytes) {
             Ok((message, reference)) => {
-                let permit = match publish::publish_permit(&self.state, self.peer) {
+                let permit = match publish_permit(&self.state, self.peer) {
                     Ok(permit) => permit,
                     Err(refused) => {
                         return send_error(session, &refused.to_string(), reference).await;
@@ -177,13 +174,11 @@ impl Connection {
                 drop(permit);
                 match reference {
                     Some(reference) => {
-                        let ack = Control {
-                            kind: "ack",
-                            reference: Some(&reference),
-                            id: Some(stored.id),
-                            error: None,
+                        let ack = Control::Ack {
+                            reference,
+                            id: stored.id,
                         };
-                        send(session, control_json(&ack)).await
+                        send_control(session, &ack).await
                     }
                     None => Ok(()),
                 }
@@ -193,12 +188,18 @@ impl Connection {
     }
 }
 
-async fn send(session: &mut Session, json: Bytes) -> Result<(), actix_ws::Closed> {
+/// A message's stored JSON, as one text frame.
+async fn send_json(session: &mut Session, json: bytes::Bytes) -> Result<(), actix_ws::Closed> {
     // Our frames are JSON we encoded ourselves: always UTF-8, so this check never fails.
     match ByteString::try_from(json) {
         Ok(text) => session.text(text).await,
         Err(_) => Ok(()),
     }
+}
+
+/// A control object for this connection alone.
+async fn send_control(session: &mut Session, control: &Control) -> Result<(), actix_ws::Closed> {
+    session.text(control.to_json()).await
 }
 
 /// `{"type":"error","error":..}` (with the frame's `ref` when it had one); the connection stays open.
@@ -207,33 +208,11 @@ async fn send_error(
     error: &str,
     reference: Option<Value>,
 ) -> Result<(), actix_ws::Closed> {
-    let frame = Control {
-        kind: "error",
-        reference: reference.as_ref(),
-        id: None,
-        error: Some(error),
+    let frame = Control::Error {
+        reference,
+        error: error.to_owned(),
     };
-    send(session, control_json(&frame)).await
-}
-
-/// A control object for this connection alone. A struct, not `json!`, because field order
-/// matters: control objects start with `{"type":` and messages with `{"id":`, which is how the
-/// ledger tells them apart on the wire.
-#[derive(Serialize)]
-struct Control<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-    reference: Option<&'a Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a str>,
-}
-
-fn control_json(control: &Control<'_>) -> Bytes {
-    // A struct of strings, a number and an already-parsed JSON value always serializes.
-    Bytes::from(serde_json::to_vec(control).unwrap_or_default())
+    send_control(session, &frame).await
 }
 
 fn reason(code: CloseCode, description: &str) -> CloseReason {
