@@ -155,13 +155,6 @@ impl Config {
     pub fn stall_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.stall_timeout)
     }
-
-    /// The configuration with every default, listening on `bind`.
-    pub fn with_bind(bind: SocketAddr) -> Self {
-        let mut config = Self::parse_from(["transport-lab"]);
-        config.bind = bind;
-        config
-    }
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {

@@ -15,9 +15,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use actix_web::HttpResponse;
 use actix_web::http::header::CACHE_CONTROL;
-use clap::Parser;
+use actix_web::{HttpResponse, web};
+use protocol::headers::{self, DEFAULT_ORIGIN, HeaderProfile, RequestKind};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,24 +25,39 @@ use tokio::net::TcpStream;
 use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 
-use crate::config::Config;
 use crate::error::AppError;
 use crate::ledger::Snapshot;
-use crate::startup::Application;
+use crate::state::{AppState, StartPrivate};
+use crate::transports::Transport;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// The five transports, in the order every page lists them.
-pub const TRANSPORTS: [&str; 5] = ["poll", "longpoll", "stream", "sse", "ws"];
+/// The private server's flags. The page is modelled as served from the default address, so its
+/// WebSocket handshake's `Origin` is that address's, which the private server must accept.
+pub const PRIVATE_FLAGS: [&str; 6] = [
+    "--workers",
+    "1",
+    // No heartbeat inside the window: it would be a cost of time, not of messages.
+    "--heartbeat",
+    "60",
+    "--allowed-origins",
+    DEFAULT_ORIGIN,
+];
 
-/// curl's request headers (`curl/8.5.0` default set, besides `Host`).
-pub const CURL: &str = "User-Agent: curl/8.5.0\r\nAccept: */*\r\n";
-/// What a desktop Chrome sends with a same-origin `fetch()` besides `Host`, with a small cookie:
-/// the headers a real page pays on every poll.
-pub const BROWSER: &str = "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n\
-Accept: */*\r\nAccept-Language: en-US,en;q=0.9,de;q=0.8\r\nAccept-Encoding: gzip, deflate, br, zstd\r\n\
-Referer: http://127.0.0.1:8080/\r\nSec-Fetch-Dest: empty\r\nSec-Fetch-Mode: cors\r\nSec-Fetch-Site: same-origin\r\n\
-Cookie: session=7f3a9c1e2b8d4f60; theme=dark\r\nConnection: keep-alive\r\n";
+/// The request headers (after `Host`) a `profile` client sends to subscribe to `transport`.
+fn request_head(profile: HeaderProfile, transport: Transport) -> String {
+    let kind = match transport {
+        Transport::Sse => RequestKind::EventSource,
+        Transport::Ws => RequestKind::WebSocket,
+        Transport::Poll | Transport::LongPoll | Transport::Stream => RequestKind::Fetch,
+    };
+    headers::to_head(&headers::request_headers(
+        profile,
+        kind,
+        DEFAULT_ORIGIN,
+        None,
+    ))
+}
 
 /// 40 bytes of text, as in the figures other projects publish.
 pub const TEXT: &str = "forty bytes of chat text, give or take!!";
@@ -75,9 +90,9 @@ fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 /// One transport under one header set: the raw change and the figures derived from it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
-    pub transport: &'static str,
+    pub transport: Transport,
     /// `curl` or `browser`.
-    pub headers: &'static str,
+    pub headers: HeaderProfile,
     /// The ledger's change for this transport over the measured window.
     pub delta: Snapshot,
     /// Bytes down per delivered message.
@@ -112,33 +127,20 @@ pub struct Report {
     pub rows: Vec<Row>,
 }
 
-/// A named request header set and its size.
+/// A named request header set (as a `fetch()` sends it) and its size.
 #[derive(Debug, Clone, Serialize)]
 pub struct HeaderSet {
-    pub name: &'static str,
+    pub name: HeaderProfile,
     pub headers: String,
     pub bytes: usize,
 }
 
-/// Measures on a new private server started in this runtime, and stops it afterwards.
-pub async fn measure_private(plan: Plan) -> Result<Report, Error> {
-    let config = Config::try_parse_from([
-        "transport-lab",
-        "--bind",
-        "127.0.0.1:0",
-        "--workers",
-        "1",
-        // No heartbeat inside the window: it would be a cost of time, not of messages.
-        "--heartbeat",
-        "60",
-    ])?;
-    let app = Application::build(config)?;
-    let addr = app.addr();
-    let shutdown = app.shutdown_handle();
-    let server = tokio::spawn(app.run());
-    let report = tokio::time::timeout(Duration::from_secs(30), measure(addr, plan)).await;
-    shutdown.shutdown().await;
-    let _ = server.await;
+/// Measures on a new private server (see [`StartPrivate`]) started in this runtime, and stops it
+/// afterwards.
+pub async fn measure_private(start: StartPrivate, plan: Plan) -> Result<Report, Error> {
+    let server = start(&PRIVATE_FLAGS)?;
+    let report = tokio::time::timeout(Duration::from_secs(30), measure(server.addr, plan)).await;
+    server.stop.await;
     report.map_err(|_| "the measurement took over 30 s")?
 }
 
@@ -146,24 +148,24 @@ pub async fn measure_private(plan: Plan) -> Result<Report, Error> {
 pub async fn measure(addr: SocketAddr, plan: Plan) -> Result<Report, Error> {
     let started = Instant::now();
     let newest = newest_id(addr).await?;
-    let sets = [("curl", CURL), ("browser", BROWSER)];
     let mut subscribers: Vec<JoinHandle<()>> = Vec::new();
-    for (label, headers) in sets {
-        for transport in TRANSPORTS {
-            let id = client_id(label, transport);
+    for profile in HeaderProfile::ALL {
+        for transport in Transport::ALL {
+            let id = client_id(profile, transport);
+            let headers = request_head(profile, transport);
             subscribers.push(tokio::spawn(async move {
                 // A subscriber ends when aborted; an error just means it saw less, which the
                 // bounded wait below notices.
-                let _ = subscribe(addr, transport, &id, headers, newest, plan.poll_every).await;
+                let _ = subscribe(addr, transport, &id, &headers, newest, plan.poll_every).await;
             }));
         }
     }
     // Let every subscriber connect (and the first polls land) before the window opens.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let mut before = Vec::new();
-    for (label, _) in sets {
-        for t in TRANSPORTS {
-            before.push(stats(addr, &client_id(label, t), t).await?);
+    for profile in HeaderProfile::ALL {
+        for t in Transport::ALL {
+            before.push(stats(addr, &client_id(profile, t), t).await?);
         }
     }
 
@@ -183,9 +185,9 @@ pub async fn measure(addr: SocketAddr, plan: Plan) -> Result<Report, Error> {
     let mut after = Vec::new();
     for _ in 0..50 {
         after.clear();
-        for (label, _) in sets {
-            for t in TRANSPORTS {
-                after.push(stats(addr, &client_id(label, t), t).await?);
+        for profile in HeaderProfile::ALL {
+            for t in Transport::ALL {
+                after.push(stats(addr, &client_id(profile, t), t).await?);
             }
         }
         let done = after
@@ -201,12 +203,12 @@ pub async fn measure(addr: SocketAddr, plan: Plan) -> Result<Report, Error> {
         s.abort();
     }
 
-    let labels = sets
-        .iter()
-        .flat_map(|(label, _)| TRANSPORTS.iter().map(move |t| (*label, *t)));
+    let labels = HeaderProfile::ALL
+        .into_iter()
+        .flat_map(|profile| Transport::ALL.map(move |t| (profile, t)));
     let rows = labels
         .zip(before.iter().zip(&after))
-        .map(|((label, transport), (b, a))| row(transport, label, b, a))
+        .map(|((profile, transport), (b, a))| row(transport, profile, b, a))
         .collect();
     Ok(Report {
         plan,
@@ -215,23 +217,26 @@ pub async fn measure(addr: SocketAddr, plan: Plan) -> Result<Report, Error> {
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         text_bytes: TEXT.len(),
-        header_sets: sets
+        header_sets: HeaderProfile::ALL
             .iter()
-            .map(|(name, headers)| HeaderSet {
-                name,
-                headers: headers.replace("\r\n", "\n"),
-                bytes: headers.len(),
+            .map(|&name| {
+                let headers = request_head(name, Transport::Poll);
+                HeaderSet {
+                    name,
+                    bytes: headers.len(),
+                    headers: headers.replace("\r\n", "\n"),
+                }
             })
             .collect(),
         rows,
     })
 }
 
-fn client_id(label: &str, transport: &str) -> String {
-    format!("overhead-{label}-{transport}")
+fn client_id(profile: HeaderProfile, transport: Transport) -> String {
+    format!("overhead-{}-{transport}", profile.name())
 }
 
-fn row(transport: &'static str, headers: &'static str, before: &Value, after: &Value) -> Row {
+fn row(transport: Transport, headers: HeaderProfile, before: &Value, after: &Value) -> Row {
     let parse = |v: &Value| serde_json::from_value::<Snapshot>(v.clone()).unwrap_or_default();
     let delta = parse(after).since(&parse(before));
     // Counts are small (a few thousand bytes), so f64 holds them exactly.
@@ -273,14 +278,14 @@ fn field(snapshot: &Value, name: &str) -> u64 {
 }
 
 async fn newest_id(addr: SocketAddr) -> Result<u64, Error> {
-    let (_, body) = get(addr, "/api/poll", "").await?;
+    let (_, body) = get(addr, Transport::Poll.path(), "").await?;
     Ok(body["last_id"].as_u64().unwrap_or(0))
 }
 
 /// One transport's snapshot for one client, from `/api/stats?client=`.
-async fn stats(addr: SocketAddr, client: &str, transport: &str) -> Result<Value, Error> {
+async fn stats(addr: SocketAddr, client: &str, transport: Transport) -> Result<Value, Error> {
     let (_, body) = get(addr, &format!("/api/stats?client={client}"), "").await?;
-    Ok(body["transports"][transport].clone())
+    Ok(body["transports"][transport.name()].clone())
 }
 
 async fn get(addr: SocketAddr, path: &str, headers: &str) -> Result<(String, Value), Error> {
@@ -328,47 +333,46 @@ async fn read_response(socket: &mut TcpStream) -> Result<(String, Value), Error>
 /// A subscriber of one transport, reading until aborted.
 async fn subscribe(
     addr: SocketAddr,
-    transport: &str,
+    transport: Transport,
     client: &str,
     headers: &str,
     mut cursor: u64,
     poll_every: Duration,
 ) -> Result<(), Error> {
     let mut socket = TcpStream::connect(addr).await?;
+    let path = transport.path();
     match transport {
-        "poll" | "longpoll" => loop {
-            let path = if transport == "poll" {
-                format!("/api/poll?since={cursor}&client={client}")
+        Transport::Poll | Transport::LongPoll => loop {
+            let query = if transport == Transport::Poll {
+                format!("since={cursor}&client={client}")
             } else {
-                format!("/api/longpoll?since={cursor}&timeout=25&client={client}")
+                format!("since={cursor}&timeout=25&client={client}")
             };
             socket
                 .write_all(
-                    format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}\r\n").as_bytes(),
+                    format!("GET {path}?{query} HTTP/1.1\r\nHost: {addr}\r\n{headers}\r\n")
+                        .as_bytes(),
                 )
                 .await?;
             let (_, body) = read_response(&mut socket).await?;
             cursor = body["last_id"].as_u64().unwrap_or(cursor);
-            if transport == "poll" {
+            if transport == Transport::Poll {
                 tokio::time::sleep(poll_every).await;
             }
         },
-        "ws" => {
+        Transport::Ws => {
             let head = format!(
-                "GET /api/ws?client={client} HTTP/1.1\r\nHost: {addr}\r\n{}Upgrade: websocket\r\nConnection: Upgrade\r\n\
+                "GET {path}?client={client} HTTP/1.1\r\nHost: {addr}\r\n{headers}Upgrade: websocket\r\nConnection: Upgrade\r\n\
                  Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-                headers.replace("Connection: keep-alive\r\n", "")
             );
             socket.write_all(head.as_bytes()).await?;
             drain(socket).await
         }
-        _ => {
+        Transport::Stream | Transport::Sse => {
             socket
                 .write_all(
-                    format!(
-                        "GET /api/{transport}?client={client} HTTP/1.1\r\nHost: {addr}\r\n{headers}\r\n"
-                    )
-                    .as_bytes(),
+                    format!("GET {path}?client={client} HTTP/1.1\r\nHost: {addr}\r\n{headers}\r\n")
+                        .as_bytes(),
                 )
                 .await?;
             drain(socket).await
@@ -389,7 +393,8 @@ static CACHE: OnceCell<Arc<Report>> = OnceCell::const_new();
 ///
 /// The private server runs on its own thread and runtime: the real server's workers keep serving
 /// while it measures, and nothing of it shares their runtime.
-pub async fn overhead_json() -> Result<HttpResponse, AppError> {
+pub async fn overhead_json(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let start = state.start_private;
     let report = CACHE
         .get_or_try_init(|| async {
             let (tx, rx) = tokio::sync::oneshot::channel();
@@ -400,7 +405,7 @@ pub async fn overhead_json() -> Result<HttpResponse, AppError> {
                         .enable_all()
                         .build()
                         .map_err(Error::from)
-                        .and_then(|rt| rt.block_on(measure_private(QUICK)))
+                        .and_then(|rt| rt.block_on(measure_private(start, QUICK)))
                         .map_err(|e| e.to_string());
                     let _ = tx.send(result);
                 })

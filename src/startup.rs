@@ -6,6 +6,7 @@
 //! the wire ledger counts bytes. With it we own what `HttpServer` did for us: workers, keep-alive,
 //! timeouts and the shutdown sequence, all set here.
 
+use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,14 +21,16 @@ use actix_web::dev::AppConfig;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName};
 use actix_web::middleware::Condition;
 use actix_web::{App, web};
+use clap::Parser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::error::{AppError, RETRY_AFTER_UNAVAILABLE_S};
 use crate::ledger::wire::{CountingStream, WireLimits};
 use crate::limits::{ConnectionLimiter, Refusal};
 use crate::routes;
-use crate::state::AppState;
+use crate::state::{AppState, PrivateServer};
 
 /// How long a refused connection may take to receive its 503 before it is dropped.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
@@ -68,7 +71,7 @@ impl Application {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
             .clamp(1, 512);
         let shutdown_timeout = config.shutdown_timeout;
-        let state = AppState::new(config);
+        let state = AppState::new(config, start_private);
         let limiter = ConnectionLimiter::new(&state.config);
 
         let builder = Server::build()
@@ -175,6 +178,60 @@ impl Application {
     pub async fn run(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// A server on a free loopback port, serving in the current runtime: what the test harnesses and
+/// the overhead measurement's private instance start.
+pub struct LocalServer {
+    addr: SocketAddr,
+    shutdown: Shutdown,
+    server: JoinHandle<io::Result<()>>,
+}
+
+impl LocalServer {
+    /// Starts a server on `127.0.0.1:0` with `flags` (command-line flags, over the defaults).
+    pub fn start(flags: &[&str]) -> io::Result<Self> {
+        let mut args = vec!["transport-lab", "--bind", "127.0.0.1:0"];
+        args.extend_from_slice(flags);
+        let config = Config::try_parse_from(&args)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        let app = Application::build(config)?;
+        Ok(Self {
+            addr: app.addr(),
+            shutdown: app.shutdown_handle(),
+            server: tokio::spawn(app.run()),
+        })
+    }
+
+    /// The port it got.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A handle that starts its graceful shutdown.
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Shuts it down gracefully and waits until it has stopped.
+    pub async fn stop(self) -> io::Result<()> {
+        self.shutdown.shutdown().await;
+        self.server.await.map_err(io::Error::other)?
+    }
+}
+
+/// The overhead measurement's private instance (see [`crate::overhead`]), handed to the app
+/// through [`AppState`] so the page handler needs nothing from this module.
+fn start_private(flags: &[&str]) -> io::Result<PrivateServer> {
+    let server = LocalServer::start(flags)?;
+    Ok(PrivateServer {
+        addr: server.addr(),
+        stop: Box::pin(async move {
+            if let Err(e) = server.stop().await {
+                tracing::warn!(%e, "the private measurement server did not stop cleanly");
+            }
+        }),
+    })
 }
 
 /// Answers a connection over the caps with a JSON 503 and `Retry-After`, then closes it. The

@@ -1,5 +1,8 @@
 //! What every handler shares: the bus, the configuration and the shutdown signal.
 
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::bus::Bus;
@@ -20,11 +23,24 @@ pub struct AppState {
     pub shutdown: ShutdownGate,
     /// How fast each IP address may publish.
     pub publish_limiter: PublishLimiter,
+    /// Starts a private server for `/api/overhead`'s measurement. Set by `startup`, which is the
+    /// one module that builds servers; handed down so the page handler need not import it.
+    pub start_private: StartPrivate,
+}
+
+/// Starts a private server on a free loopback port with extra command-line flags.
+pub type StartPrivate = fn(&[&str]) -> std::io::Result<PrivateServer>;
+
+/// A private server: where it listens, and the future that stops it.
+pub struct PrivateServer {
+    pub addr: SocketAddr,
+    pub stop: Pin<Box<dyn Future<Output = ()>>>,
 }
 
 impl AppState {
-    pub fn new(config: Config) -> Self {
+    pub fn new(config: Config, start_private: StartPrivate) -> Self {
         Self {
+            start_private,
             bus: Bus::new(config.history),
             publish_limiter: PublishLimiter::new(&config),
             config: Arc::new(config),

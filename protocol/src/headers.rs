@@ -33,6 +33,12 @@ impl HeaderProfile {
     }
 }
 
+impl std::fmt::Display for HeaderProfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// What kind of request, which decides `Accept` and the headers a browser adds or leaves out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestKind {

@@ -5,14 +5,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use clap::Parser;
 use futures_util::{SinkExt, Stream, StreamExt};
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use transport_lab::config::Config;
-use transport_lab::startup::{Application, Shutdown};
+use transport_lab::startup::LocalServer;
 
 /// How long any single wait in a test may take before it counts as a failure.
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -22,23 +20,19 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
     pub http: reqwest::Client,
-    shutdown: Shutdown,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    server: Option<LocalServer>,
 }
 
 /// Starts the server with the defaults, a short heartbeat, and `extra` flags.
 pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
-    let mut args = vec!["transport-lab", "--bind", "127.0.0.1:0", "--workers", "2"];
+    let mut args = vec!["--workers", "2"];
     // Tests wait for heartbeats, so they come every 0.3 s unless a test asks otherwise.
     if !extra.contains(&"--heartbeat") {
         args.extend_from_slice(&["--heartbeat", "0.3"]);
     }
     args.extend_from_slice(extra);
-    let config = Config::try_parse_from(&args).expect("valid test flags");
-    let app = Application::build(config).expect("server binds");
-    let addr = app.addr();
-    let shutdown = app.shutdown_handle();
-    let server = tokio::spawn(app.run());
+    let server = LocalServer::start(&args).expect("valid test flags, and the server binds");
+    let addr = server.addr();
     TestApp {
         addr,
         base: format!("http://{addr}"),
@@ -46,7 +40,6 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap(),
-        shutdown,
         server: Some(server),
     }
 }
@@ -135,12 +128,11 @@ impl TestApp {
 
     /// Starts a graceful shutdown and waits for the server to stop.
     pub async fn shutdown(&mut self) {
-        self.shutdown.shutdown().await;
         if let Some(server) = self.server.take() {
-            tokio::time::timeout(WAIT, server)
+            // Shutdown itself may wait out `--shutdown-timeout` (5 s) for open connections.
+            tokio::time::timeout(3 * WAIT, server.stop())
                 .await
                 .expect("server stops")
-                .unwrap()
                 .unwrap();
         }
     }

@@ -3,10 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Parser;
 use serde_json::Value;
-use transport_lab::config::Config;
-use transport_lab::startup::Application;
+use transport_lab::startup::LocalServer;
 
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -15,20 +13,17 @@ pub struct TestApp {
 
 /// Starts the server; it runs until the test binary exits.
 pub async fn spawn_app() -> TestApp {
-    let config = Config::try_parse_from([
-        "transport-lab",
-        "--bind",
-        "127.0.0.1:0",
+    let server = LocalServer::start(&[
         "--workers",
         "2",
         // Heartbeats during the suite, so their bytes show in the counters too.
         "--heartbeat",
         "2",
     ])
-    .expect("valid test flags");
-    let app = Application::build(config).expect("server binds");
-    let addr = app.addr();
-    tokio::spawn(app.run());
+    .expect("valid test flags, and the server binds");
+    let addr = server.addr();
+    // Dropping the handle detaches the server: it serves until the test binary exits.
+    drop(server);
     TestApp {
         addr,
         http: reqwest::Client::builder()
