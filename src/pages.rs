@@ -12,6 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use crate::error::AppError;
+use crate::transports::Transport;
 
 /// Only same-origin resources, no inline script, no framing by other sites.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
@@ -21,8 +22,7 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 /// What a lesson page says about one transport. The prose is ours; the numbers are not here on
 /// purpose: the page measures them live.
 pub struct Lesson {
-    /// The transport's one word, as in the URL, the stats key and the module name.
-    pub slug: &'static str,
+    pub transport: Transport,
     pub name: &'static str,
     /// One sentence under the title.
     pub summary: &'static str,
@@ -37,10 +37,26 @@ pub struct Lesson {
     pub pitfalls: &'static [&'static str],
 }
 
-/// The five lessons, in teaching order.
-pub const LESSONS: [Lesson; 5] = [
+impl Lesson {
+    /// The transport's one word, as in the URL, the stats key and the module name.
+    pub fn slug(&self) -> &'static str {
+        self.transport.name()
+    }
+}
+
+/// The lesson on `transport`.
+pub fn lesson(transport: Transport) -> &'static Lesson {
+    &LESSONS[transport.index()]
+}
+
+/// The transport the compose boxes send through unless the user picks another: the one that
+/// sends without a request per message.
+const DEFAULT_SEND: Transport = Transport::Ws;
+
+/// The lessons, one per transport, in [`Transport::ALL`]'s order (so [`lesson`] can index them).
+pub const LESSONS: [Lesson; Transport::COUNT] = [
     Lesson {
-        slug: "poll",
+        transport: Transport::Poll,
         name: "Short polling",
         summary: "Ask again and again on a timer; the server answers at once, usually with nothing.",
         how: &[
@@ -69,7 +85,7 @@ pub const LESSONS: [Lesson; 5] = [
         ],
     },
     Lesson {
-        slug: "longpoll",
+        transport: Transport::LongPoll,
         name: "Long polling",
         summary: "Ask, and let the server hold the question open until it has an answer.",
         how: &[
@@ -98,7 +114,7 @@ pub const LESSONS: [Lesson; 5] = [
         ],
     },
     Lesson {
-        slug: "stream",
+        transport: Transport::Stream,
         name: "HTTP streaming",
         summary: "One request, one response that never ends; each message is one more chunk.",
         how: &[
@@ -125,7 +141,7 @@ pub const LESSONS: [Lesson; 5] = [
         ],
     },
     Lesson {
-        slug: "sse",
+        transport: Transport::Sse,
         name: "Server-Sent Events",
         summary: "A standard format for a never-ending response, with reconnect and resume built into browsers.",
         how: &[
@@ -154,7 +170,7 @@ pub const LESSONS: [Lesson; 5] = [
         ],
     },
     Lesson {
-        slug: "ws",
+        transport: Transport::Ws,
         name: "WebSocket",
         summary: "An HTTP request that turns into a two-way connection of small frames.",
         how: &[
@@ -190,6 +206,7 @@ pub const LESSONS: [Lesson; 5] = [
 struct Index {
     nav: &'static str,
     lessons: &'static [Lesson],
+    default_send: Transport,
     /// `http://host:port` as the browser reached us, so every command on the page works when pasted.
     base: String,
     /// `ws://host:port`.
@@ -221,6 +238,7 @@ struct Overhead {
 struct Walkthrough {
     nav: &'static str,
     lessons: &'static [Lesson],
+    default_send: Transport,
 }
 
 /// `http://host` and `ws://host` as the browser addressed us.
@@ -234,6 +252,7 @@ pub async fn index(req: HttpRequest) -> Result<HttpResponse, AppError> {
     render(&Index {
         nav: "index",
         lessons: &LESSONS,
+        default_send: DEFAULT_SEND,
         base,
         ws_base,
     })
@@ -243,18 +262,19 @@ pub async fn transport(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let lesson = LESSONS
-        .iter()
-        .find(|l| l.slug == name.as_str())
-        .ok_or_else(|| {
-            AppError::NotFound(format!(
-                "no transport {:?}; try poll, longpoll, stream, sse or ws",
-                name.as_str()
-            ))
-        })?;
+    let transport = Transport::from_name(&name).ok_or_else(|| {
+        let names: Vec<&str> = Transport::ALL.iter().map(|t| t.name()).collect();
+        let (last, rest) = names.split_last().unwrap_or((&"", &[]));
+        AppError::NotFound(format!(
+            "no transport {:?}; try {} or {last}",
+            name.as_str(),
+            rest.join(", ")
+        ))
+    })?;
+    let lesson = lesson(transport);
     let (base, ws_base) = bases(&req);
     render(&TransportPage {
-        nav: lesson.slug,
+        nav: lesson.slug(),
         lessons: &LESSONS,
         lesson,
         command: lesson
@@ -275,6 +295,7 @@ pub async fn walkthrough() -> Result<HttpResponse, AppError> {
     render(&Walkthrough {
         nav: "walkthrough",
         lessons: &LESSONS,
+        default_send: DEFAULT_SEND,
     })
 }
 
@@ -286,4 +307,17 @@ fn render(page: &impl Template) -> Result<HttpResponse, AppError> {
         .insert_header((CONTENT_TYPE, "text/html; charset=utf-8"))
         .insert_header((CONTENT_SECURITY_POLICY, CSP))
         .body(html))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each transport's lesson is at its index, so `lesson()` finds the right one.
+    #[test]
+    fn lessons_are_in_transport_order() {
+        for t in Transport::ALL {
+            assert_eq!(lesson(t).transport, t);
+        }
+    }
 }

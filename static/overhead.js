@@ -4,8 +4,8 @@
 'use strict';
 
 (function () {
-  const NAMES = { poll: 'short poll', longpoll: 'long poll', stream: 'HTTP stream', sse: 'SSE', ws: 'WebSocket' };
-  const ORDER = ['poll', 'longpoll', 'stream', 'sse', 'ws'];
+  const NAMES = TL.LABELS;
+  const ORDER = TL.TRANSPORTS;
   /** The long-poll timeout the projection assumes for a quiet room (the server's default). */
   const LONG_POLL_TIMEOUT_S = 25;
   let report = null;

@@ -298,8 +298,13 @@
   window.addEventListener('pagehide', () => { for (const fn of closers) fn(); });
   window.addEventListener('pageshow', (e) => { if (e.persisted) location.reload(); });
 
+  // The transports and what to call them come from the page: the server renders one navigation
+  // link per transport, from its one definition, with `data-transport` and `data-label`.
+  const NAV = Array.from(document.querySelectorAll('nav [data-transport]'));
+
   window.TL = {
-    TRANSPORTS: ['poll', 'longpoll', 'stream', 'sse', 'ws'],
+    TRANSPORTS: NAV.map((a) => a.dataset.transport),
+    LABELS: Object.fromEntries(NAV.map((a) => [a.dataset.transport, a.dataset.label])),
     create: (t, clientId, since, handlers) => new CLASSES[t](t, clientId, since, handlers),
     newClientId, newestId, fmtBytes, figures, backoff, onLeave,
   };

@@ -7,7 +7,7 @@
 (function () {
   // Hold the panels until a step starts the ones it needs (demo.js reads this after its first await).
   document.body.dataset.autostart = 'no';
-  const NAMES = { poll: 'short poll', longpoll: 'long poll', stream: 'HTTP stream', sse: 'SSE', ws: 'WebSocket' };
+  const NAMES = TL.LABELS;
 
   const wait = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -65,7 +65,7 @@
       text: 'All five at once, 10 more messages. The table sums up each transport\'s ledger for this page. ' +
         'More on the overhead page (/overhead), with a capacity projector.',
       question: 'For 10,000 clients and one message a second, which would you pick, and what would it cost per message?',
-      show: ['poll', 'longpoll', 'stream', 'sse', 'ws'], hot: {}, compare: true,
+      show: TL.TRANSPORTS, hot: {}, compare: true,
       run: async (d) => { await wait(1500); await d.burst('ws', 10, 'teacher'); },
     },
   ];
@@ -118,7 +118,7 @@
 
   function compareTable(snap) {
     if (!STEPS[index].compare) return;
-    const rows = ['poll', 'longpoll', 'stream', 'sse', 'ws'].map((t) => {
+    const rows = TL.TRANSPORTS.map((t) => {
       const f = TL.figures(snap.transports[t]);
       const tr = document.createElement('tr');
       const cells = [NAMES[t], f.requests, f.messages,
