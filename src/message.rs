@@ -6,10 +6,11 @@
 //! message delivered to ten thousand subscribers over five transports is serialized exactly once and
 //! never copied: each connection gets a reference-counted slice.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use serde::Serialize;
+use protocol::ChatMessage;
 
 /// A stored chat message.
 #[derive(Debug, Clone)]
@@ -24,22 +25,19 @@ pub struct Message {
     json: Range<usize>,
 }
 
-/// The message as JSON: the only serialization a message ever gets.
-#[derive(Serialize)]
-struct Wire<'a> {
-    id: u64,
-    user: &'a str,
-    text: &'a str,
-    ts: u64,
-}
-
 const SSE_ID: &[u8] = b"id: ";
 const SSE_DATA: &[u8] = b"\ndata: ";
 
 impl Message {
     /// Encodes a message. `user` and `text` were validated by [`crate::compose`].
     pub fn encode(id: u64, user: &str, text: &str, ts: u64) -> Self {
-        let wire = Wire { id, user, text, ts };
+        // The message as JSON (`protocol`'s shape): the only serialization a message ever gets.
+        let wire = ChatMessage {
+            id,
+            user: Cow::Borrowed(user),
+            text: Cow::Borrowed(text),
+            ts,
+        };
         let id_text = id.to_string();
         let mut buf = BytesMut::with_capacity(64 + user.len() + text.len() + 2 * id_text.len());
         buf.put_slice(SSE_ID);

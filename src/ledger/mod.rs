@@ -137,34 +137,28 @@ pub struct Stats {
     pub uptime_s: f64,
 }
 
-/// The five snapshots, keyed by transport name.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-pub struct TransportStats {
-    pub poll: Snapshot,
-    pub longpoll: Snapshot,
-    pub stream: Snapshot,
-    pub sse: Snapshot,
-    pub ws: Snapshot,
-}
+/// One snapshot per transport, serialized as an object keyed by transport name, in
+/// [`Transport::ALL`]'s order: `{"poll":{..},"longpoll":{..},..}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransportStats([Snapshot; Transport::COUNT]);
 
 impl TransportStats {
     fn from(counters: &[Counters; Transport::COUNT]) -> Self {
-        Self {
-            poll: counters[0].snapshot(),
-            longpoll: counters[1].snapshot(),
-            stream: counters[2].snapshot(),
-            sse: counters[3].snapshot(),
-            ws: counters[4].snapshot(),
-        }
+        Self(std::array::from_fn(|i| counters[i].snapshot()))
     }
     pub fn get(&self, transport: Transport) -> &Snapshot {
-        match transport {
-            Transport::Poll => &self.poll,
-            Transport::LongPoll => &self.longpoll,
-            Transport::Stream => &self.stream,
-            Transport::Sse => &self.sse,
-            Transport::Ws => &self.ws,
+        &self.0[transport.index()]
+    }
+}
+
+impl Serialize for TransportStats {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(Transport::COUNT))?;
+        for t in Transport::ALL {
+            map.serialize_entry(t.name(), self.get(t))?;
         }
+        map.end()
     }
 }
 
@@ -322,8 +316,8 @@ mod tests {
             .target(Transport::Sse, None)
             .add_bytes(Direction::Up, Kind::Header, 100);
 
-        let all = ledger.stats(None).unwrap().transports.sse;
-        let alice = ledger.stats(Some("alice")).unwrap().transports.sse;
+        let all = *ledger.stats(None).unwrap().transports.get(Transport::Sse);
+        let alice = *ledger.stats(Some("alice")).unwrap().transports.get(Transport::Sse);
         assert_eq!(
             (all.requests, all.response_bytes, all.request_bytes),
             (1, 52, 100)
@@ -338,7 +332,7 @@ mod tests {
             (1, 52, 0, 40)
         );
         assert_eq!(
-            ledger.stats(Some("alice")).unwrap().transports.ws,
+            *ledger.stats(Some("alice")).unwrap().transports.get(Transport::Ws),
             Snapshot::default()
         );
         assert!(ledger.stats(Some("bob")).is_none());

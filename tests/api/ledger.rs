@@ -114,7 +114,7 @@ async fn ledger_equals_the_clients_own_byte_counts() {
     let handshake = format!(
         "GET /api/ws?since=2&client={client} HTTP/1.1\r\nHost: {}\r\n{}Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://{}\r\n\r\n",
         app.addr,
-        crate::raw::BROWSER_HEADERS.replace("Connection: keep-alive", "Connection: Upgrade"),
+        crate::raw::browser_headers().replace("Connection: keep-alive", "Connection: Upgrade"),
         app.addr
     );
     ws.send(handshake.as_bytes()).await;

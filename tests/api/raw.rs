@@ -3,17 +3,22 @@
 
 use std::net::SocketAddr;
 
+use protocol::headers::{self, HeaderProfile, RequestKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::helpers::WAIT;
 
-/// Headers a Chromium tab sends with a `fetch`, cookie included: what a browser really pays.
-pub const BROWSER_HEADERS: &str = "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n\
-Accept: */*\r\n\
-Accept-Language: en-US,en;q=0.9,de;q=0.8\r\n\
-Cookie: session=7f3a9c1e2b8d4f60; theme=dark\r\n\
-Connection: keep-alive\r\n";
+/// What a browser tab sends with a `fetch`, cookie included: the one browser set that `/overhead`
+/// and the load generator measure with too.
+pub fn browser_headers() -> String {
+    headers::to_head(&headers::request_headers(
+        HeaderProfile::Browser,
+        RequestKind::Fetch,
+        headers::DEFAULT_ORIGIN,
+        None,
+    ))
+}
 
 /// One keep-alive connection and its own byte counts.
 pub struct RawConn {
@@ -46,8 +51,9 @@ impl RawConn {
     /// Sends a GET with the browser header set; returns the exact head sent.
     pub async fn get(&mut self, path: &str) -> String {
         let head = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\n{BROWSER_HEADERS}\r\n",
-            self.addr
+            "GET {path} HTTP/1.1\r\nHost: {}\r\n{}\r\n",
+            self.addr,
+            browser_headers()
         );
         self.send(head.as_bytes()).await;
         head
@@ -56,8 +62,9 @@ impl RawConn {
     /// Sends a JSON POST with the browser header set.
     pub async fn post_json(&mut self, path: &str, body: &str) {
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\n{BROWSER_HEADERS}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: {}\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             self.addr,
+            browser_headers(),
             body.len()
         );
         self.send(head.as_bytes()).await;
