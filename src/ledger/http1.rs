@@ -552,3 +552,579 @@ fn websocket_frame(direction: Direction, frame: &Frame, target: &Option<Target>)
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{Snapshot, Split, TransportStats};
+
+    /// Longest client frame payload let through in these tests.
+    const MAX_FRAME: u64 = 64 * 1024;
+    const MSG: &str = r#"{"id":7,"user":"ada","text":"hi","ts":1}"#;
+    const READY: &str = r#"{"type":"ready","since":0}"#;
+    const HEARTBEAT_LINE: &str = "{\"type\":\"heartbeat\"}\n";
+    const LAST_CHUNK: &str = "0\r\n\r\n";
+
+    /// What the server read (`Up`) or wrote (`Down`) in one socket call.
+    type Step = (Direction, Vec<u8>);
+
+    fn up(bytes: impl AsRef<[u8]>) -> Step {
+        (Direction::Up, bytes.as_ref().to_vec())
+    }
+    fn down(bytes: impl AsRef<[u8]>) -> Step {
+        (Direction::Down, bytes.as_ref().to_vec())
+    }
+
+    fn get(path_and_query: &str) -> String {
+        format!("GET {path_and_query} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAccept: */*\r\n\r\n")
+    }
+
+    /// A response head as actix writes it, `headers` being one `name: value\r\n` per header.
+    fn head(status: &str, headers: &str) -> String {
+        format!("HTTP/1.1 {status}\r\n{headers}date: Thu, 01 Jan 2026 00:00:00 GMT\r\n\r\n")
+    }
+
+    fn json_head(status: &str, body: &str) -> String {
+        head(
+            status,
+            &format!(
+                "content-length: {}\r\ncontent-type: application/json\r\n",
+                body.len()
+            ),
+        )
+    }
+
+    /// One chunk of a chunked body: hex size line, data, CRLF.
+    fn chunk(data: &str) -> String {
+        format!("{:x}\r\n{data}\r\n", data.len())
+    }
+
+    /// A server frame: unmasked, with a 2-byte extended length past 125.
+    fn server_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut frame = vec![0x80 | opcode];
+        match u16::try_from(payload.len()) {
+            Ok(n) if n <= 125 => frame.push(n as u8),
+            Ok(n) => {
+                frame.push(126);
+                frame.extend_from_slice(&n.to_be_bytes());
+            }
+            Err(_) => unreachable!("test frames are short"),
+        }
+        frame.extend_from_slice(payload);
+        frame
+    }
+
+    /// A client frame: masked, as RFC 6455 requires, payload of 125 bytes or less.
+    fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        let mut frame = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        frame
+    }
+
+    /// How a conversation's steps are cut into the slices the follower is fed.
+    #[derive(Debug, Clone, Copy)]
+    enum Cut {
+        Whole,
+        /// The step holding this offset of the whole conversation is fed in two pieces.
+        At(usize),
+        Bytewise,
+    }
+
+    /// The counts a conversation left, for everyone and for client `c1`.
+    #[derive(Debug, PartialEq)]
+    struct Counts {
+        all: TransportStats,
+        c1: Option<TransportStats>,
+    }
+
+    impl Counts {
+        /// One transport's snapshot, after checking the other four saw nothing.
+        fn only(&self, transport: Transport) -> Snapshot {
+            for other in Transport::ALL.into_iter().filter(|t| *t != transport) {
+                assert_eq!(*self.all.get(other), Snapshot::default(), "{other}");
+            }
+            *self.all.get(transport)
+        }
+    }
+
+    fn counts(ledger: &Ledger) -> Counts {
+        Counts {
+            all: ledger.stats(None).unwrap().transports,
+            c1: ledger.stats(Some("c1")).map(|s| s.transports),
+        }
+    }
+
+    /// Feeds `steps` to a new connection's follower, cut as told; the counts are read while the
+    /// connection is still open.
+    fn follow(steps: &[Step], cut: Cut) -> Counts {
+        let ledger = Ledger::new();
+        let mut conn = Conversation::new(ledger.clone(), MAX_FRAME);
+        let mut offset = 0;
+        for (direction, bytes) in steps {
+            let pieces: Vec<&[u8]> = match cut {
+                Cut::Whole => vec![bytes],
+                Cut::Bytewise => bytes.chunks(1).collect(),
+                Cut::At(at) if (offset + 1..offset + bytes.len()).contains(&at) => {
+                    let (first, second) = bytes.split_at(at - offset);
+                    vec![first, second]
+                }
+                Cut::At(_) => vec![bytes],
+            };
+            offset += bytes.len();
+            for piece in pieces {
+                match direction {
+                    Direction::Up => conn.on_read(piece).unwrap(),
+                    Direction::Down => conn.on_write(piece),
+                }
+            }
+        }
+        counts(&ledger)
+    }
+
+    fn len(text: impl AsRef<[u8]>) -> u64 {
+        text.as_ref().len() as u64
+    }
+
+    /// All bytes of a conversation that went one way.
+    fn sent(steps: &[Step], direction: Direction) -> u64 {
+        steps
+            .iter()
+            .filter(|s| s.0 == direction)
+            .map(|s| len(&s.1))
+            .sum()
+    }
+
+    /// (requests, connections, open, messages, empty responses, slow disconnects)
+    fn events(s: &Snapshot) -> (u64, u64, u64, u64, u64, u64) {
+        (
+            s.requests,
+            s.connections,
+            s.open,
+            s.messages,
+            s.empty_responses,
+            s.slow_disconnects,
+        )
+    }
+
+    /// Two short polls on one keep-alive connection: one answer with a message, one empty.
+    fn poll_conversation() -> Vec<Step> {
+        let first = format!(r#"{{"messages":[{MSG}],"last_id":7,"gap":false}}"#);
+        let second = r#"{"messages":[],"last_id":7,"gap":false}"#;
+        vec![
+            up(get("/api/poll?since=0&client=c1")),
+            down(json_head("200 OK", &first) + &first),
+            up(get("/api/poll?since=7&client=c1")),
+            down(json_head("200 OK", second) + second),
+        ]
+    }
+
+    /// An NDJSON stream: ready, a heartbeat line and a message, one chunk each, then its end.
+    fn stream_conversation() -> Vec<Step> {
+        let ready = format!("{READY}\n");
+        let message = format!("{MSG}\n");
+        let head = head(
+            "200 OK",
+            "transfer-encoding: chunked\r\ncontent-type: application/x-ndjson\r\n",
+        );
+        vec![
+            up(get("/api/stream?client=c1")),
+            down(head + &chunk(&ready)),
+            down(chunk(HEARTBEAT_LINE) + &chunk(&message)),
+            down(LAST_CHUNK),
+        ]
+    }
+
+    const SSE_READY: &str = "retry: 2000\nevent: ready\nid: 0\ndata: ";
+    const SSE_HEARTBEAT: &str = ": heartbeat\n\n";
+
+    /// An SSE stream, still open: the ready event, a message event and a heartbeat comment.
+    fn sse_conversation() -> Vec<Step> {
+        let head = head(
+            "200 OK",
+            "transfer-encoding: chunked\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n",
+        );
+        vec![
+            up(get("/api/sse?client=c1")),
+            down(head),
+            down(chunk(&format!("{SSE_READY}{READY}\n\n"))),
+            down(chunk(&format!("id: 7\ndata: {MSG}\n\n"))),
+            down(chunk(SSE_HEARTBEAT)),
+        ]
+    }
+
+    const WS_UPGRADE: &str = "GET /api/ws?client=c1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\
+        Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Version: 13\r\n\r\n";
+    const WS_101: &str = "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\
+        connection: upgrade\r\nsec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+    const WS_PUBLISH: &str = r#"{"text":"hi"}"#;
+
+    /// A message longer than 125 bytes, so its frame has a 2-byte extended length.
+    fn long_message() -> String {
+        format!(
+            r#"{{"id":8,"user":"ada","text":"{}","ts":2}}"#,
+            "x".repeat(150)
+        )
+    }
+
+    /// A WebSocket: upgrade, server text frames (ready, a message, a long message), a ping and
+    /// the client's pong, a masked client text frame, and the closing handshake.
+    fn ws_conversation() -> Vec<Step> {
+        vec![
+            up(WS_UPGRADE),
+            down([WS_101.as_bytes(), &server_frame(0x1, READY.as_bytes())].concat()),
+            down(server_frame(0x1, MSG.as_bytes())),
+            up(client_frame(0x1, WS_PUBLISH.as_bytes())),
+            down(server_frame(0x1, long_message().as_bytes())),
+            down(server_frame(0x9, b"")),
+            up(client_frame(0xA, b"")),
+            up(client_frame(0x8, &1000u16.to_be_bytes())),
+            down(server_frame(0x8, &1000u16.to_be_bytes())),
+        ]
+    }
+
+    const POST_BODY: &str = r#"{"user":"ada","text":"hi"}"#;
+    const CONTINUE: &str = "HTTP/1.1 100 Continue\r\n\r\n";
+
+    fn post_head(framing: &str) -> String {
+        format!(
+            "POST /api/messages?transport=sse&client=c1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\
+             Content-Type: application/json\r\n{framing}\r\n"
+        )
+    }
+
+    /// Two posts for SSE on one connection: a sized body after `100 Continue`, then a chunked
+    /// body. Each is answered `201` with the stored message.
+    fn post_conversation() -> Vec<Step> {
+        let sized = post_head(&format!(
+            "Content-Length: {}\r\nExpect: 100-continue\r\n",
+            POST_BODY.len()
+        ));
+        let chunked = post_head("Transfer-Encoding: chunked\r\n");
+        let created = json_head("201 Created", MSG) + MSG;
+        vec![
+            up(sized),
+            down(CONTINUE),
+            up(POST_BODY),
+            down(&created),
+            up(chunked + &chunk(POST_BODY) + LAST_CHUNK),
+            down(&created),
+        ]
+    }
+
+    const EMPTY_POLL: &str = r#"{"messages":[],"last_id":7,"gap":false}"#;
+    const STATS_BODY: &str = r#"{"transports":{}}"#;
+
+    /// Three pipelined requests on one connection: stats (not a transport), a HEAD poll and a
+    /// long poll, answered in order.
+    fn pipelined_conversation() -> Vec<Step> {
+        let head_poll = get("/api/poll?client=c1").replacen("GET", "HEAD", 1);
+        vec![
+            up(get("/api/stats") + &head_poll + &get("/api/longpoll?since=7&client=c1")),
+            down(json_head("200 OK", STATS_BODY) + STATS_BODY),
+            down(json_head("200 OK", EMPTY_POLL)),
+            down(json_head("200 OK", EMPTY_POLL) + EMPTY_POLL),
+        ]
+    }
+
+    /// Polls: heads are header, messages inside `"messages":[...]` payload, the envelope other;
+    /// the empty answer is counted as empty.
+    #[test]
+    fn polls_on_keep_alive() {
+        let steps = poll_conversation();
+
+        let got = follow(&steps, Cut::Whole);
+
+        let poll = got.only(Transport::Poll);
+        let first_body = len(format!(r#"{{"messages":[{MSG}],"last_id":7,"gap":false}}"#));
+        let second_body = len(EMPTY_POLL);
+        assert_eq!(events(&poll), (2, 1, 1, 1, 1, 0));
+        assert_eq!(
+            poll.up,
+            Split {
+                header: len(&steps[0].1) + len(&steps[2].1),
+                ..Split::default()
+            }
+        );
+        assert_eq!(
+            poll.down,
+            Split {
+                header: len(&steps[1].1) - first_body + len(&steps[3].1) - second_body,
+                payload: len(MSG),
+                other: first_body - len(MSG) + second_body,
+                ..Split::default()
+            }
+        );
+        assert_eq!(poll.response_bytes, sent(&steps, Direction::Down));
+        assert_eq!(got.c1, Some(got.all), "every request carried ?client=c1");
+    }
+
+    /// NDJSON over chunked: size lines, chunk CRLFs and line newlines are framing, the
+    /// heartbeat line heartbeat, the message payload and the ready object other.
+    #[test]
+    fn ndjson_stream() {
+        let steps = stream_conversation();
+
+        let got = follow(&steps, Cut::Whole);
+
+        let stream = got.only(Transport::Stream);
+        assert_eq!(events(&stream), (1, 1, 1, 1, 0, 0));
+        assert_eq!(
+            stream.up,
+            Split {
+                header: len(&steps[0].1),
+                ..Split::default()
+            }
+        );
+        let first_chunk = len(chunk(&format!("{READY}\n")));
+        assert_eq!(
+            stream.down,
+            Split {
+                header: len(&steps[1].1) - first_chunk,
+                // Three chunks of `xx\r\n` + data + `\r\n` (6 each), the last chunk (5), and the
+                // newlines of the ready and message lines (2).
+                framing: 3 * 6 + 5 + 2,
+                payload: len(MSG),
+                heartbeat: len(HEARTBEAT_LINE),
+                other: len(READY),
+            }
+        );
+        assert_eq!(stream.response_bytes, sent(&steps, Direction::Down));
+        assert_eq!(got.c1, Some(got.all));
+    }
+
+    /// SSE over chunked: field names, `id:` lines and blank lines are framing, the message's
+    /// `data:` value payload, the ready object other, the comment event heartbeat.
+    #[test]
+    fn sse_stream() {
+        let steps = sse_conversation();
+
+        let got = follow(&steps, Cut::Whole);
+
+        let sse = got.only(Transport::Sse);
+        assert_eq!(events(&sse), (1, 1, 1, 1, 0, 0));
+        assert_eq!(sse.up.header, len(&steps[0].1));
+        assert_eq!(sse.up.total(), len(&steps[0].1));
+        // Chunk framing: `41\r\n` (the ready event is 65 bytes) and `36\r\n` (54) plus CRLF,
+        // 6 each; `d\r\n` (13) plus CRLF, 5. SSE framing: the ready event's 31 bytes of fields,
+        // `data: ` and its two newlines (39); the message's `id: 7\n`, `data: ` and two newlines
+        // (14).
+        assert_eq!(
+            sse.down,
+            Split {
+                header: len(&steps[1].1),
+                framing: 6 + 6 + 5 + 39 + 14,
+                payload: len(MSG),
+                heartbeat: len(SSE_HEARTBEAT),
+                other: len(READY),
+            }
+        );
+        assert_eq!(sse.response_bytes, sent(&steps, Direction::Down));
+        assert_eq!(got.c1, Some(got.all));
+    }
+
+    /// WebSocket: the upgrade and 101 are header; frame headers and masks framing; server
+    /// messages and client data payload; pings and pongs heartbeat; control objects and closes
+    /// other.
+    #[test]
+    fn websocket() {
+        let steps = ws_conversation();
+
+        let got = follow(&steps, Cut::Whole);
+
+        let ws = got.only(Transport::Ws);
+        assert_eq!(events(&ws), (1, 1, 1, 2, 0, 0));
+        assert_eq!(
+            ws.up,
+            Split {
+                header: len(WS_UPGRADE),
+                // The text frame's 2-byte header and 4-byte mask.
+                framing: 6,
+                payload: len(WS_PUBLISH),
+                // The pong: header and mask, no payload.
+                heartbeat: 6,
+                // The close: header, mask and the 2-byte code.
+                other: 8,
+            }
+        );
+        assert_eq!(
+            ws.down,
+            Split {
+                header: len(WS_101),
+                // Two short headers and one with an extended length.
+                framing: 2 + 2 + 4,
+                payload: len(MSG) + len(long_message()),
+                heartbeat: 2,
+                // The ready object, and the close frame's header and code.
+                other: len(READY) + 4,
+            }
+        );
+        assert_eq!(
+            (ws.request_bytes, ws.response_bytes),
+            (sent(&steps, Direction::Up), sent(&steps, Direction::Down))
+        );
+        assert_eq!(got.c1, Some(got.all));
+    }
+
+    /// Posts count under the transport they name: bodies up are payload (a chunked body's size
+    /// lines and CRLFs framing), `100 Continue` is header, the `201` body other.
+    #[test]
+    fn posts_with_bodies() {
+        let steps = post_conversation();
+
+        let got = follow(&steps, Cut::Whole);
+
+        let sse = got.only(Transport::Sse);
+        assert_eq!(events(&sse), (2, 1, 1, 0, 0, 0));
+        let created_head = len(json_head("201 Created", MSG));
+        assert_eq!(
+            sse.up,
+            Split {
+                header: len(&steps[0].1) + len(post_head("Transfer-Encoding: chunked\r\n")),
+                // `1a\r\n` before the chunk, `\r\n` after it, and the last chunk.
+                framing: 4 + 2 + 5,
+                payload: 2 * len(POST_BODY),
+                ..Split::default()
+            }
+        );
+        assert_eq!(
+            sse.down,
+            Split {
+                header: len(CONTINUE) + 2 * created_head,
+                other: 2 * len(MSG),
+                ..Split::default()
+            }
+        );
+        assert_eq!(got.c1, Some(got.all));
+    }
+
+    /// Pipelined responses meet their requests in order: the stats answer is not counted, the
+    /// HEAD answer has no body, and the connection moves from poll to long poll.
+    #[test]
+    fn pipelined_requests_match_their_responses() {
+        let steps = pipelined_conversation();
+        let poll_request = get("/api/poll?client=c1").replacen("GET", "HEAD", 1);
+        let longpoll_request = get("/api/longpoll?since=7&client=c1");
+        let answer_head = len(json_head("200 OK", EMPTY_POLL));
+
+        let got = follow(&steps, Cut::Whole);
+
+        let (poll, longpoll) = (got.all.poll, got.all.longpoll);
+        assert_eq!(events(&poll), (1, 1, 0, 0, 0, 0));
+        assert_eq!(
+            (poll.up.total(), poll.up.header),
+            (len(&poll_request), len(&poll_request))
+        );
+        assert_eq!(
+            (poll.down.total(), poll.down.header),
+            (answer_head, answer_head)
+        );
+        assert_eq!(events(&longpoll), (1, 1, 1, 0, 1, 0));
+        assert_eq!(
+            (longpoll.up.total(), longpoll.up.header),
+            (len(&longpoll_request), len(&longpoll_request))
+        );
+        assert_eq!(
+            longpoll.down,
+            Split {
+                header: answer_head,
+                other: len(EMPTY_POLL),
+                ..Split::default()
+            }
+        );
+        for t in [Transport::Stream, Transport::Sse, Transport::Ws] {
+            assert_eq!(*got.all.get(t), Snapshot::default(), "{t}");
+        }
+        assert_eq!(got.c1, Some(got.all));
+    }
+
+    /// Every conversation above counts the same whole, cut in two at any byte (inside request
+    /// and response heads, chunk-size lines, chunk data, SSE events, WebSocket frame headers and
+    /// payloads), or fed one byte at a time.
+    #[test]
+    fn same_counts_however_the_bytes_are_cut() {
+        for (name, steps) in [
+            ("poll", poll_conversation()),
+            ("stream", stream_conversation()),
+            ("sse", sse_conversation()),
+            ("ws", ws_conversation()),
+            ("post", post_conversation()),
+            ("pipelined", pipelined_conversation()),
+        ] {
+            let whole = follow(&steps, Cut::Whole);
+            let total: usize = steps.iter().map(|s| s.1.len()).sum();
+            for at in 1..total {
+                assert_eq!(follow(&steps, Cut::At(at)), whole, "{name} cut at {at}");
+            }
+            assert_eq!(follow(&steps, Cut::Bytewise), whole, "{name} byte by byte");
+        }
+    }
+
+    /// A closed connection is no longer open under the transport it last served.
+    #[test]
+    fn close_is_counted_where_the_connection_was_open() {
+        let ledger = Ledger::new();
+        let mut conn = Conversation::new(ledger.clone(), MAX_FRAME);
+        for (_, bytes) in &pipelined_conversation()[..1] {
+            conn.on_read(bytes).unwrap();
+        }
+        let open = |ledger: &Ledger| {
+            let all = ledger.stats(None).unwrap().transports;
+            (all.poll.open, all.longpoll.open)
+        };
+        assert_eq!(open(&ledger), (0, 1));
+
+        drop(conn);
+
+        assert_eq!(open(&ledger), (0, 0));
+        assert_eq!(
+            ledger.stats(None).unwrap().transports.longpoll.connections,
+            1
+        );
+    }
+
+    /// A stall is counted under the transport whose response was blocked.
+    #[test]
+    fn stall_counts_a_slow_disconnect() {
+        let ledger = Ledger::new();
+        let mut conn = Conversation::new(ledger.clone(), MAX_FRAME);
+        let steps = stream_conversation();
+        conn.on_read(&steps[0].1).unwrap();
+        conn.on_write(&steps[1].1);
+
+        conn.on_stall(Duration::from_secs(5));
+
+        let stream = counts(&ledger).only(Transport::Stream);
+        assert_eq!(events(&stream), (1, 1, 1, 0, 0, 1));
+    }
+
+    /// A client frame declaring more than the limit is refused at its header; the frames before
+    /// it in the same read are still counted.
+    #[test]
+    fn oversized_client_frame_is_refused() {
+        let ledger = Ledger::new();
+        let mut conn = Conversation::new(ledger.clone(), MAX_FRAME);
+        conn.on_read(WS_UPGRADE.as_bytes()).unwrap();
+        conn.on_write(WS_101.as_bytes());
+        let mut wire = client_frame(0x1, WS_PUBLISH.as_bytes());
+        wire.extend_from_slice(&[0x81, 0x80 | 127]);
+        wire.extend_from_slice(&(MAX_FRAME + 1).to_be_bytes());
+        wire.extend_from_slice(&[1, 2, 3, 4]);
+
+        let refused = conn.on_read(&wire).unwrap_err();
+
+        assert_eq!(refused.kind(), io::ErrorKind::InvalidData);
+        let ws = counts(&ledger).only(Transport::Ws);
+        assert_eq!(
+            ws.up,
+            Split {
+                header: len(WS_UPGRADE),
+                framing: 6,
+                payload: len(WS_PUBLISH),
+                ..Split::default()
+            }
+        );
+    }
+}
