@@ -122,3 +122,86 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for CountingStream<T> {
     }
     // Vectored writes fall back to `poll_write`, so every written byte passes through the count.
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
+
+    use super::*;
+
+    const REQUEST: &[u8] = b"GET /api/poll?since=0 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
+    const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 39\r\n\
+        content-type: application/json\r\n\r\n{\"messages\":[],\"last_id\":0,\"gap\":false}";
+    const UPGRADE: &[u8] =
+        b"GET /api/ws HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\n\r\n";
+    const SWITCHING: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\n";
+
+    fn limits() -> WireLimits {
+        WireLimits {
+            stall_timeout: Duration::from_millis(50),
+            max_client_frame: 1024,
+        }
+    }
+
+    /// A server end wrapped in the guard, its client end, and the ledger it counts into.
+    fn connection(buffer: usize) -> (CountingStream<DuplexStream>, DuplexStream, Ledger) {
+        let (server, client) = duplex(buffer);
+        let ledger = Ledger::new();
+        let guarded = CountingStream::new(server, ledger.clone(), limits(), None);
+        (guarded, client, ledger)
+    }
+
+    /// Bytes read and written through the guard reach the follower and so the ledger.
+    #[tokio::test]
+    async fn counts_what_crosses_the_socket() {
+        let (mut server, mut client, ledger) = connection(4096);
+
+        client.write_all(REQUEST).await.unwrap();
+        let mut request = vec![0; REQUEST.len()];
+        server.read_exact(&mut request).await.unwrap();
+        server.write_all(RESPONSE).await.unwrap();
+
+        let poll = ledger.stats(None).unwrap().transports.poll;
+        assert_eq!(
+            (poll.requests, poll.request_bytes, poll.response_bytes),
+            (1, REQUEST.len() as u64, RESPONSE.len() as u64)
+        );
+        assert_eq!(poll.empty_responses, 1);
+    }
+
+    /// The follower's refusal of an oversized client frame ends the read with an error.
+    #[tokio::test]
+    async fn oversized_client_frame_fails_the_read() {
+        let (mut server, mut client, _ledger) = connection(4096);
+        client.write_all(UPGRADE).await.unwrap();
+        let mut request = vec![0; UPGRADE.len()];
+        server.read_exact(&mut request).await.unwrap();
+        server.write_all(SWITCHING).await.unwrap();
+        let mut header = vec![0x82, 0x80 | 126];
+        header.extend_from_slice(&2048u16.to_be_bytes());
+        header.extend_from_slice(&[1, 2, 3, 4]);
+
+        client.write_all(&header).await.unwrap();
+        let refused = server.read(&mut [0; 64]).await.unwrap_err();
+
+        assert_eq!(refused.kind(), io::ErrorKind::InvalidData);
+    }
+
+    /// A write blocked for longer than the stall timeout fails, and is counted as a slow
+    /// disconnect of the transport being answered.
+    #[tokio::test]
+    async fn stalled_write_times_out() {
+        let (mut server, mut client, ledger) = connection(100);
+        client.write_all(REQUEST).await.unwrap();
+        let mut request = vec![0; REQUEST.len()];
+        server.read_exact(&mut request).await.unwrap();
+
+        // The client never reads: the 100-byte pipe fills with the head (71 bytes) and the start
+        // of the 39-byte body, and the write blocks.
+        let stalled = server.write_all(RESPONSE).await.unwrap_err();
+
+        assert_eq!(stalled.kind(), io::ErrorKind::TimedOut);
+        let poll = ledger.stats(None).unwrap().transports.poll;
+        assert_eq!((poll.slow_disconnects, poll.response_bytes), (1, 100));
+    }
+}
