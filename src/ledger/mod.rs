@@ -1,9 +1,10 @@
 //! The wire ledger: what each transport really costs, counted on the TCP socket.
 //!
-//! [`wire`] wraps every accepted connection and parses what crosses it (HTTP/1.1 heads, bodies,
-//! chunk framing, SSE and NDJSON lines, WebSocket frames), so each byte is attributed to the
-//! request and transport it belongs to, and classified as header, framing, payload, heartbeat or
-//! other, at the moment it is read or written. Nothing is estimated from parsed headers.
+//! [`wire`] wraps every accepted connection and hands what crosses it to [`http1`], which parses
+//! it (HTTP/1.1 heads, bodies, chunk framing, SSE and NDJSON lines, WebSocket frames), so each
+//! byte is attributed to the request and transport it belongs to, and classified as header,
+//! framing, payload, heartbeat or other, at the moment it is read or written. Nothing is
+//! estimated from parsed headers.
 //!
 //! Counts go to the transport's global [`Counters`] and, when the request carried
 //! `?client=ID`, to that client's too. The client registry is bounded: idle clients are evicted,
@@ -12,6 +13,7 @@
 pub mod chunked;
 pub mod classify;
 pub mod counts;
+pub mod http1;
 pub mod metrics;
 pub mod tap;
 pub mod wire;
