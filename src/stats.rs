@@ -37,7 +37,10 @@ pub async fn stats_json(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let params = Params::query(req.query_string())?;
-    let client = params.get("client").map(ledger::check_client_id).transpose()?;
+    let client = params
+        .get("client")
+        .map(ledger::check_client_id)
+        .transpose()?;
     let stats = stats(&state, client)?;
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))

@@ -186,6 +186,8 @@ Cookie: session=7f3a9c1e2b8d4f60; theme=dark\r\nConnection: keep-alive\r\n"
             DEFAULT_ORIGIN,
             Some("application/json"),
         ));
-        assert!(post.contains("Content-Type: application/json\r\nOrigin: http://127.0.0.1:8080\r\n"));
+        assert!(
+            post.contains("Content-Type: application/json\r\nOrigin: http://127.0.0.1:8080\r\n")
+        );
     }
 }

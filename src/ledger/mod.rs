@@ -280,9 +280,7 @@ impl Ledger {
 
 /// A `?client=` that is not 1 to 64 of `A-Z a-z 0-9 - _ .`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "client must be 1 to {MAX_CLIENT_ID_BYTES} characters of letters, digits, '-', '_' or '.'"
-)]
+#[error("client must be 1 to {MAX_CLIENT_ID_BYTES} characters of letters, digits, '-', '_' or '.'")]
 pub struct InvalidClientId;
 
 /// `id` if it is one the ledger counts under; the rule requests are refused by.
@@ -319,7 +317,11 @@ mod tests {
             .add_bytes(Direction::Up, Kind::Header, 100);
 
         let all = *ledger.stats(None).unwrap().transports.get(Transport::Sse);
-        let alice = *ledger.stats(Some("alice")).unwrap().transports.get(Transport::Sse);
+        let alice = *ledger
+            .stats(Some("alice"))
+            .unwrap()
+            .transports
+            .get(Transport::Sse);
         assert_eq!(
             (all.requests, all.response_bytes, all.request_bytes),
             (1, 52, 100)
@@ -334,7 +336,11 @@ mod tests {
             (1, 52, 0, 40)
         );
         assert_eq!(
-            *ledger.stats(Some("alice")).unwrap().transports.get(Transport::Ws),
+            *ledger
+                .stats(Some("alice"))
+                .unwrap()
+                .transports
+                .get(Transport::Ws),
             Snapshot::default()
         );
         assert!(ledger.stats(Some("bob")).is_none());

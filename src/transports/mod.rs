@@ -11,17 +11,17 @@
 
 pub mod batch;
 pub mod feed;
-pub mod subscribe;
 pub mod long_poll;
 pub mod short_poll;
 pub mod sse;
 pub mod stream;
+pub mod subscribe;
 pub mod ws;
 
 use std::convert::Infallible;
 
-use actix_web::{HttpResponse, Route, web};
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use actix_web::{HttpResponse, Route, web};
 use bytes::Bytes;
 use futures_util::Stream;
 

@@ -53,7 +53,12 @@ pub async fn ws(
         user: request.params.get("user").map(str::to_owned),
         ping_every: state.config.heartbeat_interval(),
     };
-    let feed = Feed::new(&state.bus, request.since, None, state.shutdown.streams().clone());
+    let feed = Feed::new(
+        &state.bus,
+        request.since,
+        None,
+        state.shutdown.streams().clone(),
+    );
     // Answer the handshake now; the connection lives on in its own task.
     actix_rt::spawn(connection.run(session, frames, feed));
     Ok(response)
