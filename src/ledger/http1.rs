@@ -1011,7 +1011,10 @@ mod tests {
 
         let got = follow(&steps, Cut::Whole);
 
-        let (poll, longpoll) = (got.all.poll, got.all.longpoll);
+        let (poll, longpoll) = (
+            *got.all.get(Transport::Poll),
+            *got.all.get(Transport::LongPoll),
+        );
         assert_eq!(events(&poll), (1, 1, 0, 0, 0, 0));
         assert_eq!(
             (poll.up.total(), poll.up.header),
@@ -1072,7 +1075,10 @@ mod tests {
         }
         let open = |ledger: &Ledger| {
             let all = ledger.stats(None).unwrap().transports;
-            (all.poll.open, all.longpoll.open)
+            (
+                all.get(Transport::Poll).open,
+                all.get(Transport::LongPoll).open,
+            )
         };
         assert_eq!(open(&ledger), (0, 1));
 
@@ -1080,7 +1086,12 @@ mod tests {
 
         assert_eq!(open(&ledger), (0, 0));
         assert_eq!(
-            ledger.stats(None).unwrap().transports.longpoll.connections,
+            ledger
+                .stats(None)
+                .unwrap()
+                .transports
+                .get(Transport::LongPoll)
+                .connections,
             1
         );
     }

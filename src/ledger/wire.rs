@@ -128,6 +128,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
 
     use super::*;
+    use crate::transports::Transport;
 
     const REQUEST: &[u8] = b"GET /api/poll?since=0 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
     const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 39\r\n\
@@ -161,7 +162,7 @@ mod tests {
         server.read_exact(&mut request).await.unwrap();
         server.write_all(RESPONSE).await.unwrap();
 
-        let poll = ledger.stats(None).unwrap().transports.poll;
+        let poll = *ledger.stats(None).unwrap().transports.get(Transport::Poll);
         assert_eq!(
             (poll.requests, poll.request_bytes, poll.response_bytes),
             (1, REQUEST.len() as u64, RESPONSE.len() as u64)
@@ -201,7 +202,7 @@ mod tests {
         let stalled = server.write_all(RESPONSE).await.unwrap_err();
 
         assert_eq!(stalled.kind(), io::ErrorKind::TimedOut);
-        let poll = ledger.stats(None).unwrap().transports.poll;
+        let poll = *ledger.stats(None).unwrap().transports.get(Transport::Poll);
         assert_eq!((poll.slow_disconnects, poll.response_bytes), (1, 100));
     }
 }
