@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use actix_cors::Cors;
 use actix_http::error::DispatchError;
-use actix_http::{HttpMessage as _, HttpService, KeepAlive, Protocol, Request};
+use actix_http::{Extensions, HttpMessage as _, HttpService, KeepAlive, Protocol, Request};
 use actix_rt::net::TcpStream;
 use actix_server::{Server, ServerHandle};
 use actix_service::{ServiceFactoryExt, fn_service, map_config};
@@ -97,6 +97,10 @@ impl Application {
                     .app_data(web::Data::new(state.clone()))
                     .configure(routes::configure);
                 let service = HttpService::build()
+                    // Handlers learn that their peer left from the socket guard (see `PeerGone`).
+                    .on_connect_ext(|io: &CountingStream<TcpStream>, ext: &mut Extensions| {
+                        ext.insert(io.peer_gone());
+                    })
                     .keep_alive(KeepAlive::Timeout(Duration::from_secs(config.keep_alive)))
                     .client_request_timeout(Duration::from_secs(config.request_timeout))
                     .h1_write_buffer_size(config.write_buffer_bytes)

@@ -8,6 +8,12 @@
 //! frame ends the connection with an I/O error) and the limits no parser sees: a write blocked
 //! for longer than the stall timeout ends the connection, and the connection permit is held for
 //! as long as the socket lives.
+//!
+//! It also notices a peer that has gone: a read that finds the end of the stream (FIN) or an
+//! error (RST) fires the connection's [`PeerGone`]. actix-http only learns that a peer left when a
+//! later write fails, which for an idle stream is a heartbeat or two later; meanwhile the socket,
+//! its slot under the connection caps and its memory stay taken. Streams and held requests watch
+//! `PeerGone` and end at once instead.
 
 use std::future::Future;
 use std::io;
@@ -17,6 +23,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
+use tokio_util::sync::CancellationToken;
 
 use super::Ledger;
 use super::http1::Conversation;
@@ -47,6 +54,28 @@ pub struct CountingStream<T> {
     stalled: Option<Pin<Box<Sleep>>>,
     /// This connection's place under the connection caps, released when it closes.
     _permit: Option<ConnectionPermit>,
+    /// Fired when a read finds the peer gone.
+    peer_gone: PeerGone,
+}
+
+/// Fired once the peer has closed its side (FIN) or reset the connection: nothing more can be
+/// delivered on it. Reaches handlers through `req.conn_data::<PeerGone>()`.
+#[derive(Debug, Clone, Default)]
+pub struct PeerGone(CancellationToken);
+
+impl PeerGone {
+    /// Resolves once the peer is gone (never, for a connection without a guard).
+    pub async fn gone(&self) {
+        self.0.cancelled().await;
+    }
+
+    pub fn is_gone(&self) -> bool {
+        self.0.is_cancelled()
+    }
+
+    fn fire(&self) {
+        self.0.cancel();
+    }
 }
 
 impl<T> CountingStream<T> {
@@ -60,9 +89,15 @@ impl<T> CountingStream<T> {
             limits,
             stalled: None,
             _permit: permit,
+            peer_gone: PeerGone::default(),
             io,
             conn: Conversation::new(ledger, limits.max_client_frame),
         }
+    }
+
+    /// What fires when this connection's peer goes.
+    pub fn peer_gone(&self) -> PeerGone {
+        self.peer_gone.clone()
     }
 }
 
@@ -74,11 +109,21 @@ impl<T: AsyncRead + Unpin> AsyncRead for CountingStream<T> {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
+        let room = buf.remaining() > 0;
         let result = Pin::new(&mut this.io).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = &result
-            && let Err(refused) = this.conn.on_read(&buf.filled()[before..])
-        {
-            return Poll::Ready(Err(refused));
+        match &result {
+            Poll::Ready(Ok(())) => {
+                let read = &buf.filled()[before..];
+                // Nothing read into a buffer with room: the end of the stream.
+                if read.is_empty() && room {
+                    this.peer_gone.fire();
+                }
+                if let Err(refused) = this.conn.on_read(read) {
+                    return Poll::Ready(Err(refused));
+                }
+            }
+            Poll::Ready(Err(_)) => this.peer_gone.fire(),
+            Poll::Pending => {}
         }
         result
     }

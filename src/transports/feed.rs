@@ -14,6 +14,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Bus, Reader};
+use crate::ledger::wire::PeerGone;
 use crate::message::Message;
 
 /// Messages taken from the bus per lock; keeps each critical section short when a reader
@@ -36,6 +37,9 @@ pub enum Event {
     /// The server is shutting down and everything after the cursor has been handed out: end
     /// the connection.
     Shutdown,
+    /// The client closed or reset its connection: nothing more can reach it, so end now and
+    /// free the connection rather than wait for a write to fail.
+    PeerGone,
 }
 
 /// One subscriber's position in the bus.
@@ -47,6 +51,7 @@ pub struct Feed {
     /// `None` for transports with their own keep-alive (WebSocket pings).
     heartbeat: Option<Interval>,
     shutdown: CancellationToken,
+    peer_gone: PeerGone,
     ready_sent: bool,
 }
 
@@ -57,6 +62,7 @@ impl Feed {
         since: Option<u64>,
         heartbeat: Option<Duration>,
         shutdown: CancellationToken,
+        peer_gone: PeerGone,
     ) -> Self {
         let heartbeat = heartbeat.map(|every| {
             let mut interval = interval_at(Instant::now() + every, every);
@@ -68,6 +74,7 @@ impl Feed {
             pending: VecDeque::new(),
             heartbeat,
             shutdown,
+            peer_gone,
             ready_sent: false,
         }
     }
@@ -107,6 +114,7 @@ impl Feed {
             }
             tokio::select! {
                 biased;
+                () = self.peer_gone.gone() => return Event::PeerGone,
                 // Loop once more: a message may have landed between the read above and now.
                 () = self.shutdown.cancelled() => {}
                 alive = self.reader.wait() => {

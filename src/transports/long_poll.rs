@@ -33,6 +33,8 @@ pub async fn long_poll(
         }
         tokio::select! {
             biased;
+            // Nobody will read the answer; ending now frees the connection.
+            () = request.peer_gone.gone() => return Ok(batch::respond(&batch)),
             () = state.shutdown.streams().cancelled() => return Ok(batch::respond(&batch)),
             () = &mut deadline => return Ok(batch::respond(&batch)),
             alive = reader.wait() => {

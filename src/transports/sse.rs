@@ -29,6 +29,7 @@ pub async fn sse(request: Subscribe, state: web::Data<AppState>) -> HttpResponse
         request.since,
         Some(state.config.heartbeat_interval()),
         state.shutdown.streams().clone(),
+        request.peer_gone,
     );
     let body = stream::unfold(feed, |mut feed| async move {
         let event = frame(feed.next().await)?;
@@ -50,6 +51,6 @@ fn frame(event: Event) -> Option<Bytes> {
         ))),
         Event::Message(message) => Some(message.sse_event()),
         Event::Heartbeat => Some(Bytes::from_static(HEARTBEAT)),
-        Event::Shutdown => None,
+        Event::Shutdown | Event::PeerGone => None,
     }
 }

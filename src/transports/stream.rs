@@ -23,6 +23,7 @@ pub async fn stream(request: Subscribe, state: web::Data<AppState>) -> HttpRespo
         request.since,
         Some(state.config.heartbeat_interval()),
         state.shutdown.streams().clone(),
+        request.peer_gone,
     );
     let body = stream::unfold(feed, |mut feed| async move {
         let line = frame(feed.next().await)?;
@@ -40,6 +41,6 @@ fn frame(event: Event) -> Option<Bytes> {
         Event::Message(message) => Some(message.ndjson_line()),
         // Valid NDJSON, so line-by-line readers need no special case.
         Event::Heartbeat => Some(Bytes::from_static(NDJSON_HEARTBEAT)),
-        Event::Shutdown => None,
+        Event::Shutdown | Event::PeerGone => None,
     }
 }

@@ -12,6 +12,7 @@ use actix_web::{FromRequest, HttpRequest};
 
 use crate::error::AppError;
 use crate::ledger;
+use crate::ledger::wire::PeerGone;
 use crate::params::{self, Params};
 use crate::transports::Transport;
 
@@ -30,6 +31,9 @@ pub struct Subscribe {
     pub client: Option<String>,
     /// The whole query, for what only one transport takes (`timeout`, `user`).
     pub params: Params,
+    /// Fires when the client closes or resets its connection, so a stream or a held request ends
+    /// at once instead of at its next failed write.
+    pub peer_gone: PeerGone,
 }
 
 impl Subscribe {
@@ -59,6 +63,7 @@ impl Subscribe {
             since,
             client,
             params,
+            peer_gone: req.conn_data::<PeerGone>().cloned().unwrap_or_default(),
         })
     }
 }

@@ -58,6 +58,7 @@ pub async fn ws(
         request.since,
         None,
         state.shutdown.streams().clone(),
+        request.peer_gone,
     );
     // Answer the handshake now; the connection lives on in its own task.
     actix_rt::spawn(connection.run(session, frames, feed));
@@ -120,6 +121,7 @@ impl Connection {
                         Event::Message(message) => send_json(&mut session, message.json()).await,
                         Event::Heartbeat => Ok(()),
                         Event::Shutdown => break Some(reason(CloseCode::Away, "server shutting down")),
+                        Event::PeerGone => break None,
                     };
                     if sent.is_err() {
                         tracing::debug!("websocket peer gone while sending");

@@ -12,6 +12,7 @@ mod helpers;
 mod hostile;
 mod ledger;
 mod long_poll;
+mod peer_gone;
 mod raw;
 mod shutdown;
 mod sse;

@@ -43,6 +43,17 @@ impl RawConn {
         }
     }
 
+    /// Closes the connection cleanly (FIN), as a client that read everything and left does.
+    pub async fn close(mut self) {
+        self.socket.shutdown().await.unwrap();
+    }
+
+    /// Resets the connection (RST), as a crashed client or a cut network does.
+    pub fn reset(self) {
+        // A zero linger time turns the close into a reset.
+        self.socket.set_zero_linger().unwrap();
+    }
+
     pub async fn send(&mut self, bytes: &[u8]) {
         self.socket.write_all(bytes).await.unwrap();
         self.sent += bytes.len() as u64;
