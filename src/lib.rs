@@ -5,6 +5,7 @@
 //! - [`config`]: command line and environment, with the documented defaults.
 //! - [`startup`]: bind, build the server, run it, shut it down gracefully.
 //! - [`shutdown`]: the shutdown sequence that loses no acknowledged message.
+//! - [`admission`]: what a connection admitted over the cap may ask (the health endpoints).
 //! - [`limits`]: connection caps and the publish rate per IP address.
 //! - [`lock`]: taking a mutex whose holder panicked.
 //! - [`state`]: what every handler shares.
@@ -22,6 +23,7 @@
 //! - [`pages`] and [`assets`]: the HTML pages and their static files.
 //! - [`error`]: the JSON error every failure becomes.
 
+pub mod admission;
 pub mod assets;
 pub mod bus;
 pub mod compose;

@@ -13,6 +13,12 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::lock::lock;
 
+/// Connections admitted beyond `--max-connections`, each for one request to `/healthz` or
+/// `/metrics` only (see [`crate::admission`]): a full server must still say it is alive, or a
+/// supervisor restarts a healthy one. Few, and each closed after one answer, so a flood cannot
+/// turn them into more capacity.
+pub const HEALTH_RESERVE: usize = 32;
+
 /// Most IP addresses the publish limiter remembers at once.
 const MAX_TRACKED_IPS: usize = 100_000;
 
@@ -52,6 +58,8 @@ struct ConnInner {
 #[derive(Default)]
 struct OpenConnections {
     total: usize,
+    /// Connections admitted over the cap, for the health endpoints only.
+    reserve: usize,
     /// Only addresses with at least one open connection, so its size is bounded by `max_total`.
     per_ip: HashMap<IpAddr, usize>,
 }
@@ -60,11 +68,24 @@ struct OpenConnections {
 pub struct ConnectionPermit {
     limiter: ConnectionLimiter,
     ip: Option<IpAddr>,
+    /// Admitted over the cap: may ask `/healthz` or `/metrics`, once.
+    over_cap: bool,
+}
+
+impl ConnectionPermit {
+    /// Whether this connection came in over the cap (see [`HEALTH_RESERVE`]).
+    pub fn over_cap(&self) -> bool {
+        self.over_cap
+    }
 }
 
 impl Drop for ConnectionPermit {
     fn drop(&mut self) {
         let mut open = lock(&self.limiter.inner.open);
+        if self.over_cap {
+            open.reserve = open.reserve.saturating_sub(1);
+            return;
+        }
         open.total = open.total.saturating_sub(1);
         if let Some(ip) = self.ip
             && let Some(count) = open.per_ip.get_mut(&ip)
@@ -89,11 +110,20 @@ impl ConnectionLimiter {
         }
     }
 
-    /// A permit for a new connection from `peer`, or why not.
+    /// A permit for a new connection from `peer`, or why not. Over the total cap, one of the
+    /// [`HEALTH_RESERVE`] places for the health endpoints, while one is free.
     pub fn admit(&self, peer: Option<IpAddr>) -> Result<ConnectionPermit, Refusal> {
         let mut open = lock(&self.inner.open);
         if open.total >= self.inner.max_total {
-            return Err(Refusal::TooManyConnections(self.inner.max_total));
+            if open.reserve >= HEALTH_RESERVE {
+                return Err(Refusal::TooManyConnections(self.inner.max_total));
+            }
+            open.reserve += 1;
+            return Ok(ConnectionPermit {
+                limiter: self.clone(),
+                ip: None,
+                over_cap: true,
+            });
         }
         let ip = peer.filter(|ip| self.inner.limit_loopback || !ip.is_loopback());
         if let Some(ip) = ip {
@@ -107,7 +137,13 @@ impl ConnectionLimiter {
         Ok(ConnectionPermit {
             limiter: self.clone(),
             ip,
+            over_cap: false,
         })
+    }
+
+    /// Open connections under the cap, and the cap.
+    pub fn fill(&self) -> (usize, usize) {
+        (lock(&self.inner.open).total, self.inner.max_total)
     }
 }
 
@@ -209,11 +245,20 @@ mod tests {
             Some(Refusal::TooManyFromAddress(2))
         );
         let _c = limiter.admit(Some(LOCAL)).unwrap();
-        let _d = limiter.admit(Some(LOCAL)).unwrap();
+        let d = limiter.admit(Some(LOCAL)).unwrap();
+        assert_eq!(limiter.fill(), (4, 4));
+        // Over the cap: the health reserve, then refusals.
+        let reserve: Vec<_> = (0..HEALTH_RESERVE)
+            .map(|_| limiter.admit(Some(OTHER)).unwrap())
+            .collect();
+        assert!(reserve.iter().all(ConnectionPermit::over_cap) && !d.over_cap());
         assert_eq!(
             limiter.admit(Some(OTHER)).err(),
             Some(Refusal::TooManyConnections(4))
         );
+        drop(reserve);
+        assert!(limiter.admit(Some(OTHER)).unwrap().over_cap());
+        assert_eq!(limiter.fill(), (4, 4));
         drop(a);
         assert!(
             limiter.admit(Some(LAN)).is_ok(),

@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, Route, web};
 use serde_json::json;
 
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::transports::{self, Transport};
 use crate::{assets, overhead, pages, publish, stats};
 
@@ -77,8 +78,14 @@ fn resource(path: &str, allow: &'static str, route: Route) -> actix_web::Resourc
         }))
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+/// Alive, and how full: a supervisor restarts on no answer or a non-200; `connections.full` says
+/// new clients are being turned away, which is load, not failure.
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    let (open, max) = state.connections.fill();
+    HttpResponse::Ok().json(json!({
+        "status": "ok",
+        "connections": {"open": open, "max": max, "full": open >= max},
+    }))
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, AppError> {

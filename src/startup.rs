@@ -19,16 +19,17 @@ use actix_server::{Server, ServerHandle};
 use actix_service::{ServiceFactoryExt, fn_service, map_config};
 use actix_web::dev::AppConfig;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName};
-use actix_web::middleware::Condition;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, web};
 use clap::Parser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
+use crate::admission::{self, OverCap};
 use crate::config::Config;
 use crate::error::{AppError, RETRY_AFTER_UNAVAILABLE_S};
 use crate::ledger::wire::{CountingStream, WireLimits};
-use crate::limits::{ConnectionLimiter, Refusal};
+use crate::limits::Refusal;
 use crate::routes;
 use crate::state::{AppState, PrivateServer};
 
@@ -72,7 +73,7 @@ impl Application {
             .clamp(1, 512);
         let shutdown_timeout = config.shutdown_timeout;
         let state = AppState::new(config, start_private);
-        let limiter = ConnectionLimiter::new(&state.config);
+        let limiter = state.connections.clone();
 
         let builder = Server::build()
             .workers(workers)
@@ -89,18 +90,27 @@ impl Application {
                 let config = Arc::clone(&state.config);
                 let graceful = graceful.clone();
                 let max_body = config.max_body_bytes;
+                let max_connections = config.max_connections;
                 let app = App::new()
                     .wrap(Condition::new(
                         !config.cors_origins.is_empty(),
                         cors(&config.cors_origins),
                     ))
+                    .wrap(from_fn(admission::health_only_over_cap))
                     .app_data(web::Data::new(state.clone()))
                     .configure(routes::configure);
                 let service = HttpService::build()
                     // Handlers learn that their peer left from the socket guard (see `PeerGone`).
-                    .on_connect_ext(|io: &CountingStream<TcpStream>, ext: &mut Extensions| {
-                        ext.insert(io.peer_gone());
-                    })
+                    .on_connect_ext(
+                        move |io: &CountingStream<TcpStream>, ext: &mut Extensions| {
+                            ext.insert(io.peer_gone());
+                            if io.over_cap() {
+                                ext.insert(OverCap {
+                                    max: max_connections,
+                                });
+                            }
+                        },
+                    )
                     .keep_alive(KeepAlive::Timeout(Duration::from_secs(config.keep_alive)))
                     .client_request_timeout(Duration::from_secs(config.request_timeout))
                     .h1_write_buffer_size(config.write_buffer_bytes)

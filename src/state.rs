@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::bus::Bus;
 use crate::config::Config;
 use crate::ledger::Ledger;
-use crate::limits::PublishLimiter;
+use crate::limits::{ConnectionLimiter, PublishLimiter};
 use crate::shutdown::ShutdownGate;
 
 /// Handed to every request through `web::Data`; cloning is a few reference-count bumps.
@@ -23,6 +23,8 @@ pub struct AppState {
     pub shutdown: ShutdownGate,
     /// How fast each IP address may publish.
     pub publish_limiter: PublishLimiter,
+    /// Open connections against the caps; `/healthz` reports its fill level.
+    pub connections: ConnectionLimiter,
     /// Starts a private server for `/api/overhead`'s measurement. Set by `startup`, which is the
     /// one module that builds servers; handed down so the page handler need not import it.
     pub start_private: StartPrivate,
@@ -43,6 +45,7 @@ impl AppState {
             start_private,
             bus: Bus::new(config.history),
             publish_limiter: PublishLimiter::new(&config),
+            connections: ConnectionLimiter::new(&config),
             config: Arc::new(config),
             ledger: Ledger::new(),
             shutdown: ShutdownGate::default(),

@@ -53,7 +53,7 @@ pub struct CountingStream<T> {
     /// timer is what ends it.
     stalled: Option<Pin<Box<Sleep>>>,
     /// This connection's place under the connection caps, released when it closes.
-    _permit: Option<ConnectionPermit>,
+    permit: Option<ConnectionPermit>,
     /// Fired when a read finds the peer gone.
     peer_gone: PeerGone,
 }
@@ -88,11 +88,16 @@ impl<T> CountingStream<T> {
         Self {
             limits,
             stalled: None,
-            _permit: permit,
+            permit,
             peer_gone: PeerGone::default(),
             io,
             conn: Conversation::new(ledger, limits.max_client_frame),
         }
+    }
+
+    /// Whether the connection was admitted over the cap (health endpoints only).
+    pub fn over_cap(&self) -> bool {
+        self.permit.as_ref().is_some_and(ConnectionPermit::over_cap)
     }
 
     /// What fires when this connection's peer goes.

@@ -166,13 +166,60 @@ async fn connections_are_capped_with_a_clear_answer() {
     let mut only = RawConn::connect(total.addr).await;
     only.get("/healthz").await;
     only.read_response().await;
+    // Over the total cap, the API is refused...
     let mut over = TcpStream::connect(total.addr).await.unwrap();
-    over.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    over.write_all(b"GET /api/poll HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    assert!(read_all(over).await.contains(
-        r#"{"error":"the server has its maximum of 1 open connections; try again later"}"#
-    ));
+    let refused = read_all(over).await;
+    let (head, body) = refused.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.1 503 Service Unavailable\r\n")
+            && head.contains("\r\nretry-after: 5\r\n")
+            && head.contains("\r\nconnection: close"),
+        "{head}"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(body).unwrap(),
+        json!({"error": "the server has its maximum of 1 open connections; try again later"})
+    );
+}
+
+/// A server holding its maximum of connections still answers its health check (full is load,
+/// not failure), once per connection, with how full it is; the metrics answer too.
+#[tokio::test]
+async fn a_full_server_still_answers_its_health_check() {
+    let app = spawn_app_with(&["--max-connections", "1"]).await;
+    let mut only = RawConn::connect(app.addr).await;
+    only.get("/api/sse").await;
+    only.read_through(b"event: ready", b"\n\n").await;
+
+    let mut health = TcpStream::connect(app.addr).await.unwrap();
+    health
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_all(health).await;
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.1 200 OK\r\n") && head.contains("\r\nconnection: close"),
+        "{head}"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(body).unwrap(),
+        json!({"status": "ok", "connections": {"open": 1, "max": 1, "full": true}})
+    );
+    let mut metrics = TcpStream::connect(app.addr).await.unwrap();
+    metrics
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_all(metrics).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(
+        answer.contains("transport_lab_open_connections"),
+        "{answer}"
+    );
 }
 
 /// CORS headers appear only for configured origins and only on /api paths.

@@ -1,0 +1,50 @@
+//! What a connection admitted over `--max-connections` may do: ask `/healthz` or `/metrics`,
+//! once. Anything else gets the same JSON 503 a refused connection gets, and every answer on such
+//! a connection closes it.
+//!
+//! A server holding its maximum of connections is full, not down. Refusing its health check
+//! would make a supervisor restart a healthy server and drop every client it holds, so a few
+//! places beyond the cap ([`HEALTH_RESERVE`](crate::limits::HEALTH_RESERVE)) are kept for it.
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::ConnectionType;
+use actix_web::middleware::Next;
+use actix_web::{Error, ResponseError};
+
+use crate::error::AppError;
+use crate::limits::Refusal;
+
+/// Marks a connection admitted over the cap (set when the connection is accepted).
+#[derive(Debug, Clone, Copy)]
+pub struct OverCap {
+    /// The cap, for the refusal's words.
+    pub max: usize,
+}
+
+/// The paths an over-cap connection may ask for.
+const HEALTH_PATHS: [&str; 2] = ["/healthz", "/metrics"];
+
+/// Middleware: lets over-cap connections reach only the health endpoints, and closes them after.
+pub async fn health_only_over_cap(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let Some(OverCap { max }) = req.conn_data::<OverCap>().copied() else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let mut res = if HEALTH_PATHS.contains(&req.path()) {
+        next.call(req).await?.map_into_left_body()
+    } else {
+        let refusal = AppError::Unavailable(format!(
+            "{}; try again later",
+            Refusal::TooManyConnections(max)
+        ));
+        req.into_response(refusal.error_response())
+            .map_into_right_body()
+    };
+    res.response_mut()
+        .head_mut()
+        .set_connection_type(ConnectionType::Close);
+    Ok(res)
+}
