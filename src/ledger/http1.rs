@@ -21,6 +21,7 @@ use std::time::Duration;
 use super::chunked::{Chunked, Piece};
 use super::classify::{self, BodyClassifier, Format, Tally};
 use super::counts::{Direction, Kind};
+use super::tap::redact_head;
 use super::ws_frames::{Frame, FrameParser, TooLarge};
 use super::{Ledger, Target};
 use crate::params::Params;
@@ -388,7 +389,7 @@ impl Conversation {
         tap(
             &target,
             |t| format!("→ {t} request head ({} bytes)", head.len()),
-            &head,
+            &redact_head(&head),
         );
         self.exchanges.push_back(Exchange {
             target: target.clone(),
@@ -438,7 +439,7 @@ impl Conversation {
         tap(
             &target,
             |t| format!("← {t} response head ({} bytes)", head.len()),
-            &head,
+            &redact_head(&head),
         );
 
         if status == 101 {
