@@ -29,91 +29,6 @@ pub enum HttpError {
     Closed,
     #[error("malformed response: {0}")]
     Malformed(String),
-    #[error("bad url {0:?}: {1}")]
-    Url(String, &'static str),
-}
-
-/// An `http://` or `ws://` URL, split into what a request needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpUrl {
-    /// `http` or `ws`; TLS is deliberately unsupported (this tool measures plain bytes on loopback).
-    pub scheme: String,
-    pub host: String,
-    pub port: u16,
-    /// Path plus query, always starting with `/`.
-    pub path_and_query: String,
-}
-
-impl HttpUrl {
-    pub fn parse(url: &str) -> Result<Self, HttpError> {
-        let bad = |why| HttpError::Url(url.to_owned(), why);
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("missing scheme"))?;
-        let scheme = scheme.to_ascii_lowercase();
-        let default_port = match scheme.as_str() {
-            "http" | "ws" => 80,
-            _ => return Err(bad("only http:// and ws:// are supported")),
-        };
-        let (authority, path) = match rest.find(['/', '?']) {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        let path_and_query = if path.starts_with('?') {
-            format!("/{path}")
-        } else {
-            path.to_owned()
-        };
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (host, after) = v6.split_once(']').ok_or_else(|| bad("unclosed ["))?;
-            let port = match after.strip_prefix(':') {
-                Some(p) => p.parse().map_err(|_| bad("bad port"))?,
-                None => default_port,
-            };
-            (host.to_owned(), port)
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h.to_owned(), p.parse().map_err(|_| bad("bad port"))?),
-                None => (authority.to_owned(), default_port),
-            }
-        };
-        if host.is_empty() {
-            return Err(bad("missing host"));
-        }
-        Ok(Self {
-            scheme,
-            host,
-            port,
-            path_and_query,
-        })
-    }
-
-    /// The `Host` header value.
-    pub fn authority(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        if self.port == 80 {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
-    }
-
-    /// `http://authority`, what `Origin` and `Referer` are built from.
-    pub fn origin(&self) -> String {
-        format!("http://{}", self.authority())
-    }
-
-    /// This URL's path and query with `key=value` appended.
-    pub fn with_param(&self, key: &str, value: &str) -> String {
-        let sep = if self.path_and_query.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        format!("{}{sep}{key}={value}", self.path_and_query)
-    }
 }
 
 /// How a response body is delimited.
@@ -432,26 +347,6 @@ impl BodyReader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_urls() {
-        let u = HttpUrl::parse("http://127.0.0.1:8080/api/sse?since=3").unwrap();
-        assert_eq!(
-            (u.host.as_str(), u.port, u.path_and_query.as_str()),
-            ("127.0.0.1", 8080, "/api/sse?since=3")
-        );
-        assert_eq!(u.authority(), "127.0.0.1:8080");
-        assert_eq!(u.with_param("client", "a"), "/api/sse?since=3&client=a");
-        let u = HttpUrl::parse("ws://[::1]/x").unwrap();
-        assert_eq!(
-            (u.host.as_str(), u.port, u.authority().as_str()),
-            ("::1", 80, "[::1]")
-        );
-        let u = HttpUrl::parse("http://localhost:9").unwrap();
-        assert_eq!(u.path_and_query, "/");
-        assert!(HttpUrl::parse("https://x").is_err());
-        assert!(HttpUrl::parse("127.0.0.1:80").is_err());
-    }
 
     #[test]
     fn parses_heads() {

@@ -9,8 +9,11 @@
 //! # Layout
 //!
 //! - [`cli`]: the command line (clap derive) and its hard limits.
-//! - [`run`]: orchestration: per transport, connect the clients, publish on schedule, drain,
-//!   collect; the publisher and its ordering log.
+//! - [`run`]: orchestration: per transport, one phase of four steps (connect the clients,
+//!   publish on schedule, drain, collect), one module each.
+//! - [`publish_log`]: which messages the server accepted and their ordering floors, written by
+//!   the publisher and read by every client.
+//! - [`target`]: the URLs of the server under test, and the loopback guard.
 //! - [`clients`]: one real protocol client per transport, each on its own connection
 //!   (`short_poll`, `long_poll`, `stream`, `sse`, `ws`, named as the server names them).
 //! - [`probe`]: the token in every message text (run id, sequence, intended send time) and the
@@ -31,8 +34,10 @@ pub mod headers;
 pub mod http1;
 pub mod latency;
 pub mod probe;
+pub mod publish_log;
 pub mod report;
 pub mod run;
 pub mod sequence;
 pub mod sysinfo;
+pub mod target;
 pub mod wire;

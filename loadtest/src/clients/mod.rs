@@ -21,11 +21,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
-use crate::http1::{Connection, HttpError, HttpUrl, ResponseHead};
+use crate::http1::{Connection, HttpError, ResponseHead};
 use crate::latency::{LatencyRecorder, SharedHistogram};
 use crate::probe::{Clock, Finder};
-use crate::run::PublishLog;
+use crate::publish_log::PublishLog;
 use crate::sequence::{Delivery, SequenceChecker, SequenceReport};
+use crate::target::HttpUrl;
 use crate::wire::{WireCounters, WireTotals};
 
 /// How long one connection attempt may take.
