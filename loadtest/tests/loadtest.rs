@@ -4,9 +4,9 @@
 
 use clap::Parser;
 use loadtest::cli::{Cli, RunArgs};
-use loadtest::clients::Transport;
 use loadtest::headers::{self, HeaderProfile, RequestKind};
 use loadtest::report::{self, RunReport, TransportReport};
+use protocol::Transport;
 use tokio_util::sync::CancellationToken;
 use transport_lab::config::Config;
 use transport_lab::startup::Application;
@@ -78,7 +78,7 @@ fn wire_bytes(transport: Transport, id: u64) -> u64 {
         Transport::Stream => chunk(json + 1),
         Transport::Sse => chunk(format!("id: {id}\ndata: \n\n").len() as u64 + json),
         Transport::Ws => 2 + json,
-        Transport::ShortPoll | Transport::LongPoll => json,
+        Transport::Poll | Transport::LongPoll => json,
     }
 }
 
@@ -219,13 +219,13 @@ async fn every_transport_delivers_everything_once_in_order() {
                 );
                 assert!(t.per_message.requests <= (MESSAGES + 1) as f64 / MESSAGES as f64);
             }
-            Transport::ShortPoll => {
+            Transport::Poll => {
                 assert_eq!(w.connections, CLIENTS, "{name}: keep-alive reused");
                 // At least the first poll and the polls that fetched 50 messages at 200/s.
                 assert!(w.requests >= CLIENTS * 2, "{name}: {w:?}");
             }
         }
-        if matches!(t.transport, Transport::ShortPoll | Transport::LongPoll) {
+        if matches!(t.transport, Transport::Poll | Transport::LongPoll) {
             let head = browser_head(RequestKind::Fetch);
             let per_request = w.bytes_up / w.requests;
             assert!(
@@ -329,7 +329,7 @@ async fn loss_is_reported_as_loss() {
         .await
         .unwrap();
     let t = &report.transports[0];
-    assert_eq!(t.transport, Transport::ShortPoll);
+    assert_eq!(t.transport, Transport::Poll);
     // Each client got the 5 newest, with a gap notice for the other 25.
     assert_eq!(t.sequence.delivered, 3 * 5);
     assert_eq!(t.sequence.lost, 3 * 25);

@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use protocol::Transport;
+use serde::Deserialize;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
@@ -36,56 +37,6 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_RECONNECTS: u32 = 5;
 /// Pause before reconnecting, so a refusing server is not hammered.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
-
-/// The five transports, named as the server names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Transport {
-    #[serde(rename = "poll")]
-    ShortPoll,
-    #[serde(rename = "longpoll")]
-    LongPoll,
-    #[serde(rename = "stream")]
-    Stream,
-    #[serde(rename = "sse")]
-    Sse,
-    #[serde(rename = "ws")]
-    Ws,
-}
-
-impl Transport {
-    /// Run order of `--transport all`: cheapest connections last, so the polling phases (which
-    /// leave the most sockets in TIME_WAIT) do not follow each other.
-    pub const ALL: [Self; 5] = [
-        Self::Sse,
-        Self::Ws,
-        Self::Stream,
-        Self::LongPoll,
-        Self::ShortPoll,
-    ];
-
-    /// The transport's one name, as in the server's URLs, stats keys and metrics labels, the
-    /// `--transport` flag, the `{transport}` placeholder and every report.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::ShortPoll => "poll",
-            Self::LongPoll => "longpoll",
-            Self::Stream => "stream",
-            Self::Sse => "sse",
-            Self::Ws => "ws",
-        }
-    }
-
-    /// transport-lab's path for it.
-    pub fn path(self) -> &'static str {
-        match self {
-            Self::ShortPoll => "/api/poll",
-            Self::LongPoll => "/api/longpoll",
-            Self::Stream => "/api/stream",
-            Self::Sse => "/api/sse",
-            Self::Ws => "/api/ws",
-        }
-    }
-}
 
 /// Everything the clients of one transport share during one phase.
 pub struct Phase {

@@ -11,10 +11,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use protocol::Transport;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use crate::clients::{self, ClientOutcome, Phase, Transport};
+use crate::clients::{self, ClientOutcome, Phase};
 use crate::headers::{self, HeaderProfile, RequestKind};
 use crate::http1::Connection;
 use crate::run::progress::{Progress, TICK};
@@ -82,7 +83,7 @@ pub async fn connect(
         let p = phase.clone();
         handles.push(tokio::spawn(async move {
             match p.transport {
-                Transport::ShortPoll => clients::short_poll::run(p.clone(), index, permit).await,
+                Transport::Poll => clients::short_poll::run(p.clone(), index, permit).await,
                 Transport::LongPoll => clients::long_poll::run(p.clone(), index, permit).await,
                 Transport::Stream => clients::stream::run(p.clone(), index, permit).await,
                 Transport::Sse => clients::sse::run(p.clone(), index, permit).await,

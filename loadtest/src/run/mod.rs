@@ -22,10 +22,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use protocol::Transport;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
-use crate::clients::{Phase, Transport};
+use crate::clients::Phase;
 use crate::headers::{self, RequestKind};
 use crate::latency::SharedHistogram;
 use crate::probe::{Clock, Finder};
@@ -189,7 +190,7 @@ async fn run_phase(setup: PhaseSetup<'_>) -> anyhow::Result<TransportReport> {
     let warmup = (args.warmup_s * args.rate).round() as u64;
     let capacity = warmup + args.messages;
     let kind = match transport {
-        Transport::ShortPoll | Transport::LongPoll => RequestKind::Fetch,
+        Transport::Poll | Transport::LongPoll => RequestKind::Fetch,
         Transport::Stream => RequestKind::Stream,
         Transport::Sse => RequestKind::EventSource,
         Transport::Ws => RequestKind::WebSocket,
