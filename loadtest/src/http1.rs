@@ -2,8 +2,8 @@
 //!
 //! Why not reqwest or hyper: their connection pools hide which socket a request used and when a
 //! connection was (re)opened, and they add headers of their own. Here every byte on the wire is
-//! one we chose and one we counted: the request head is exactly the header set of
-//! [`crate::headers`], and responses are parsed incrementally (`Content-Length` and chunked
+//! one we chose and one we counted: the request head is `Host` and then exactly the header set
+//! of [`protocol::headers`], and responses are parsed incrementally (`Content-Length` and chunked
 //! bodies) so a never-ending stream is consumed as it arrives. Connections are kept alive and
 //! reused, as a browser would.
 
@@ -65,6 +65,8 @@ impl ResponseHead {
 /// One keep-alive connection.
 pub struct Connection {
     stream: CountingStream<TcpStream>,
+    /// `Host` of every request on this connection: written first, as every client does.
+    host: String,
     /// Bytes read from the socket but not yet consumed by the parser.
     buf: BytesMut,
     /// Whether the connection may carry another request.
@@ -72,12 +74,17 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub async fn connect(addr: SocketAddr, counters: Arc<WireCounters>) -> Result<Self, HttpError> {
+    pub async fn connect(
+        addr: SocketAddr,
+        host: &str,
+        counters: Arc<WireCounters>,
+    ) -> Result<Self, HttpError> {
         let tcp = TcpStream::connect(addr).await?;
         // Requests are written in one go; Nagle would only delay small POSTs behind ACKs.
         tcp.set_nodelay(true)?;
         Ok(Self {
             stream: CountingStream::new(tcp, counters),
+            host: host.to_owned(),
             buf: BytesMut::with_capacity(8 * 1024),
             reusable: true,
         })
@@ -87,16 +94,19 @@ impl Connection {
         self.reusable
     }
 
-    /// Writes one request in a single write: request line, `headers` in order, then the body.
-    /// `Content-Length` is added when there is a body.
+    /// Writes one request in a single write: request line, `Host`, `headers` in order, then the
+    /// body. `Content-Length` is added when there is a body.
     pub async fn send_request(
         &mut self,
         method: &str,
         path_and_query: &str,
-        headers: &[(String, String)],
+        headers: &[(&str, String)],
         body: Option<&[u8]>,
     ) -> Result<(), HttpError> {
-        let mut head = format!("{method} {path_and_query} HTTP/1.1\r\n");
+        let mut head = format!(
+            "{method} {path_and_query} HTTP/1.1\r\nHost: {}\r\n",
+            self.host
+        );
         for (name, value) in headers {
             head.push_str(name);
             head.push_str(": ");
@@ -392,10 +402,10 @@ mod tests {
             }
         });
         let counters = WireCounters::new();
-        let mut conn = Connection::connect(addr, counters.clone()).await.unwrap();
-        conn.send_request("GET", "/", &[("Host".into(), "x".into())], None)
+        let mut conn = Connection::connect(addr, "x", counters.clone())
             .await
             .unwrap();
+        conn.send_request("GET", "/", &[], None).await.unwrap();
         let head = conn.read_head(false).await.unwrap();
         assert_eq!(conn.read_body(&head).await.unwrap(), b"hello world");
         let head = conn.read_head(false).await.unwrap();

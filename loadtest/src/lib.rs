@@ -22,7 +22,6 @@
 //! - [`latency`]: hdrhistogram wrapper shared by a transport's clients.
 //! - [`wire`]: the counting TCP stream every client reads and writes through.
 //! - [`http1`]: a minimal hand-written HTTP/1.1 client (keep-alive, Content-Length, chunked).
-//! - [`headers`]: the browser-like and curl header sets.
 //! - [`report`]: stdout table, `--json`, `--report` HTML with SVG charts.
 //! - [`bench`]: `loadtest bench`, the standard suite and its Markdown table.
 //! - [`sysinfo`]: machine info and the server's CPU/RSS from /proc.
@@ -30,7 +29,6 @@
 pub mod bench;
 pub mod cli;
 pub mod clients;
-pub mod headers;
 pub mod http1;
 pub mod latency;
 pub mod probe;

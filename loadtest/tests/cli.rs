@@ -4,6 +4,7 @@
 
 use clap::Parser;
 use loadtest::cli::{Cli, RUN_ORDER};
+use protocol::HeaderProfile;
 
 /// `--transport` takes exactly the five names and `all`; `all` runs cheapest connections last.
 #[test]
@@ -29,4 +30,23 @@ fn transport_names_are_unchanged() {
             "{bad}"
         );
     }
+}
+
+/// `--headers` takes `browser` (the default) and `curl`, and reports keep those names.
+#[test]
+fn header_set_names_are_unchanged() {
+    let cli = Cli::try_parse_from(["loadtest"]).unwrap();
+    assert_eq!(cli.run.headers, HeaderProfile::Browser);
+    for (name, profile) in [
+        ("browser", HeaderProfile::Browser),
+        ("curl", HeaderProfile::Curl),
+    ] {
+        let cli = Cli::try_parse_from(["loadtest", "--headers", name]).unwrap();
+        assert_eq!(cli.run.headers, profile);
+        assert_eq!(
+            serde_json::to_string(&profile).unwrap(),
+            format!("\"{name}\"")
+        );
+    }
+    assert!(Cli::try_parse_from(["loadtest", "--headers", "chrome"]).is_err());
 }

@@ -4,9 +4,9 @@
 
 use clap::Parser;
 use loadtest::cli::{Cli, RunArgs};
-use loadtest::headers::{self, HeaderProfile, RequestKind};
 use loadtest::report::{self, RunReport, TransportReport};
 use protocol::Transport;
+use protocol::headers::{self, HeaderProfile, RequestKind};
 use tokio_util::sync::CancellationToken;
 use transport_lab::config::Config;
 use transport_lab::startup::Application;
@@ -39,18 +39,13 @@ fn spawn_server(extra: &[&str]) -> (String, transport_lab::startup::Shutdown) {
 /// `GET /api/stats?client=ID`: the server's ledger for one client.
 async fn ledger(url: &str, client: &str) -> serde_json::Value {
     let addr = url["http://".len()..].parse().unwrap();
-    let mut conn = loadtest::http1::Connection::connect(addr, loadtest::wire::WireCounters::new())
+    let mut conn =
+        loadtest::http1::Connection::connect(addr, "x", loadtest::wire::WireCounters::new())
+            .await
+            .unwrap();
+    conn.send_request("GET", &format!("/api/stats?client={client}"), &[], None)
         .await
         .unwrap();
-    let headers = vec![("Host".to_owned(), "x".to_owned())];
-    conn.send_request(
-        "GET",
-        &format!("/api/stats?client={client}"),
-        &headers,
-        None,
-    )
-    .await
-    .unwrap();
     let head = conn.read_head(false).await.unwrap();
     let body = conn.read_body(&head).await.unwrap();
     assert_eq!(head.status, 200, "{}", String::from_utf8_lossy(&body));
@@ -123,14 +118,21 @@ async fn every_transport_delivers_everything_once_in_order() {
     let names: Vec<_> = by_name(&report).into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["sse", "ws", "stream", "longpoll", "poll"]);
 
+    // The browser's header set with the `Host` line our HTTP client writes first (tungstenite
+    // writes its own for a WebSocket).
     let browser_head = |kind| {
-        headers::head_bytes(&headers::request_headers(
-            HeaderProfile::Browser,
-            kind,
-            &url["http://".len()..],
-            &url,
-            None,
-        )) as u64
+        let host = if kind == RequestKind::WebSocket {
+            0
+        } else {
+            format!("Host: {}\r\n", &url["http://".len()..]).len()
+        };
+        (host
+            + headers::head_bytes(&headers::request_headers(
+                HeaderProfile::Browser,
+                kind,
+                &url,
+                None,
+            ))) as u64
     };
     for t in &report.transports {
         let name = t.transport.name();
@@ -196,7 +198,7 @@ async fn every_transport_delivers_everything_once_in_order() {
                 assert_eq!(s.bytes_down / CLIENTS, overhead, "{name}");
                 let kind = match t.transport {
                     Transport::Sse => RequestKind::EventSource,
-                    Transport::Stream => RequestKind::Stream,
+                    Transport::Stream => RequestKind::Fetch,
                     _ => RequestKind::WebSocket,
                 };
                 let up = w.bytes_up / CLIENTS;

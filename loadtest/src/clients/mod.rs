@@ -48,8 +48,8 @@ pub struct Phase {
     /// Talking to transport-lab: use its cursor parameters and control objects. False with
     /// `--subscribe-url`, where only the probe tokens are relied on.
     pub lab: bool,
-    /// Request headers for this transport's requests.
-    pub headers: Vec<(String, String)>,
+    /// Request headers for this transport's requests, after `Host` (the connection writes that).
+    pub headers: Vec<(&'static str, String)>,
     /// Run id of this phase, in every token and every `client=` id.
     pub run: String,
     pub finder: Finder,
@@ -247,7 +247,7 @@ impl Receiver {
     pub async fn subscribe(
         &mut self,
         path: &str,
-        headers: &[(String, String)],
+        headers: &[(&str, String)],
     ) -> Result<(Connection, ResponseHead), HttpError> {
         let mut conn = self.connect().await?;
         conn.send_request("GET", path, headers, None).await?;
@@ -266,7 +266,11 @@ impl Receiver {
     pub async fn connect(&self) -> Result<Connection, HttpError> {
         match tokio::time::timeout(
             CONNECT_TIMEOUT,
-            Connection::connect(self.phase.addr, self.counters.clone()),
+            Connection::connect(
+                self.phase.addr,
+                &self.phase.url.authority(),
+                self.counters.clone(),
+            ),
         )
         .await
         {

@@ -161,7 +161,7 @@ async fn read_events(
     );
     let mut headers = phase.headers.clone();
     if let Some(id) = last_event_id {
-        headers.push(("Last-Event-ID".to_owned(), id.to_owned()));
+        headers.push(("Last-Event-ID", id.to_owned()));
     }
     let (mut conn, head) = receiver.subscribe(&path, &headers).await?;
     let mut body = conn.body(&head);

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use protocol::Transport;
+use protocol::headers::{self, HeaderProfile, RequestKind};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::clients::{self, ClientOutcome, Phase};
-use crate::headers::{self, HeaderProfile, RequestKind};
 use crate::http1::Connection;
 use crate::run::progress::{Progress, TICK};
 use crate::target::HttpUrl;
@@ -28,14 +28,9 @@ const CONNECT_PHASE_LIMIT: Duration = Duration::from_secs(60);
 /// The newest message id (transport-lab's short poll without a cursor answers with `last_id`):
 /// the cursor every client of the next phase subscribes from.
 pub async fn newest_id(addr: SocketAddr, url: &HttpUrl) -> anyhow::Result<u64> {
-    let mut conn = Connection::connect(addr, WireCounters::new()).await?;
-    let headers = headers::request_headers(
-        HeaderProfile::Curl,
-        RequestKind::Fetch,
-        &url.authority(),
-        &url.origin(),
-        None,
-    );
+    let mut conn = Connection::connect(addr, &url.authority(), WireCounters::new()).await?;
+    let headers =
+        headers::request_headers(HeaderProfile::Curl, RequestKind::Fetch, &url.origin(), None);
     conn.send_request("GET", "/api/poll?client=loadtest-setup", &headers, None)
         .await?;
     let head = conn.read_head(false).await?;

@@ -23,11 +23,11 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use protocol::Transport;
+use protocol::headers::{self, RequestKind};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
 use crate::clients::Phase;
-use crate::headers::{self, RequestKind};
 use crate::latency::SharedHistogram;
 use crate::probe::{Clock, Finder};
 use crate::publish_log::PublishLog;
@@ -189,22 +189,16 @@ async fn run_phase(setup: PhaseSetup<'_>) -> anyhow::Result<TransportReport> {
     };
     let warmup = (args.warmup_s * args.rate).round() as u64;
     let capacity = warmup + args.messages;
+    // What a page would use: `fetch()` for the polls and for reading the stream's body.
     let kind = match transport {
-        Transport::Poll | Transport::LongPoll => RequestKind::Fetch,
-        Transport::Stream => RequestKind::Stream,
+        Transport::Poll | Transport::LongPoll | Transport::Stream => RequestKind::Fetch,
         Transport::Sse => RequestKind::EventSource,
         Transport::Ws => RequestKind::WebSocket,
     };
     let phase = Arc::new(Phase {
         transport,
         addr: sub_addr,
-        headers: headers::request_headers(
-            args.headers,
-            kind,
-            &sub_url.authority(),
-            &sub_url.origin(),
-            None,
-        ),
+        headers: headers::request_headers(args.headers, kind, &sub_url.origin(), None),
         url: sub_url,
         lab,
         finder: Finder::new(&run),

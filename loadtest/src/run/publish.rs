@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use protocol::headers::{self, RequestKind};
+
 use crate::cli::RunArgs;
 use crate::clients::Phase;
-use crate::headers::{self, RequestKind};
 use crate::http1::Connection;
 use crate::latency::SharedHistogram;
 use crate::probe;
@@ -44,7 +45,8 @@ pub struct Publisher {
     phase: Arc<Phase>,
     url: HttpUrl,
     addr: SocketAddr,
-    headers: Vec<(String, String)>,
+    /// The request headers of every POST, after `Host`.
+    headers: Vec<(&'static str, String)>,
     rate: f64,
     payload_bytes: usize,
     /// The next sequence number to take.
@@ -83,7 +85,6 @@ pub async fn publish(
         headers: headers::request_headers(
             args.headers,
             RequestKind::Fetch,
-            &url.authority(),
             &url.origin(),
             Some("text/plain;charset=UTF-8"),
         ),
@@ -162,10 +163,14 @@ impl Publisher {
     async fn post(&self, conn: &mut Option<Connection>, path: &str, body: &[u8]) -> bool {
         let c = match conn {
             Some(c) => c,
-            None => match Connection::connect(self.addr, self.counters.clone()).await {
-                Ok(c) => conn.insert(c),
-                Err(_) => return false,
-            },
+            None => {
+                match Connection::connect(self.addr, &self.url.authority(), self.counters.clone())
+                    .await
+                {
+                    Ok(c) => conn.insert(c),
+                    Err(_) => return false,
+                }
+            }
         };
         let result = async {
             c.send_request("POST", path, &self.headers, Some(body))
