@@ -8,7 +8,8 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: the command line (clap derive) and its hard limits.
+//! - [`cli`]: the command line (clap derive), its hard limits, and the run order of
+//!   `--transport all`.
 //! - [`run`]: orchestration: per transport, one phase of four steps (connect the clients,
 //!   publish on schedule, drain, collect), one module each.
 //! - [`publish_log`]: which messages the server accepted and their ordering floors, written by
@@ -21,7 +22,8 @@
 //! - [`sequence`]: per-client lost / duplicated / out-of-order checking.
 //! - [`latency`]: hdrhistogram wrapper shared by a transport's clients.
 //! - [`wire`]: the counting TCP stream every client reads and writes through.
-//! - [`http1`]: a minimal hand-written HTTP/1.1 client (keep-alive, Content-Length, chunked).
+//! - [`http1`]: hyper's connection-level HTTP/1.1 client over the counting stream: one
+//!   kept-alive socket per client, `Host` first, bodies read as they arrive.
 //! - [`report`]: stdout table, `--json`, `--report` HTML with SVG charts.
 //! - [`bench`]: `loadtest bench`, the standard suite and its Markdown table.
 //! - [`sysinfo`]: machine info and the server's CPU/RSS from /proc.

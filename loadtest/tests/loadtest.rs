@@ -43,12 +43,16 @@ async fn ledger(url: &str, client: &str) -> serde_json::Value {
         loadtest::http1::Connection::connect(addr, "x", loadtest::wire::WireCounters::new())
             .await
             .unwrap();
-    conn.send_request("GET", &format!("/api/stats?client={client}"), &[], None)
+    let (status, body) = conn
+        .fetch(
+            hyper::Method::GET,
+            &format!("/api/stats?client={client}"),
+            &[],
+            None,
+        )
         .await
         .unwrap();
-    let head = conn.read_head(false).await.unwrap();
-    let body = conn.read_body(&head).await.unwrap();
-    assert_eq!(head.status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     serde_json::from_slice(&body).unwrap()
 }
 

@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use hyper::{Method, StatusCode};
 use protocol::Transport;
 use protocol::headers::{self, HeaderProfile, RequestKind};
 use tokio::sync::Semaphore;
@@ -31,15 +32,19 @@ pub async fn newest_id(addr: SocketAddr, url: &HttpUrl) -> anyhow::Result<u64> {
     let mut conn = Connection::connect(addr, &url.authority(), WireCounters::new()).await?;
     let headers =
         headers::request_headers(HeaderProfile::Curl, RequestKind::Fetch, &url.origin(), None);
-    conn.send_request("GET", "/api/poll?client=loadtest-setup", &headers, None)
+    let (status, body) = conn
+        .fetch(
+            Method::GET,
+            "/api/poll?client=loadtest-setup",
+            &headers,
+            None,
+        )
         .await?;
-    let head = conn.read_head(false).await?;
-    let body = conn.read_body(&head).await?;
-    if head.status != 200 {
+    if status != StatusCode::OK {
         bail!(
             "GET /api/poll answered {}: is {} a transport-lab server? (use --publish-url and \
              --subscribe-url for others)",
-            head.status,
+            status.as_u16(),
             url.origin()
         );
     }

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use bytes::Bytes;
+use hyper::Method;
 use protocol::headers::{self, RequestKind};
 
 use crate::cli::RunArgs;
@@ -143,7 +145,7 @@ impl Publisher {
             let posted = Instant::now();
             let ok = tokio::select! {
                 () = phase.stop.cancelled() => false,
-                ok = self.post(&mut conn, &path, text.as_bytes()) => ok,
+                ok = self.post(&mut conn, &path, Bytes::from(text)) => ok,
             };
             if ok {
                 round_trips.record(posted.elapsed().as_micros() as u64);
@@ -160,7 +162,14 @@ impl Publisher {
 
     /// One POST; true if answered 2xx. Not retried: a POST that failed mid-flight may have been
     /// stored, and retrying could publish it twice.
-    async fn post(&self, conn: &mut Option<Connection>, path: &str, body: &[u8]) -> bool {
+    async fn post(&self, conn: &mut Option<Connection>, path: &str, body: Bytes) -> bool {
+        // Closed by the server since its last answer (`Connection: close`, an idle timeout):
+        // nothing was sent on it, so replacing it cannot publish anything twice.
+        if let Some(c) = conn.as_mut()
+            && c.ready().await.is_err()
+        {
+            *conn = None;
+        }
         let c = match conn {
             Some(c) => c,
             None => {
@@ -172,21 +181,8 @@ impl Publisher {
                 }
             }
         };
-        let result = async {
-            c.send_request("POST", path, &self.headers, Some(body))
-                .await?;
-            let head = c.read_head(false).await?;
-            c.read_body(&head).await?;
-            Ok::<_, crate::http1::HttpError>(head.status)
-        }
-        .await;
-        match result {
-            Ok(status) => {
-                if !c.is_reusable() {
-                    *conn = None;
-                }
-                (200..300).contains(&status)
-            }
+        match c.fetch(Method::POST, path, &self.headers, Some(body)).await {
+            Ok((status, _)) => status.is_success(),
             Err(_) => {
                 *conn = None;
                 false
