@@ -7,10 +7,10 @@
 
 use std::fmt::Write;
 
+use protocol::HeaderProfile;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{BenchArgs, RunArgs, TransportArg};
-use crate::headers::HeaderProfile;
 use crate::report::RunReport;
 use crate::report::table::human_us;
 

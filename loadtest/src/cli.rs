@@ -5,10 +5,9 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-
-use crate::clients::Transport;
-use crate::headers::HeaderProfile;
+use protocol::{HeaderProfile, Transport};
 
 pub const MAX_CLIENTS: u64 = 20_000;
 pub const MAX_MESSAGES: u64 = 1_000_000;
@@ -36,28 +35,58 @@ pub enum Command {
     Bench(BenchArgs),
 }
 
-/// `--transport`: one of the five, or all of them one after another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// The order `--transport all` runs the five in: cheapest connections last, so the polling
+/// phases (which leave the most sockets in TIME_WAIT) do not follow each other.
+pub const RUN_ORDER: [Transport; Transport::COUNT] = [
+    Transport::Sse,
+    Transport::Ws,
+    Transport::Stream,
+    Transport::LongPoll,
+    Transport::Poll,
+];
+
+/// `--transport all`: every transport, one after another in [`RUN_ORDER`].
+pub const ALL_TRANSPORTS: &str = "all";
+
+/// `--transport`: one of the five, by its one name, or all of them one after another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransportArg {
-    Poll,
-    Longpoll,
-    Stream,
-    Sse,
-    Ws,
+    One(Transport),
     All,
 }
 
 impl TransportArg {
+    /// Every value, as `--help` lists them: the five in teaching order, then `all`.
+    const VARIANTS: [Self; Transport::COUNT + 1] = {
+        let mut variants = [Self::All; Transport::COUNT + 1];
+        let mut i = 0;
+        while i < Transport::COUNT {
+            variants[i] = Self::One(Transport::ALL[i]);
+            i += 1;
+        }
+        variants
+    };
+
     /// The transports to run, in the order they run.
     pub fn transports(self) -> Vec<Transport> {
         match self {
-            Self::Poll => vec![Transport::ShortPoll],
-            Self::Longpoll => vec![Transport::LongPoll],
-            Self::Stream => vec![Transport::Stream],
-            Self::Sse => vec![Transport::Sse],
-            Self::Ws => vec![Transport::Ws],
-            Self::All => Transport::ALL.to_vec(),
+            Self::One(transport) => vec![transport],
+            Self::All => RUN_ORDER.to_vec(),
         }
+    }
+}
+
+/// By hand rather than derived, so the accepted words are the protocol's transport names.
+impl ValueEnum for TransportArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::VARIANTS
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self {
+            Self::One(transport) => transport.name(),
+            Self::All => ALL_TRANSPORTS,
+        }))
     }
 }
 
@@ -113,7 +142,7 @@ pub struct RunArgs {
     pub server_pid: Option<u32>,
 
     /// Header set of every HTTP request: a current Chrome's, or curl's minimal one.
-    #[arg(long, value_enum, default_value_t = HeaderProfile::Browser)]
+    #[arg(long, value_parser = header_profiles(), default_value = HeaderProfile::Browser.name())]
     pub headers: HeaderProfile,
 
     /// Publisher connections, posting in parallel when answers are slow (0: 16). With 1, posts
@@ -194,6 +223,25 @@ pub struct BenchArgs {
     pub quiet: bool,
 }
 
+/// `--headers`: the protocol's header sets by name. A parser rather than a `ValueEnum`, because
+/// the type is the protocol crate's, which does not depend on clap.
+fn header_profiles() -> impl TypedValueParser<Value = HeaderProfile> {
+    let values = [HeaderProfile::Browser, HeaderProfile::Curl].map(|profile| {
+        PossibleValue::new(profile.name()).help(match profile {
+            HeaderProfile::Browser => {
+                "What Chrome sends from a page on the same origin (about 400 bytes per request head)"
+            }
+            HeaderProfile::Curl => "What `curl` sends: Host, User-Agent, Accept",
+        })
+    });
+    PossibleValuesParser::new(values).try_map(|name| {
+        HeaderProfile::ALL
+            .into_iter()
+            .find(|profile| profile.name() == name)
+            .ok_or("not a header set")
+    })
+}
+
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && (0.01..=100_000.0).contains(&v) => Ok(v),
@@ -238,5 +286,29 @@ mod tests {
         };
         assert_eq!(b.clients, [100, 1000]);
         assert_eq!(TransportArg::All.transports().len(), 5);
+    }
+
+    /// `--transport` takes each protocol name to its transport, and `all` to the run order.
+    #[test]
+    fn transport_flag_takes_the_protocol_names() {
+        let names: Vec<String> = TransportArg::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value())
+            .map(|v| v.get_name().to_owned())
+            .collect();
+        let expected: Vec<&str> = Transport::ALL
+            .iter()
+            .map(|t| t.name())
+            .chain([ALL_TRANSPORTS])
+            .collect();
+        assert_eq!(names, expected);
+        for t in Transport::ALL {
+            let cli = Cli::try_parse_from(["loadtest", "--transport", t.name()]).unwrap();
+            assert_eq!(cli.run.transport, TransportArg::One(t));
+            assert_eq!(cli.run.transport.transports(), [t]);
+        }
+        let cli = Cli::try_parse_from(["loadtest", "--transport", ALL_TRANSPORTS]).unwrap();
+        assert_eq!(cli.run.transport.transports(), RUN_ORDER);
+        assert!(Cli::try_parse_from(["loadtest", "--transport", "short_poll"]).is_err());
     }
 }

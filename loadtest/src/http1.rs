@@ -1,23 +1,38 @@
-//! A minimal HTTP/1.1 client, written by hand over a [`CountingStream`].
+//! The HTTP/1.1 client every HTTP transport client and the publisher use: hyper's
+//! connection-level client (`hyper::client::conn::http1`) over our [`CountingStream`].
 //!
-//! Why not reqwest or hyper: their connection pools hide which socket a request used and when a
-//! connection was (re)opened, and they add headers of their own. Here every byte on the wire is
-//! one we chose and one we counted: the request head is exactly the header set of
-//! [`crate::headers`], and responses are parsed incrementally (`Content-Length` and chunked
-//! bodies) so a never-ending stream is consumed as it arrives. Connections are kept alive and
-//! reused, as a browser would.
+//! Why hyper, and why its connection rather than a pooled client (reqwest, hyper-util's
+//! `Client`): parsing HTTP is not what this tool is for, counting it is, and the counting sits
+//! below the parser. hyper reads and writes through the [`CountingStream`], so request heads,
+//! response heads and chunk framing are counted exactly as the kernel saw them, whoever parses
+//! them. A pool would hide which socket a request used and when a connection was (re)opened, and
+//! would add a `Host` of its own; a [`Connection`] here is one socket its client owns, kept alive
+//! and reused request after request, as a browser would.
+//!
+//! The request head is the request line, `Host`, then the caller's headers in the caller's order,
+//! then `Content-Length` when there is a body. hyper writes headers in insertion order and adds
+//! nothing to a request that already says what it needs (no `User-Agent`, no `Host`, no length
+//! for an empty GET); names go out in title case, as a browser's HTTP/1.1 heads look (the byte
+//! count is the same in any case). Bodies are read frame by frame as they arrive, so a
+//! never-ending stream is consumed as it is written.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::client::conn::http1::{Builder, SendRequest};
+use hyper::header::{CONTENT_LENGTH, HOST, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tokio::task::AbortHandle;
 
 use crate::wire::{CountingStream, WireCounters};
 
-/// Longest response head we accept; anything longer is not the server we are testing.
-const MAX_HEAD: usize = 64 * 1024;
 /// Longest non-streaming body we buffer (a poll answer with thousands of messages fits).
 const MAX_BODY: usize = 64 * 1024 * 1024;
 
@@ -29,490 +44,350 @@ pub enum HttpError {
     Closed,
     #[error("malformed response: {0}")]
     Malformed(String),
-    #[error("bad url {0:?}: {1}")]
-    Url(String, &'static str),
+    #[error("http: {0}")]
+    Http(hyper::Error),
+    #[error("bad request header: {0}")]
+    Header(String),
 }
 
-/// An `http://` or `ws://` URL, split into what a request needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpUrl {
-    /// `http` or `ws`; TLS is deliberately unsupported (this tool measures plain bytes on loopback).
-    pub scheme: String,
-    pub host: String,
-    pub port: u16,
-    /// Path plus query, always starting with `/`.
-    pub path_and_query: String,
-}
-
-impl HttpUrl {
-    pub fn parse(url: &str) -> Result<Self, HttpError> {
-        let bad = |why| HttpError::Url(url.to_owned(), why);
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("missing scheme"))?;
-        let scheme = scheme.to_ascii_lowercase();
-        let default_port = match scheme.as_str() {
-            "http" | "ws" => 80,
-            _ => return Err(bad("only http:// and ws:// are supported")),
-        };
-        let (authority, path) = match rest.find(['/', '?']) {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        let path_and_query = if path.starts_with('?') {
-            format!("/{path}")
-        } else {
-            path.to_owned()
-        };
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (host, after) = v6.split_once(']').ok_or_else(|| bad("unclosed ["))?;
-            let port = match after.strip_prefix(':') {
-                Some(p) => p.parse().map_err(|_| bad("bad port"))?,
-                None => default_port,
-            };
-            (host.to_owned(), port)
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h.to_owned(), p.parse().map_err(|_| bad("bad port"))?),
-                None => (authority.to_owned(), default_port),
-            }
-        };
-        if host.is_empty() {
-            return Err(bad("missing host"));
+impl From<hyper::Error> for HttpError {
+    /// Sorts hyper's errors into the ones callers act on: a connection that went away (`Closed`,
+    /// or `Io` underneath) is worth one retry on a new connection; anything else is not.
+    fn from(e: hyper::Error) -> Self {
+        if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+            return Self::Closed;
         }
-        Ok(Self {
-            scheme,
-            host,
-            port,
-            path_and_query,
-        })
-    }
-
-    /// The `Host` header value.
-    pub fn authority(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        if self.port == 80 {
-            host
-        } else {
-            format!("{host}:{}", self.port)
+        let io = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<std::io::Error>());
+        match io {
+            Some(io) => Self::Io(std::io::Error::new(io.kind(), io.to_string())),
+            None => Self::Http(e),
         }
     }
-
-    /// `http://authority`, what `Origin` and `Referer` are built from.
-    pub fn origin(&self) -> String {
-        format!("http://{}", self.authority())
-    }
-
-    /// This URL's path and query with `key=value` appended.
-    pub fn with_param(&self, key: &str, value: &str) -> String {
-        let sep = if self.path_and_query.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        format!("{}{sep}{key}={value}", self.path_and_query)
-    }
 }
 
-/// How a response body is delimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyKind {
-    Length(u64),
-    Chunked,
-    /// Until the server closes (HTTP/1.0 style); the connection cannot be reused.
-    UntilClose,
-    /// 1xx, 204, 304 and HEAD: nothing follows the head.
-    Empty,
-}
-
-/// A parsed status line and header block.
-#[derive(Debug, Clone)]
-pub struct ResponseHead {
-    pub status: u16,
-    /// Header names lower-cased, in order.
-    pub headers: Vec<(String, String)>,
-    pub body: BodyKind,
-    /// The server said `Connection: close` (or spoke HTTP/1.0 without keep-alive).
-    pub close: bool,
-}
-
-impl ResponseHead {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// One keep-alive connection.
+/// One kept-alive connection.
 pub struct Connection {
-    stream: CountingStream<TcpStream>,
-    /// Bytes read from the socket but not yet consumed by the parser.
-    buf: BytesMut,
-    /// Whether the connection may carry another request.
-    reusable: bool,
+    sender: SendRequest<Full<Bytes>>,
+    /// The task driving the socket: hyper reads and writes there, not in the caller. Aborted on
+    /// drop, so the socket closes when its client lets go of it, as a dropped `TcpStream` would.
+    driver: AbortHandle,
+    /// `Host` of every request on this connection: written first, as every client does.
+    host: HeaderValue,
+    /// Where requests are counted (bytes are counted by the stream underneath).
+    counters: Arc<WireCounters>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
 }
 
 impl Connection {
-    pub async fn connect(addr: SocketAddr, counters: Arc<WireCounters>) -> Result<Self, HttpError> {
+    pub async fn connect(
+        addr: SocketAddr,
+        host: &str,
+        counters: Arc<WireCounters>,
+    ) -> Result<Self, HttpError> {
+        let host = HeaderValue::from_str(host).map_err(|e| HttpError::Header(e.to_string()))?;
         let tcp = TcpStream::connect(addr).await?;
         // Requests are written in one go; Nagle would only delay small POSTs behind ACKs.
         tcp.set_nodelay(true)?;
+        let io = TokioIo::new(CountingStream::new(tcp, counters.clone()));
+        let (sender, connection) = Builder::new()
+            .title_case_headers(true)
+            .handshake(io)
+            .await?;
+        // Its errors reach the caller through the request or body it is waiting on.
+        let driver = tokio::spawn(async move {
+            let _ = connection.await;
+        })
+        .abort_handle();
         Ok(Self {
-            stream: CountingStream::new(tcp, counters),
-            buf: BytesMut::with_capacity(8 * 1024),
-            reusable: true,
+            sender,
+            driver,
+            host,
+            counters,
         })
     }
 
-    pub fn is_reusable(&self) -> bool {
-        self.reusable
+    /// Waits until the connection can carry another request: at once on a live keep-alive
+    /// connection, an error if the server has closed it since (`Connection: close`, an idle
+    /// timeout). Nothing has been sent on it then, so opening a new one is always safe.
+    pub async fn ready(&mut self) -> Result<(), HttpError> {
+        Ok(self.sender.ready().await?)
     }
 
-    /// Writes one request in a single write: request line, `headers` in order, then the body.
-    /// `Content-Length` is added when there is a body.
-    pub async fn send_request(
+    /// Sends one request (counted as one) once the connection is ready; the returned future
+    /// resolves to the response head, whose body then arrives as it is read.
+    pub async fn send(
         &mut self,
-        method: &str,
+        method: Method,
         path_and_query: &str,
-        headers: &[(String, String)],
-        body: Option<&[u8]>,
-    ) -> Result<(), HttpError> {
-        let mut head = format!("{method} {path_and_query} HTTP/1.1\r\n");
+        headers: &[(&str, String)],
+        body: Option<Bytes>,
+    ) -> Result<impl Future<Output = Result<Response<Incoming>, HttpError>> + use<>, HttpError>
+    {
+        self.ready().await?;
+        let request = self.request(method, path_and_query, headers, body)?;
+        self.counters.add_request();
+        let response = self.sender.send_request(request);
+        Ok(async move { Ok(response.await?) })
+    }
+
+    /// Sends one request and reads its whole (finite) answer.
+    pub async fn fetch(
+        &mut self,
+        method: Method,
+        path_and_query: &str,
+        headers: &[(&str, String)],
+        body: Option<Bytes>,
+    ) -> Result<(StatusCode, Vec<u8>), HttpError> {
+        let response = self
+            .send(method, path_and_query, headers, body)
+            .await?
+            .await?;
+        let (parts, body) = response.into_parts();
+        Ok((parts.status, read_body(body).await?))
+    }
+
+    /// The request as it goes on the wire: `Host`, `headers` in order, `Content-Length`.
+    fn request(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        headers: &[(&str, String)],
+        body: Option<Bytes>,
+    ) -> Result<Request<Full<Bytes>>, HttpError> {
+        let bad = |e: &dyn std::fmt::Display| HttpError::Header(e.to_string());
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path_and_query)
+            .body(Full::new(body.clone().unwrap_or_default()))
+            .map_err(|e| bad(&e))?;
+        let map = request.headers_mut();
+        map.insert(HOST, self.host.clone());
         for (name, value) in headers {
-            head.push_str(name);
-            head.push_str(": ");
-            head.push_str(value);
-            head.push_str("\r\n");
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(&e))?;
+            let value = HeaderValue::from_str(value).map_err(|e| bad(&e))?;
+            map.append(name, value);
         }
-        if let Some(body) = body {
-            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        // Set here, last, as the hand-written client did; hyper keeps a length it is given.
+        if let Some(body) = &body {
+            map.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
         }
-        head.push_str("\r\n");
-        let mut out = head.into_bytes();
-        if let Some(body) = body {
-            out.extend_from_slice(body);
-        }
-        self.stream.counters().add_request();
-        self.stream.write_all(&out).await?;
-        Ok(())
-    }
-
-    /// Reads more bytes into the buffer; `Closed` at end of stream.
-    async fn fill(&mut self) -> Result<(), HttpError> {
-        self.buf.reserve(8 * 1024);
-        let n = self.stream.read_buf(&mut self.buf).await?;
-        if n == 0 {
-            self.reusable = false;
-            return Err(HttpError::Closed);
-        }
-        Ok(())
-    }
-
-    /// Reads and parses a response head. `head_request` marks a response to HEAD (no body).
-    pub async fn read_head(&mut self, head_request: bool) -> Result<ResponseHead, HttpError> {
-        loop {
-            if let Some(end) = memchr::memmem::find(&self.buf, b"\r\n\r\n") {
-                let raw = self.buf.split_to(end + 4);
-                let head = parse_head(&raw[..end], head_request)?;
-                if head.close || head.body == BodyKind::UntilClose {
-                    self.reusable = false;
-                }
-                // 1xx informational responses (other than 101) precede the real one.
-                if (100..200).contains(&head.status) && head.status != 101 {
-                    continue;
-                }
-                return Ok(head);
-            }
-            if self.buf.len() > MAX_HEAD {
-                return Err(HttpError::Malformed("response head too long".into()));
-            }
-            self.fill().await?;
-        }
-    }
-
-    /// An incremental reader over the body `head` announced.
-    pub fn body<'a>(&'a mut self, head: &ResponseHead) -> BodyReader<'a> {
-        let state = match head.body {
-            BodyKind::Length(n) => BodyState::Length(n),
-            BodyKind::Chunked => BodyState::ChunkSize,
-            BodyKind::UntilClose => BodyState::UntilClose,
-            BodyKind::Empty => BodyState::Done,
-        };
-        BodyReader { conn: self, state }
-    }
-
-    /// Reads a whole (finite) body into memory.
-    pub async fn read_body(&mut self, head: &ResponseHead) -> Result<Vec<u8>, HttpError> {
-        let mut reader = self.body(head);
-        let mut out = Vec::new();
-        while let Some(data) = reader.next_data().await? {
-            out.extend_from_slice(&data);
-            if out.len() > MAX_BODY {
-                return Err(HttpError::Malformed("body too long".into()));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Hands the socket over (WebSocket upgrade), with any bytes already read past the head.
-    pub fn into_parts(self) -> (CountingStream<TcpStream>, BytesMut) {
-        (self.stream, self.buf)
+        Ok(request)
     }
 }
 
-fn parse_head(raw: &[u8], head_request: bool) -> Result<ResponseHead, HttpError> {
-    let text = std::str::from_utf8(raw)
-        .map_err(|_| HttpError::Malformed("response head is not UTF-8".into()))?;
-    let mut lines = text.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or_default();
-    if !version.starts_with("HTTP/1.") {
-        return Err(HttpError::Malformed(format!("status line {status_line:?}")));
+/// The next piece of body data, as it arrives; `None` once the body is complete. Pieces follow
+/// network reads and chunks, not messages; trailers are skipped.
+pub async fn next_data(body: &mut Incoming) -> Result<Option<Bytes>, HttpError> {
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            return Ok(Some(data));
+        }
     }
-    let status: u16 = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| HttpError::Malformed(format!("status line {status_line:?}")))?;
-    let mut headers = Vec::new();
-    for line in lines {
-        let (name, value) = line
-            .split_once(':')
-            .ok_or_else(|| HttpError::Malformed(format!("header line {line:?}")))?;
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+    Ok(None)
+}
+
+/// Reads a whole (finite) body into memory.
+pub async fn read_body(mut body: Incoming) -> Result<Vec<u8>, HttpError> {
+    let mut out = Vec::new();
+    while let Some(data) = next_data(&mut body).await? {
+        out.extend_from_slice(&data);
+        if out.len() > MAX_BODY {
+            return Err(HttpError::Malformed("body too long".into()));
+        }
     }
-    let find = |n: &str| {
-        headers
-            .iter()
-            .find(|(name, _)| name == n)
-            .map(|(_, v)| v.to_ascii_lowercase())
-    };
-    let connection = find("connection").unwrap_or_default();
-    let close = connection.contains("close")
-        || (version == "HTTP/1.0" && !connection.contains("keep-alive"));
-    let body = if head_request || (100..200).contains(&status) || status == 204 || status == 304 {
-        BodyKind::Empty
-    } else if find("transfer-encoding").is_some_and(|te| te.contains("chunked")) {
-        BodyKind::Chunked
-    } else if let Some(len) = find("content-length") {
-        BodyKind::Length(
-            len.parse()
-                .map_err(|_| HttpError::Malformed(format!("content-length {len:?}")))?,
-        )
-    } else {
-        BodyKind::UntilClose
-    };
-    Ok(ResponseHead {
-        status,
-        headers,
-        body,
-        close,
-    })
+    Ok(out)
 }
 
-#[derive(Debug, Clone, Copy)]
-enum BodyState {
-    /// Bytes left of a `Content-Length` body.
-    Length(u64),
-    /// Expecting a chunk-size line.
-    ChunkSize,
-    /// Bytes left of the current chunk.
-    ChunkData(u64),
-    /// Expecting the CRLF after a chunk's data.
-    ChunkEnd,
-    /// After the last chunk: trailers until an empty line.
-    Trailers,
-    UntilClose,
-    Done,
+/// A response body still arriving, holding the connection it arrives on: dropping it closes the
+/// socket, as a page closing its `EventSource` or aborting its `fetch()` does.
+pub struct LiveBody {
+    body: Incoming,
+    /// Kept only to keep the socket open while the body is read.
+    _connection: Connection,
 }
 
-/// Yields a body's data as it arrives, with chunk framing removed.
-pub struct BodyReader<'a> {
-    conn: &'a mut Connection,
-    state: BodyState,
-}
+impl LiveBody {
+    pub fn new(connection: Connection, body: Incoming) -> Self {
+        Self {
+            body,
+            _connection: connection,
+        }
+    }
 
-impl BodyReader<'_> {
-    /// The next piece of body data; `None` once the body is complete. Pieces follow network reads,
-    /// not chunk boundaries.
+    /// See [`next_data`].
     pub async fn next_data(&mut self) -> Result<Option<Bytes>, HttpError> {
-        loop {
-            match self.state {
-                BodyState::Done => return Ok(None),
-                BodyState::Length(0) => {
-                    self.state = BodyState::Done;
-                    return Ok(None);
-                }
-                BodyState::Length(left) => {
-                    if self.conn.buf.is_empty() {
-                        self.conn.fill().await?;
-                    }
-                    let take = (left as usize).min(self.conn.buf.len());
-                    self.state = BodyState::Length(left - take as u64);
-                    return Ok(Some(self.conn.buf.split_to(take).freeze()));
-                }
-                BodyState::UntilClose => {
-                    if self.conn.buf.is_empty() {
-                        match self.conn.fill().await {
-                            Ok(()) => {}
-                            Err(HttpError::Closed) => {
-                                self.state = BodyState::Done;
-                                return Ok(None);
-                            }
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    let all = self.conn.buf.len();
-                    return Ok(Some(self.conn.buf.split_to(all).freeze()));
-                }
-                BodyState::ChunkSize => {
-                    let Some(line) = self.take_line().await? else {
-                        continue;
-                    };
-                    let size_text = line.split(';').next().unwrap_or_default().trim();
-                    let size = u64::from_str_radix(size_text, 16)
-                        .map_err(|_| HttpError::Malformed(format!("chunk size line {line:?}")))?;
-                    self.state = if size == 0 {
-                        BodyState::Trailers
-                    } else {
-                        BodyState::ChunkData(size)
-                    };
-                }
-                BodyState::ChunkData(left) => {
-                    if self.conn.buf.is_empty() {
-                        self.conn.fill().await?;
-                    }
-                    let take = (left as usize).min(self.conn.buf.len());
-                    let rest = left - take as u64;
-                    self.state = if rest == 0 {
-                        BodyState::ChunkEnd
-                    } else {
-                        BodyState::ChunkData(rest)
-                    };
-                    return Ok(Some(self.conn.buf.split_to(take).freeze()));
-                }
-                BodyState::ChunkEnd => {
-                    if let Some(line) = self.take_line().await? {
-                        if !line.is_empty() {
-                            return Err(HttpError::Malformed("data after chunk".into()));
-                        }
-                        self.state = BodyState::ChunkSize;
-                    }
-                }
-                BodyState::Trailers => {
-                    if let Some(line) = self.take_line().await?
-                        && line.is_empty()
-                    {
-                        self.state = BodyState::Done;
-                    }
-                }
-            }
-        }
+        next_data(&mut self.body).await
+    }
+}
+
+/// So body-level parsers (the SSE decoder) can read it directly.
+impl Body for LiveBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
     }
 
-    /// A CRLF-terminated line from the buffer, reading more if needed. `None` means "call again"
-    /// (more bytes were read but the line is not complete yet).
-    async fn take_line(&mut self) -> Result<Option<String>, HttpError> {
-        if let Some(i) = memchr::memmem::find(&self.conn.buf, b"\r\n") {
-            let line = self.conn.buf.split_to(i + 2);
-            return Ok(Some(String::from_utf8_lossy(&line[..i]).into_owned()));
-        }
-        if self.conn.buf.len() > MAX_HEAD {
-            return Err(HttpError::Malformed("framing line too long".into()));
-        }
-        self.conn.fill().await?;
-        Ok(None)
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protocol::headers::{self, HeaderProfile, RequestKind};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
 
-    #[test]
-    fn parses_urls() {
-        let u = HttpUrl::parse("http://127.0.0.1:8080/api/sse?since=3").unwrap();
-        assert_eq!(
-            (u.host.as_str(), u.port, u.path_and_query.as_str()),
-            ("127.0.0.1", 8080, "/api/sse?since=3")
-        );
-        assert_eq!(u.authority(), "127.0.0.1:8080");
-        assert_eq!(u.with_param("client", "a"), "/api/sse?since=3&client=a");
-        let u = HttpUrl::parse("ws://[::1]/x").unwrap();
-        assert_eq!(
-            (u.host.as_str(), u.port, u.authority().as_str()),
-            ("::1", 80, "[::1]")
-        );
-        let u = HttpUrl::parse("http://localhost:9").unwrap();
-        assert_eq!(u.path_and_query, "/");
-        assert!(HttpUrl::parse("https://x").is_err());
-        assert!(HttpUrl::parse("127.0.0.1:80").is_err());
+    /// Reads one request (head, and a body as long as its Content-Length) off `s`.
+    async fn read_request(s: &mut TcpStream) -> Vec<u8> {
+        let mut req = Vec::new();
+        loop {
+            if let Some(end) = memchr::memmem::find(&req, b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&req[..end]).to_ascii_lowercase();
+                let length = head
+                    .split("\r\n")
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .map_or(0, |n| n.parse::<usize>().unwrap());
+                if req.len() >= end + 4 + length {
+                    return req;
+                }
+            }
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "client closed mid-request");
+            req.extend_from_slice(&buf[..n]);
+        }
     }
 
-    #[test]
-    fn parses_heads() {
-        let h = parse_head(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/event-stream",
-            false,
-        )
-        .unwrap();
-        assert_eq!((h.status, h.body, h.close), (200, BodyKind::Chunked, false));
-        assert_eq!(h.header("content-type"), Some("text/event-stream"));
-        let h = parse_head(
-            b"HTTP/1.1 201 Created\r\ncontent-length: 12\r\nConnection: close",
-            false,
-        )
-        .unwrap();
-        assert_eq!(
-            (h.status, h.body, h.close),
-            (201, BodyKind::Length(12), true)
-        );
-        let h = parse_head(b"HTTP/1.0 200 OK", false).unwrap();
-        assert_eq!((h.body, h.close), (BodyKind::UntilClose, true));
-    }
-
-    /// Chunked bodies decode across arbitrary read boundaries, and the connection stays usable
-    /// for the next response.
+    /// Chunked bodies decode across arbitrary read boundaries, the connection stays usable for
+    /// the next request, and the byte counts are exactly what crossed the socket.
     #[tokio::test]
     async fn decodes_chunked_then_reuses_connection() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        const PIECES: [&[u8]; 3] = [
+        const PIECES: [&[u8]; 4] = [
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel",
             b"lo\r\n6;ext=1\r\n world\r\n0\r\n",
-            b"\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+            b"\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
         ];
         let server = tokio::spawn(async move {
             let (mut s, _) = listener.accept().await.unwrap();
-            let mut req = vec![0u8; 1024];
-            let _ = s.read(&mut req).await.unwrap();
-            for piece in PIECES {
+            let first = read_request(&mut s).await;
+            for piece in &PIECES[..3] {
                 s.write_all(piece).await.unwrap();
                 s.flush().await.unwrap();
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
+            let second = read_request(&mut s).await;
+            s.write_all(PIECES[3]).await.unwrap();
+            (first, second)
         });
         let counters = WireCounters::new();
-        let mut conn = Connection::connect(addr, counters.clone()).await.unwrap();
-        conn.send_request("GET", "/", &[("Host".into(), "x".into())], None)
+        let mut conn = Connection::connect(addr, "x", counters.clone())
             .await
             .unwrap();
-        let head = conn.read_head(false).await.unwrap();
-        assert_eq!(conn.read_body(&head).await.unwrap(), b"hello world");
-        let head = conn.read_head(false).await.unwrap();
-        assert_eq!(conn.read_body(&head).await.unwrap(), b"ok");
-        assert!(conn.is_reusable());
-        server.await.unwrap();
+        let (status, body) = conn.fetch(Method::GET, "/", &[], None).await.unwrap();
+        assert_eq!(
+            (status, body.as_slice()),
+            (StatusCode::OK, &b"hello world"[..])
+        );
+        let (status, body) = conn.fetch(Method::GET, "/", &[], None).await.unwrap();
+        assert_eq!((status, body.as_slice()), (StatusCode::OK, &b"ok"[..]));
+        let (first, second) = server.await.unwrap();
+        // Nothing but what we asked for: hyper adds no header to a bodiless GET.
+        let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(
+            (first.as_slice(), second.as_slice()),
+            (&head[..], &head[..])
+        );
         let t = counters.totals();
-        assert_eq!(t.bytes_up, "GET / HTTP/1.1\r\nHost: x\r\n\r\n".len() as u64);
+        assert_eq!(t.bytes_up, 2 * head.len() as u64);
         assert_eq!(
             t.bytes_down,
             PIECES.iter().map(|p| p.len() as u64).sum::<u64>()
         );
-        assert_eq!((t.requests, t.connections), (1, 1));
+        assert_eq!((t.requests, t.connections), (2, 1));
+    }
+
+    /// A POST with the browser header set goes out byte for byte as the request line, `Host`, the
+    /// protocol's headers in order and `Content-Length`, then the body: nothing added, nothing
+    /// reordered.
+    #[tokio::test]
+    async fn request_head_is_host_then_the_header_set() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let request = read_request(&mut s).await;
+            s.write_all(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+                .await
+                .unwrap();
+            request
+        });
+        let origin = format!("http://{addr}");
+        let set = headers::request_headers(
+            HeaderProfile::Browser,
+            RequestKind::Fetch,
+            &origin,
+            Some("text/plain;charset=UTF-8"),
+        );
+        let counters = WireCounters::new();
+        let mut conn = Connection::connect(addr, &addr.to_string(), counters.clone())
+            .await
+            .unwrap();
+        let body = Bytes::from_static(b"hello");
+        let (status, _) = conn
+            .fetch(Method::POST, "/api/messages?user=a", &set, Some(body))
+            .await
+            .unwrap();
+        assert_eq!(status, StatusCode::CREATED);
+        let expected = format!(
+            "POST /api/messages?user=a HTTP/1.1\r\nHost: {addr}\r\n{}Content-Length: 5\r\n\r\nhello",
+            headers::to_head(&set)
+        );
+        let request = server.await.unwrap();
+        assert_eq!(String::from_utf8(request).unwrap(), expected);
+        assert_eq!(counters.totals().bytes_up, expected.len() as u64);
+    }
+
+    /// A connection the server closed while idle is reported as not ready, before anything is
+    /// sent on it.
+    #[tokio::test]
+    async fn a_closed_idle_connection_is_not_ready() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            read_request(&mut s).await;
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                .await
+                .unwrap();
+            // Closes the socket while the client holds the connection idle.
+        });
+        let counters = WireCounters::new();
+        let mut conn = Connection::connect(addr, "x", counters.clone())
+            .await
+            .unwrap();
+        conn.fetch(Method::GET, "/", &[], None).await.unwrap();
+        server.await.unwrap();
+        assert!(matches!(conn.ready().await, Err(HttpError::Closed)));
+        assert!(conn.send(Method::GET, "/", &[], None).await.is_err());
+        assert_eq!(counters.totals().requests, 1);
     }
 }

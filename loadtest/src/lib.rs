@@ -8,9 +8,13 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: the command line (clap derive) and its hard limits.
-//! - [`run`]: orchestration: per transport, connect the clients, publish on schedule, drain,
-//!   collect; the publisher and its ordering log.
+//! - [`cli`]: the command line (clap derive), its hard limits, and the run order of
+//!   `--transport all`.
+//! - [`run`]: orchestration: per transport, one phase of four steps (connect the clients,
+//!   publish on schedule, drain, collect), one module each.
+//! - [`publish_log`]: which messages the server accepted and their ordering floors, written by
+//!   the publisher and read by every client.
+//! - [`target`]: the URLs of the server under test, and the loopback guard.
 //! - [`clients`]: one real protocol client per transport, each on its own connection
 //!   (`short_poll`, `long_poll`, `stream`, `sse`, `ws`, named as the server names them).
 //! - [`probe`]: the token in every message text (run id, sequence, intended send time) and the
@@ -18,8 +22,8 @@
 //! - [`sequence`]: per-client lost / duplicated / out-of-order checking.
 //! - [`latency`]: hdrhistogram wrapper shared by a transport's clients.
 //! - [`wire`]: the counting TCP stream every client reads and writes through.
-//! - [`http1`]: a minimal hand-written HTTP/1.1 client (keep-alive, Content-Length, chunked).
-//! - [`headers`]: the browser-like and curl header sets.
+//! - [`http1`]: hyper's connection-level HTTP/1.1 client over the counting stream: one
+//!   kept-alive socket per client, `Host` first, bodies read as they arrive.
 //! - [`report`]: stdout table, `--json`, `--report` HTML with SVG charts.
 //! - [`bench`]: `loadtest bench`, the standard suite and its Markdown table.
 //! - [`sysinfo`]: machine info and the server's CPU/RSS from /proc.
@@ -27,12 +31,13 @@
 pub mod bench;
 pub mod cli;
 pub mod clients;
-pub mod headers;
 pub mod http1;
 pub mod latency;
 pub mod probe;
+pub mod publish_log;
 pub mod report;
 pub mod run;
 pub mod sequence;
 pub mod sysinfo;
+pub mod target;
 pub mod wire;

@@ -1,8 +1,8 @@
 //! A TCP stream that counts every byte it carries, in each direction.
 //!
 //! Byte figures are the point of this tool, so they are taken at the one place that cannot lie:
-//! the socket. Whatever sits on top (our HTTP/1.1 client, tungstenite's WebSocket framing) reads
-//! and writes through [`CountingStream`], so request heads, response heads, chunk framing,
+//! the socket. Whatever sits on top (hyper's HTTP/1.1 client, tungstenite's WebSocket framing)
+//! reads and writes through [`CountingStream`], so request heads, response heads, chunk framing,
 //! WebSocket frame headers, masks, pings and pongs are all counted, exactly as the kernel saw them
 //! (minus TCP/IP headers, which no transport choice changes).
 
@@ -14,6 +14,7 @@ use std::task::{Context, Poll};
 
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 
 /// Counters one client owns; shared with its stream(s) so reconnects keep adding to the same sums.
 #[derive(Debug, Default)]
@@ -26,6 +27,9 @@ pub struct WireCounters {
     requests: AtomicU64,
     /// TCP connections opened: more than one per client means it had to reconnect.
     connections: AtomicU64,
+    /// Woken on every write: hyper writes from its own task, so a client that must know when its
+    /// request is on the wire (a long poll is subscribed from then) waits here.
+    wrote: Notify,
 }
 
 /// A point-in-time copy of [`WireCounters`], addable across clients.
@@ -48,6 +52,21 @@ impl WireCounters {
 
     pub fn add_connection(&self) {
         self.connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Resolves once more than `bytes` have been written up in all: the request handed to the
+    /// HTTP client when `bytes` were is then on the wire.
+    pub async fn wrote_past(&self, bytes: u64) {
+        loop {
+            let notified = self.wrote.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before the check, so a write between the check and the wait still wakes.
+            notified.as_mut().enable();
+            if self.up.load(Ordering::Relaxed) > bytes {
+                return;
+            }
+            notified.await;
+        }
     }
 
     pub fn totals(&self) -> WireTotals {
@@ -116,6 +135,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for CountingStream<S> {
             self.counters
                 .up
                 .fetch_add(*written as u64, Ordering::Relaxed);
+            self.counters.wrote.notify_waiters();
         }
         result
     }
@@ -157,5 +177,24 @@ mod tests {
                 connections: 1
             }
         );
+    }
+
+    /// `wrote_past` waits for a write from another task, and returns at once for one already made.
+    #[tokio::test]
+    async fn wrote_past_wakes_on_a_later_write() {
+        let (a, mut b) = tokio::io::duplex(64);
+        let counters = WireCounters::new();
+        let mut stream = CountingStream::new(a, counters.clone());
+        let waiter = tokio::spawn({
+            let counters = counters.clone();
+            async move { counters.wrote_past(0).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished());
+        stream.write_all(b"GET").await.unwrap();
+        waiter.await.unwrap();
+        counters.wrote_past(2).await;
+        let mut buf = [0u8; 3];
+        b.read_exact(&mut buf).await.unwrap();
     }
 }

@@ -4,9 +4,9 @@
 
 use clap::Parser;
 use loadtest::cli::{Cli, RunArgs};
-use loadtest::clients::Transport;
-use loadtest::headers::{self, HeaderProfile, RequestKind};
 use loadtest::report::{self, RunReport, TransportReport};
+use protocol::Transport;
+use protocol::headers::{self, HeaderProfile, RequestKind};
 use tokio_util::sync::CancellationToken;
 use transport_lab::config::Config;
 use transport_lab::startup::Application;
@@ -39,21 +39,20 @@ fn spawn_server(extra: &[&str]) -> (String, transport_lab::startup::Shutdown) {
 /// `GET /api/stats?client=ID`: the server's ledger for one client.
 async fn ledger(url: &str, client: &str) -> serde_json::Value {
     let addr = url["http://".len()..].parse().unwrap();
-    let mut conn = loadtest::http1::Connection::connect(addr, loadtest::wire::WireCounters::new())
+    let mut conn =
+        loadtest::http1::Connection::connect(addr, "x", loadtest::wire::WireCounters::new())
+            .await
+            .unwrap();
+    let (status, body) = conn
+        .fetch(
+            hyper::Method::GET,
+            &format!("/api/stats?client={client}"),
+            &[],
+            None,
+        )
         .await
         .unwrap();
-    let headers = vec![("Host".to_owned(), "x".to_owned())];
-    conn.send_request(
-        "GET",
-        &format!("/api/stats?client={client}"),
-        &headers,
-        None,
-    )
-    .await
-    .unwrap();
-    let head = conn.read_head(false).await.unwrap();
-    let body = conn.read_body(&head).await.unwrap();
-    assert_eq!(head.status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     serde_json::from_slice(&body).unwrap()
 }
 
@@ -78,7 +77,7 @@ fn wire_bytes(transport: Transport, id: u64) -> u64 {
         Transport::Stream => chunk(json + 1),
         Transport::Sse => chunk(format!("id: {id}\ndata: \n\n").len() as u64 + json),
         Transport::Ws => 2 + json,
-        Transport::ShortPoll | Transport::LongPoll => json,
+        Transport::Poll | Transport::LongPoll => json,
     }
 }
 
@@ -123,14 +122,21 @@ async fn every_transport_delivers_everything_once_in_order() {
     let names: Vec<_> = by_name(&report).into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["sse", "ws", "stream", "longpoll", "poll"]);
 
+    // The browser's header set with the `Host` line our HTTP client writes first (tungstenite
+    // writes its own for a WebSocket).
     let browser_head = |kind| {
-        headers::head_bytes(&headers::request_headers(
-            HeaderProfile::Browser,
-            kind,
-            &url["http://".len()..],
-            &url,
-            None,
-        )) as u64
+        let host = if kind == RequestKind::WebSocket {
+            0
+        } else {
+            format!("Host: {}\r\n", &url["http://".len()..]).len()
+        };
+        (host
+            + headers::head_bytes(&headers::request_headers(
+                HeaderProfile::Browser,
+                kind,
+                &url,
+                None,
+            ))) as u64
     };
     for t in &report.transports {
         let name = t.transport.name();
@@ -196,7 +202,7 @@ async fn every_transport_delivers_everything_once_in_order() {
                 assert_eq!(s.bytes_down / CLIENTS, overhead, "{name}");
                 let kind = match t.transport {
                     Transport::Sse => RequestKind::EventSource,
-                    Transport::Stream => RequestKind::Stream,
+                    Transport::Stream => RequestKind::Fetch,
                     _ => RequestKind::WebSocket,
                 };
                 let up = w.bytes_up / CLIENTS;
@@ -219,13 +225,13 @@ async fn every_transport_delivers_everything_once_in_order() {
                 );
                 assert!(t.per_message.requests <= (MESSAGES + 1) as f64 / MESSAGES as f64);
             }
-            Transport::ShortPoll => {
+            Transport::Poll => {
                 assert_eq!(w.connections, CLIENTS, "{name}: keep-alive reused");
                 // At least the first poll and the polls that fetched 50 messages at 200/s.
                 assert!(w.requests >= CLIENTS * 2, "{name}: {w:?}");
             }
         }
-        if matches!(t.transport, Transport::ShortPoll | Transport::LongPoll) {
+        if matches!(t.transport, Transport::Poll | Transport::LongPoll) {
             let head = browser_head(RequestKind::Fetch);
             let per_request = w.bytes_up / w.requests;
             assert!(
@@ -329,7 +335,7 @@ async fn loss_is_reported_as_loss() {
         .await
         .unwrap();
     let t = &report.transports[0];
-    assert_eq!(t.transport, Transport::ShortPoll);
+    assert_eq!(t.transport, Transport::Poll);
     // Each client got the 5 newest, with a gap notice for the other 25.
     assert_eq!(t.sequence.delivered, 3 * 5);
     assert_eq!(t.sequence.lost, 3 * 25);

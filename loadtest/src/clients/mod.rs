@@ -17,15 +17,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use hyper::body::Incoming;
+use hyper::{Method, Response, StatusCode};
+use protocol::Transport;
+use serde::Deserialize;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
-use crate::http1::{Connection, HttpError, HttpUrl, ResponseHead};
+use crate::http1::{self, Connection, HttpError, LiveBody};
 use crate::latency::{LatencyRecorder, SharedHistogram};
 use crate::probe::{Clock, Finder};
-use crate::run::PublishLog;
+use crate::publish_log::PublishLog;
 use crate::sequence::{Delivery, SequenceChecker, SequenceReport};
+use crate::target::HttpUrl;
 use crate::wire::{WireCounters, WireTotals};
 
 /// How long one connection attempt may take.
@@ -35,56 +39,6 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_RECONNECTS: u32 = 5;
 /// Pause before reconnecting, so a refusing server is not hammered.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
-
-/// The five transports, named as the server names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Transport {
-    #[serde(rename = "poll")]
-    ShortPoll,
-    #[serde(rename = "longpoll")]
-    LongPoll,
-    #[serde(rename = "stream")]
-    Stream,
-    #[serde(rename = "sse")]
-    Sse,
-    #[serde(rename = "ws")]
-    Ws,
-}
-
-impl Transport {
-    /// Run order of `--transport all`: cheapest connections last, so the polling phases (which
-    /// leave the most sockets in TIME_WAIT) do not follow each other.
-    pub const ALL: [Self; 5] = [
-        Self::Sse,
-        Self::Ws,
-        Self::Stream,
-        Self::LongPoll,
-        Self::ShortPoll,
-    ];
-
-    /// The transport's one name, as in the server's URLs, stats keys and metrics labels, the
-    /// `--transport` flag, the `{transport}` placeholder and every report.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::ShortPoll => "poll",
-            Self::LongPoll => "longpoll",
-            Self::Stream => "stream",
-            Self::Sse => "sse",
-            Self::Ws => "ws",
-        }
-    }
-
-    /// transport-lab's path for it.
-    pub fn path(self) -> &'static str {
-        match self {
-            Self::ShortPoll => "/api/poll",
-            Self::LongPoll => "/api/longpoll",
-            Self::Stream => "/api/stream",
-            Self::Sse => "/api/sse",
-            Self::Ws => "/api/ws",
-        }
-    }
-}
 
 /// Everything the clients of one transport share during one phase.
 pub struct Phase {
@@ -96,8 +50,8 @@ pub struct Phase {
     /// Talking to transport-lab: use its cursor parameters and control objects. False with
     /// `--subscribe-url`, where only the probe tokens are relied on.
     pub lab: bool,
-    /// Request headers for this transport's requests.
-    pub headers: Vec<(String, String)>,
+    /// Request headers for this transport's requests, after `Host` (the connection writes that).
+    pub headers: Vec<(&'static str, String)>,
     /// Run id of this phase, in every token and every `client=` id.
     pub run: String,
     pub finder: Finder,
@@ -295,26 +249,30 @@ impl Receiver {
     pub async fn subscribe(
         &mut self,
         path: &str,
-        headers: &[(String, String)],
-    ) -> Result<(Connection, ResponseHead), HttpError> {
+        headers: &[(&str, String)],
+    ) -> Result<LiveBody, HttpError> {
         let mut conn = self.connect().await?;
-        conn.send_request("GET", path, headers, None).await?;
-        let head = conn.read_head(false).await?;
-        if !(200..300).contains(&head.status) {
-            let body = conn.read_body(&head).await.unwrap_or_default();
-            return Err(status_error(&head, &body));
+        let response = conn.send(Method::GET, path, headers, None).await?.await?;
+        let (parts, body) = response.into_parts();
+        if !parts.status.is_success() {
+            let body = http1::read_body(body).await.unwrap_or_default();
+            return Err(status_error(parts.status, &body));
         }
         if !self.phase.lab {
             self.ready();
         }
-        Ok((conn, head))
+        Ok(LiveBody::new(conn, body))
     }
 
     /// Opens a connection to the phase's server (bounded by [`CONNECT_TIMEOUT`]).
     pub async fn connect(&self) -> Result<Connection, HttpError> {
         match tokio::time::timeout(
             CONNECT_TIMEOUT,
-            Connection::connect(self.phase.addr, self.counters.clone()),
+            Connection::connect(
+                self.phase.addr,
+                &self.phase.url.authority(),
+                self.counters.clone(),
+            ),
         )
         .await
         {
@@ -325,37 +283,79 @@ impl Receiver {
             ))),
         }
     }
+
+    /// Awaits `response`, marking the client subscribed as soon as its request is on the wire
+    /// (more than `up_before` bytes written up): a long poll is then waiting at the server, and
+    /// its answer may be held for the whole timeout.
+    async fn ready_once_written(
+        &mut self,
+        up_before: u64,
+        response: impl Future<Output = Result<Response<Incoming>, HttpError>>,
+    ) -> Result<Response<Incoming>, HttpError> {
+        let counters = self.counters.clone();
+        let mut response = std::pin::pin!(response);
+        tokio::select! {
+            biased;
+            () = counters.wrote_past(up_before) => {
+                self.ready();
+                response.await
+            }
+            response = &mut response => {
+                if counters.totals().bytes_up > up_before {
+                    self.ready();
+                }
+                response
+            }
+        }
+    }
 }
 
-/// A GET on a kept-alive connection (opened if needed), returning head and whole body. A request
-/// on a reused connection that the server had meanwhile closed is retried once on a new one,
-/// as browsers do.
+/// When a GET's client counts as subscribed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadyAt {
+    /// Whoever called decides, once it has the answer (a short poll: its first 2xx answer).
+    Answer,
+    /// As soon as the request is on the wire (a long poll, held at the server until there is
+    /// something to say).
+    Sent,
+}
+
+/// A GET on a kept-alive connection (opened if needed), returning status and whole body. A
+/// request on a reused connection that the server had meanwhile closed is retried once on a new
+/// one, as browsers do.
 pub async fn get(
-    receiver: &Receiver,
+    receiver: &mut Receiver,
     conn: &mut Option<Connection>,
     path: &str,
-) -> Result<(ResponseHead, Vec<u8>), HttpError> {
+    ready_at: ReadyAt,
+) -> Result<(StatusCode, Vec<u8>), HttpError> {
+    let phase = receiver.phase.clone();
     for attempt in 0..2 {
+        // Closed by the server since its last answer (`Connection: close`, an idle timeout):
+        // nothing was sent on it, so it is simply replaced, as a browser's would be.
+        if let Some(c) = conn.as_mut()
+            && c.ready().await.is_err()
+        {
+            *conn = None;
+        }
         let reused = conn.is_some();
         let c = match conn {
             Some(c) => c,
             None => conn.insert(receiver.connect().await?),
         };
+        let up_before = receiver.counters.totals().bytes_up;
         let result = async {
-            c.send_request("GET", path, &receiver.phase.headers, None)
-                .await?;
-            let head = c.read_head(false).await?;
-            let body = c.read_body(&head).await?;
-            Ok::<_, HttpError>((head, body))
+            let response = c.send(Method::GET, path, &phase.headers, None).await?;
+            let response = match ready_at {
+                ReadyAt::Sent => receiver.ready_once_written(up_before, response).await?,
+                ReadyAt::Answer => response.await?,
+            };
+            let (parts, body) = response.into_parts();
+            Ok::<_, HttpError>((parts.status, http1::read_body(body).await?))
         }
         .await;
         match result {
-            Ok(answer) => {
-                if !c.is_reusable() {
-                    *conn = None;
-                }
-                return Ok(answer);
-            }
+            Ok(answer) => return Ok(answer),
             Err(e) => {
                 *conn = None;
                 let stale = reused && matches!(e, HttpError::Closed | HttpError::Io(_));
@@ -369,7 +369,7 @@ pub async fn get(
 }
 
 /// A non-2xx answer, as an error.
-pub fn status_error(head: &ResponseHead, body: &[u8]) -> HttpError {
+pub fn status_error(status: StatusCode, body: &[u8]) -> HttpError {
     let snippet: String = String::from_utf8_lossy(body).chars().take(200).collect();
-    HttpError::Malformed(format!("status {}: {snippet}", head.status))
+    HttpError::Malformed(format!("status {}: {snippet}", status.as_u16()))
 }

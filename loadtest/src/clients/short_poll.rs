@@ -12,7 +12,7 @@ use serde::Deserialize;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
-use crate::clients::{ClientOutcome, Phase, Receiver, get, status_error};
+use crate::clients::{ClientOutcome, Phase, ReadyAt, Receiver, get, status_error};
 use crate::http1::Connection;
 
 /// The parts of a poll answer a client needs; message bodies are found by probe scanning.
@@ -52,15 +52,15 @@ pub async fn run(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) ->
         let path = phase.request_path(cursor, index);
         let answer = tokio::select! {
             () = phase.stop.cancelled() => break,
-            answer = get(&receiver, &mut conn, &path) => answer,
+            answer = get(&mut receiver, &mut conn, &path, ReadyAt::Answer) => answer,
         };
         match answer {
-            Ok((head, body)) if (200..300).contains(&head.status) => {
+            Ok((status, body)) if status.is_success() => {
                 receiver.ready();
                 on_answer(&mut receiver, &body, &mut cursor);
             }
-            Ok((head, body)) => {
-                if !receiver.failed(status_error(&head, &body)).await {
+            Ok((status, body)) => {
+                if !receiver.failed(status_error(status, &body)).await {
                     break;
                 }
             }

@@ -1,24 +1,29 @@
 //! Server-Sent Events client: one `GET /api/sse?since=CURSOR` with `Accept: text/event-stream`,
-//! parsed as the HTML spec's EventSource parser does.
+//! read as a browser's `EventSource` reads it.
 //!
-//! The parser is the spec's, not a shortcut: lines end in CRLF, LF or CR; `data:` lines of one
-//! event are joined with `\n`; one space after the colon is dropped; comments (`:`) and unknown
-//! fields are ignored; an event is dispatched at a blank line, and only if it has data. `id:`
-//! sets the last event id, which a reconnect sends as `Last-Event-ID`, exactly like a browser, and
-//! `retry:` sets the reconnect delay.
+//! The stream format (lines ending in CRLF, LF or CR, `data:` lines joined with `\n`, one space
+//! after the colon dropped, comments and unknown fields ignored, a blank line ending a block) is
+//! parsed by `sse-stream`, which follows the spec's parser; it hands over raw blocks. On top of
+//! it, [`EventSource`] keeps the two things a browser keeps across blocks: the last event id,
+//! which a reconnect sends as `Last-Event-ID` exactly like a browser, and the `retry:` reconnect
+//! delay; and like a browser it dispatches only blocks that carry data.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use sse_stream::{Sse, SseStream};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::clients::{ClientOutcome, Phase, Receiver};
 use crate::http1::HttpError;
 
-/// Longest pending line or event data kept (a message is at most a few KiB).
-const MAX_PENDING: usize = 1024 * 1024;
 /// Longest `retry:` honoured, so a hostile value cannot stall a run.
 const MAX_RETRY: Duration = Duration::from_secs(5);
+/// The event type a block without `event:` has.
+const DEFAULT_EVENT: &str = "message";
+/// transport-lab's control events; their data is a control object.
+const CONTROL_EVENTS: [&str; 2] = ["ready", "gap"];
 
 /// One dispatched event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,93 +34,29 @@ pub struct SseEvent {
     pub data: String,
 }
 
-/// The spec's stream parser, fed bytes as they arrive.
+/// What `EventSource` keeps across the blocks of a stream.
 #[derive(Debug, Default)]
-pub struct SseParser {
-    /// Bytes of the current, unfinished line.
-    line: Vec<u8>,
-    /// The previous chunk ended in CR: a LF starting the next chunk belongs to that line end.
-    after_cr: bool,
-    /// Whether the UTF-8 BOM check at the start of the stream is done.
-    started: bool,
-    event: String,
-    data: String,
+pub struct EventSource {
     /// The last event id: sent as `Last-Event-ID` on reconnect.
     pub last_event_id: Option<String>,
     /// The reconnection time from the last `retry:`.
     pub retry: Option<Duration>,
 }
 
-impl SseParser {
-    /// Feeds bytes; calls `on_event` for each dispatched event.
-    pub fn feed(
-        &mut self,
-        bytes: &[u8],
-        mut on_event: impl FnMut(SseEvent),
-    ) -> Result<(), HttpError> {
-        let mut bytes = bytes;
-        if !self.started && !bytes.is_empty() {
-            self.started = true;
-            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+impl EventSource {
+    /// Takes one block; returns the event a browser would dispatch for it, if any. A block's
+    /// `id:` and `retry:` count even when it has no data (and so dispatches nothing).
+    pub fn on_block(&mut self, block: Sse) -> Option<SseEvent> {
+        if let Some(id) = block.id {
+            self.last_event_id = Some(id);
         }
-        for &b in bytes {
-            if self.after_cr {
-                self.after_cr = false;
-                if b == b'\n' {
-                    continue;
-                }
-            }
-            match b {
-                b'\n' | b'\r' => {
-                    self.after_cr = b == b'\r';
-                    let line = std::mem::take(&mut self.line);
-                    if let Some(event) = self.on_line(&line) {
-                        on_event(event);
-                    }
-                }
-                _ => self.line.push(b),
-            }
+        if let Some(ms) = block.retry {
+            self.retry = Some(Duration::from_millis(ms));
         }
-        if self.line.len() > MAX_PENDING || self.data.len() > MAX_PENDING {
-            return Err(HttpError::Malformed("SSE event too long".into()));
-        }
-        Ok(())
-    }
-
-    fn on_line(&mut self, line: &[u8]) -> Option<SseEvent> {
-        if line.is_empty() {
-            let data = std::mem::take(&mut self.data);
-            let event = std::mem::take(&mut self.event);
-            if data.is_empty() {
-                return None;
-            }
-            // The spec removes the one trailing LF that the last data line added.
-            let data = data.strip_suffix('\n').map(str::to_owned).unwrap_or(data);
-            return Some(SseEvent { event, data });
-        }
-        if line[0] == b':' {
-            return None;
-        }
-        let line = String::from_utf8_lossy(line);
-        let (field, value) = match line.split_once(':') {
-            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
-            None => (line.as_ref(), ""),
-        };
-        match field {
-            "event" => self.event = value.to_owned(),
-            "data" => {
-                self.data.push_str(value);
-                self.data.push('\n');
-            }
-            "id" if !value.contains('\0') => self.last_event_id = Some(value.to_owned()),
-            "retry" => {
-                if let Ok(ms) = value.parse::<u64>() {
-                    self.retry = Some(Duration::from_millis(ms));
-                }
-            }
-            _ => {}
-        }
-        None
+        Some(SseEvent {
+            event: block.event.unwrap_or_default(),
+            data: block.data?,
+        })
     }
 }
 
@@ -123,19 +64,19 @@ pub async fn run(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) ->
     let mut receiver = Receiver::new(phase.clone(), index, permit);
     let mut last_event_id: Option<String> = None;
     loop {
-        let mut parser = SseParser::default();
+        let mut source = EventSource::default();
         let result = tokio::select! {
             () = phase.stop.cancelled() => break,
-            result = read_events(&mut receiver, &mut parser, last_event_id.as_deref()) => result,
+            result = read_events(&mut receiver, &mut source, last_event_id.as_deref()) => result,
         };
-        if parser.last_event_id.is_some() {
-            last_event_id = parser.last_event_id.clone();
+        if source.last_event_id.is_some() {
+            last_event_id = source.last_event_id.clone();
         }
         if !receiver.ended(result).await {
             break;
         }
         // EventSource waits the server's `retry` before reconnecting; so do we (bounded).
-        let wait = parser.retry.unwrap_or_default().min(MAX_RETRY);
+        let wait = source.retry.unwrap_or_default().min(MAX_RETRY);
         tokio::select! {
             () = phase.stop.cancelled() => break,
             () = tokio::time::sleep(wait) => {}
@@ -146,7 +87,7 @@ pub async fn run(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) ->
 
 async fn read_events(
     receiver: &mut Receiver,
-    parser: &mut SseParser,
+    source: &mut EventSource,
     last_event_id: Option<&str>,
 ) -> Result<(), HttpError> {
     let phase = receiver.phase.clone();
@@ -161,48 +102,79 @@ async fn read_events(
     );
     let mut headers = phase.headers.clone();
     if let Some(id) = last_event_id {
-        headers.push(("Last-Event-ID".to_owned(), id.to_owned()));
+        headers.push(("Last-Event-ID", id.to_owned()));
     }
-    let (mut conn, head) = receiver.subscribe(&path, &headers).await?;
-    let mut body = conn.body(&head);
-    while let Some(data) = body.next_data().await? {
-        parser.feed(&data, |event| match event.event.as_str() {
-            "" | "message" => {
+    let body = receiver.subscribe(&path, &headers).await?;
+    let mut blocks = std::pin::pin!(SseStream::new(body));
+    while let Some(block) = blocks.next().await {
+        let Some(event) = source.on_block(block.map_err(decode_error)?) else {
+            continue;
+        };
+        match event.event.as_str() {
+            "" | DEFAULT_EVENT => {
                 if receiver.on_bytes(event.data.as_bytes()) == 0 && phase.lab {
                     receiver.on_control(event.data.as_bytes());
                 }
             }
-            "ready" | "gap" => receiver.on_control(event.data.as_bytes()),
+            name if CONTROL_EVENTS.contains(&name) => receiver.on_control(event.data.as_bytes()),
             _ => {
                 receiver.on_bytes(event.data.as_bytes());
             }
-        })?;
+        }
     }
     Ok(())
+}
+
+/// A decoding error, as the HTTP error it is underneath when it is one (a connection that went
+/// away reads as such, worth a reconnect).
+fn decode_error(e: sse_stream::Error) -> HttpError {
+    match e {
+        sse_stream::Error::Body(source) => match source.downcast::<hyper::Error>() {
+            Ok(e) => HttpError::from(*e),
+            Err(other) => HttpError::Malformed(other.to_string()),
+        },
+        other => HttpError::Malformed(format!("SSE: {other}")),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
+    use sse_stream::SseByteStream;
 
-    fn parse_all(chunks: &[&[u8]]) -> (Vec<SseEvent>, SseParser) {
-        let mut parser = SseParser::default();
+    /// Feeds `chunks`, one read each, through the decoder and an [`EventSource`].
+    async fn parse_all(chunks: &[&[u8]]) -> (Vec<SseEvent>, EventSource) {
+        let reads = chunks
+            .iter()
+            .map(|c| Ok::<_, std::io::Error>(Bytes::copy_from_slice(c)))
+            .collect::<Vec<_>>();
+        let mut blocks = SseByteStream::new(futures_util::stream::iter(reads));
+        let mut source = EventSource::default();
         let mut events = Vec::new();
-        for chunk in chunks {
-            parser.feed(chunk, |e| events.push(e)).unwrap();
+        while let Some(block) = blocks.next().await {
+            events.extend(source.on_block(block.unwrap()));
         }
-        (events, parser)
+        (events, source)
+    }
+
+    fn event(data: &str) -> SseEvent {
+        SseEvent {
+            event: String::new(),
+            data: data.into(),
+        }
     }
 
     /// transport-lab's own framing, split at awkward places.
-    #[test]
-    fn parses_transport_labs_events() {
-        let (events, parser) = parse_all(&[
+    #[tokio::test]
+    async fn parses_transport_labs_events() {
+        let (events, source) = parse_all(&[
             b"retry: 2000\nevent: ready\nid: 0\ndata: {\"type\":\"ready\",\"since\":0}\n\n: heart",
             b"beat\n\nid: 1\ndata: {\"id\":1}\n",
             b"\nid: 2\nda",
             b"ta: {\"id\":2}\n\n",
-        ]);
+        ])
+        .await;
         assert_eq!(
             events,
             [
@@ -210,42 +182,52 @@ mod tests {
                     event: "ready".into(),
                     data: "{\"type\":\"ready\",\"since\":0}".into()
                 },
-                SseEvent {
-                    event: String::new(),
-                    data: "{\"id\":1}".into()
-                },
-                SseEvent {
-                    event: String::new(),
-                    data: "{\"id\":2}".into()
-                },
+                event("{\"id\":1}"),
+                event("{\"id\":2}"),
             ]
         );
-        assert_eq!(parser.last_event_id.as_deref(), Some("2"));
-        assert_eq!(parser.retry, Some(Duration::from_millis(2000)));
+        assert_eq!(source.last_event_id.as_deref(), Some("2"));
+        assert_eq!(source.retry, Some(Duration::from_millis(2000)));
     }
 
     /// The spec's corner cases: CR and CRLF line ends (also split across chunks), multi-line
     /// data, no space after the colon, a field without colon, an event without data, a BOM.
-    #[test]
-    fn follows_the_spec() {
-        let (events, parser) = parse_all(&[
+    #[tokio::test]
+    async fn follows_the_spec() {
+        let (events, source) = parse_all(&[
             b"\xEF\xBB\xBFdata:a\r",
             b"\ndata:  b\rdata\r\n\r\nevent: x\nid: 7\n\ndata: z\n\n",
-        ]);
-        assert_eq!(
-            events,
-            [
-                SseEvent {
-                    event: String::new(),
-                    data: "a\n b\n".into()
-                },
-                SseEvent {
-                    event: String::new(),
-                    data: "z".into()
-                },
-            ]
-        );
+        ])
+        .await;
+        assert_eq!(events, [event("a\n b\n"), event("z")]);
         // An event without data dispatches nothing, but its id still counts.
-        assert_eq!(parser.last_event_id.as_deref(), Some("7"));
+        assert_eq!(source.last_event_id.as_deref(), Some("7"));
+    }
+
+    /// What the server sends (a `ready`, messages with ids, a `gap`, a heartbeat comment) gives
+    /// the same events and last id however the reads split it: at every byte boundary, and one
+    /// byte per read.
+    #[tokio::test]
+    async fn any_split_gives_the_same_events() {
+        let stream: &[u8] =
+            b"retry: 1000\nevent: ready\ndata: {\"type\":\"ready\",\"since\":4}\n\n\
+            id: 5\ndata: {\"id\":5,\"text\":\"a\"}\n\n: heartbeat\n\n\
+            event: gap\ndata: {\"type\":\"gap\",\"missed\":3,\"reset\":false}\n\n\
+            id: 9\ndata: {\"id\":9,\"text\":\"b\"}\n\n";
+        let (whole, _) = parse_all(&[stream]).await;
+        assert_eq!(
+            whole.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(),
+            ["ready", "", "gap", ""]
+        );
+        for at in 0..=stream.len() {
+            let (events, source) = parse_all(&[&stream[..at], &stream[at..]]).await;
+            assert_eq!(events, whole, "split at {at}");
+            assert_eq!(source.last_event_id.as_deref(), Some("9"), "split at {at}");
+            assert_eq!(source.retry, Some(Duration::from_millis(1000)));
+        }
+        let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+        let (events, source) = parse_all(&bytes).await;
+        assert_eq!(events, whole);
+        assert_eq!(source.last_event_id.as_deref(), Some("9"));
     }
 }

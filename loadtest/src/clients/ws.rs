@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use crate::clients::{CONNECT_TIMEOUT, ClientOutcome, Phase, Receiver};
 use crate::http1::HttpError;
 use crate::probe;
+use crate::target::WS_SCHEME;
 use crate::wire::CountingStream;
 
 pub async fn run(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) -> ClientOutcome {
@@ -45,7 +46,7 @@ async fn read_frames(receiver: &mut Receiver, cursor: &mut Option<u64>) -> Resul
     tcp.set_nodelay(true).map_err(|e| e.to_string())?;
     let stream = CountingStream::new(tcp, receiver.counters.clone());
     let url = format!(
-        "ws://{}{}",
+        "{WS_SCHEME}://{}{}",
         phase.url.authority(),
         phase.request_path(*cursor, receiver.index)
     );

@@ -13,8 +13,8 @@ use std::path::Path;
 use anyhow::{Context, anyhow};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+use protocol::Transport;
 
-use crate::clients::Transport;
 use crate::report::table::human_us;
 use crate::report::{RunReport, TransportReport};
 
@@ -30,7 +30,7 @@ pub fn color(transport: Transport) -> RGBColor {
         Transport::Ws => RGBColor(255, 127, 14),
         Transport::Stream => RGBColor(44, 160, 44),
         Transport::LongPoll => RGBColor(148, 103, 189),
-        Transport::ShortPoll => RGBColor(214, 39, 40),
+        Transport::Poll => RGBColor(214, 39, 40),
     }
 }
 

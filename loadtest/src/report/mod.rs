@@ -9,10 +9,9 @@ pub mod html;
 pub mod json;
 pub mod table;
 
+use protocol::{HeaderProfile, Transport};
 use serde::Serialize;
 
-use crate::clients::Transport;
-use crate::headers::HeaderProfile;
 use crate::latency::LatencySummary;
 use crate::sequence::SequenceReport;
 use crate::sysinfo::{MachineInfo, ProcSample};

@@ -1,0 +1,113 @@
+//! A phase's first step: find where its clients subscribe from, start them, and wait until they
+//! are subscribed (or failed, or the connect limit passed).
+//!
+//! Publishing starts only after this, so every measured message meets every client already
+//! listening; a client that is still connecting is covered by the start cursor anyway, so a slow
+//! connector costs time here but never a message.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use hyper::{Method, StatusCode};
+use protocol::Transport;
+use protocol::headers::{self, HeaderProfile, RequestKind};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+use crate::clients::{self, ClientOutcome, Phase};
+use crate::http1::Connection;
+use crate::run::progress::{Progress, TICK};
+use crate::target::HttpUrl;
+use crate::wire::WireCounters;
+
+/// How long the connect phase may take before the run goes on with whoever connected.
+const CONNECT_PHASE_LIMIT: Duration = Duration::from_secs(60);
+
+/// The newest message id (transport-lab's short poll without a cursor answers with `last_id`):
+/// the cursor every client of the next phase subscribes from.
+pub async fn newest_id(addr: SocketAddr, url: &HttpUrl) -> anyhow::Result<u64> {
+    let mut conn = Connection::connect(addr, &url.authority(), WireCounters::new()).await?;
+    let headers =
+        headers::request_headers(HeaderProfile::Curl, RequestKind::Fetch, &url.origin(), None);
+    let (status, body) = conn
+        .fetch(
+            Method::GET,
+            "/api/poll?client=loadtest-setup",
+            &headers,
+            None,
+        )
+        .await?;
+    if status != StatusCode::OK {
+        bail!(
+            "GET /api/poll answered {}: is {} a transport-lab server? (use --publish-url and \
+             --subscribe-url for others)",
+            status.as_u16(),
+            url.origin()
+        );
+    }
+    let answer: clients::short_poll::PollAnswer =
+        serde_json::from_slice(&body).context("GET /api/poll did not answer poll JSON")?;
+    answer
+        .last_id
+        .context("GET /api/poll answer has no last_id")
+}
+
+/// The clients of a phase, running.
+pub struct Connected {
+    /// One task per client; each returns its outcome once the phase is stopped.
+    pub handles: Vec<JoinHandle<ClientOutcome>>,
+    /// Seconds from the first connect to the last subscription (or the limit).
+    pub seconds: f64,
+}
+
+/// Starts `clients` clients, at most `concurrency` connecting at once, and waits until each is
+/// subscribed or has given up.
+pub async fn connect(
+    phase: &Arc<Phase>,
+    clients: u64,
+    concurrency: u64,
+    progress: Progress,
+) -> anyhow::Result<Connected> {
+    let t0 = Instant::now();
+    let bar = progress.bar(clients, format!("{} connect", phase.transport.name()));
+    let slots = Arc::new(Semaphore::new(concurrency as usize));
+    let mut handles: Vec<JoinHandle<ClientOutcome>> = Vec::with_capacity(clients as usize);
+    for index in 0..clients {
+        let permit = tokio::select! {
+            () = phase.stop.cancelled() => break,
+            permit = slots.clone().acquire_owned() => permit.context("connect semaphore closed")?,
+        };
+        let p = phase.clone();
+        handles.push(tokio::spawn(async move {
+            match p.transport {
+                Transport::Poll => clients::short_poll::run(p.clone(), index, permit).await,
+                Transport::LongPoll => clients::long_poll::run(p.clone(), index, permit).await,
+                Transport::Stream => clients::stream::run(p.clone(), index, permit).await,
+                Transport::Sse => clients::sse::run(p.clone(), index, permit).await,
+                Transport::Ws => clients::ws::run(p.clone(), index, permit).await,
+            }
+        }));
+        bar.set_position(phase.connected.load(Ordering::Relaxed));
+    }
+    let connect_limit = Instant::now() + CONNECT_PHASE_LIMIT;
+    loop {
+        let connected = phase.connected.load(Ordering::Relaxed);
+        let failed = phase.failed.load(Ordering::Relaxed);
+        bar.set_position(connected);
+        if connected + failed >= handles.len() as u64
+            || Instant::now() >= connect_limit
+            || phase.stop.is_cancelled()
+        {
+            break;
+        }
+        tokio::time::sleep(TICK).await;
+    }
+    bar.finish();
+    Ok(Connected {
+        handles,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,254 @@
+//! Orchestration of a run: for each transport, one phase of four steps, each in its own module:
+//! [`connect`] the clients, [`publish`] on schedule, [`drain`], [`collect`].
+//!
+//! Transports run one after another, never together, so each one's latency, bytes and server CPU
+//! are its own. Each phase has its own run id, and its clients subscribe from the newest id before
+//! the phase, so a slow connector still receives every message and nothing from an earlier phase
+//! is counted.
+//!
+//! Everything is bounded: client and message counts by the CLI limits, each phase's connect and
+//! drain by timeouts, and the whole run by `--max-seconds`; Ctrl-C stops the same way and the
+//! figures measured so far are still reported.
+
+pub mod collect;
+pub mod connect;
+pub mod drain;
+pub mod progress;
+pub mod publish;
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use protocol::Transport;
+use protocol::headers::{self, RequestKind};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::RunArgs;
+use crate::clients::Phase;
+use crate::latency::SharedHistogram;
+use crate::probe::{Clock, Finder};
+use crate::publish_log::PublishLog;
+use crate::report::{RunReport, Settings, TransportReport};
+use crate::sysinfo::{self, MachineInfo};
+use crate::target::{self, HttpUrl};
+use progress::Progress;
+
+/// Pause between phases, so the server has closed the previous phase's connections.
+const BETWEEN_PHASES: Duration = Duration::from_millis(500);
+
+/// A short random-enough id: time and pid mixed, hex. Two runs in the same microsecond by the
+/// same process are the only collision, and a run never overlaps itself.
+fn run_id() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut x = now ^ (u64::from(std::process::id()) << 32);
+    // splitmix64 finaliser: spreads the bits so ids of close runs look unrelated.
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    format!("{:08x}", x as u32)
+}
+
+/// Runs every selected transport and returns the report. `stop` ends the run early (Ctrl-C);
+/// `--max-seconds` does the same from inside.
+pub async fn run(args: &RunArgs, stop: CancellationToken) -> anyhow::Result<RunReport> {
+    let progress = Progress {
+        visible: !args.quiet && std::io::stdout().is_terminal(),
+    };
+    let base = HttpUrl::parse(&args.url)?;
+    let publish_url = match &args.publish_url {
+        Some(u) => HttpUrl::parse(u)?,
+        None => HttpUrl {
+            path_and_query: "/api/messages?user=loadtest".into(),
+            ..base.clone()
+        },
+    };
+    let publish_addr = target::resolve(&publish_url, args.allow_remote).await?;
+    let base_addr = target::resolve(&base, args.allow_remote).await?;
+    let run_base = run_id();
+    let started_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+
+    // The global bound: --max-seconds stops everything like Ctrl-C does.
+    let deadline_stop = stop.clone();
+    let max = Duration::from_secs_f64(args.max_seconds);
+    let deadline = tokio::spawn(async move {
+        tokio::time::sleep(max).await;
+        deadline_stop.cancel();
+    });
+    let run_started = Instant::now();
+
+    let mut reports = Vec::new();
+    let mut interrupted = None;
+    for (i, transport) in args.transport.transports().into_iter().enumerate() {
+        if stop.is_cancelled() {
+            break;
+        }
+        if i > 0 {
+            tokio::time::sleep(BETWEEN_PHASES).await;
+        }
+        let run = format!("{run_base}{}", (b'a' + i as u8) as char);
+        let sub_url = match &args.subscribe_url {
+            Some(u) => HttpUrl::parse(&u.replace("{transport}", transport.name()))?,
+            None => HttpUrl {
+                path_and_query: transport.path().into(),
+                ..base.clone()
+            },
+        };
+        let sub_addr = if args.subscribe_url.is_some() {
+            target::resolve(&sub_url, args.allow_remote).await?
+        } else {
+            base_addr
+        };
+        let setup = PhaseSetup {
+            args,
+            transport,
+            run,
+            sub_url,
+            sub_addr,
+            publish_url: publish_url.clone(),
+            publish_addr,
+            progress,
+            stop: stop.clone(),
+        };
+        let report = run_phase(setup).await?;
+        reports.push(report);
+    }
+    if stop.is_cancelled() {
+        interrupted = Some(if run_started.elapsed() >= max {
+            format!("--max-seconds {} reached", args.max_seconds)
+        } else {
+            "interrupted (Ctrl-C)".to_owned()
+        });
+    }
+    deadline.abort();
+    Ok(RunReport {
+        tool: "loadtest",
+        run_id: run_base,
+        started_unix_ms,
+        settings: Settings {
+            url: args.url.clone(),
+            publish_url: args.publish_url.clone(),
+            subscribe_url: args.subscribe_url.clone(),
+            clients: args.clients,
+            messages: args.messages,
+            rate: args.rate,
+            payload_bytes: args.payload_bytes,
+            poll_interval_ms: args.poll_interval_ms,
+            longpoll_timeout_s: args.longpoll_timeout_s,
+            warmup_s: args.warmup_s,
+            drain_s: args.drain_s,
+            max_seconds: args.max_seconds,
+            headers: args.headers,
+            publishers: publish::publisher_count(args),
+            server_pid: args.server_pid,
+        },
+        machine: MachineInfo::collect(),
+        interrupted,
+        transports: reports,
+    })
+}
+
+/// Everything one phase needs from the run.
+struct PhaseSetup<'a> {
+    args: &'a RunArgs,
+    transport: Transport,
+    /// This phase's run id.
+    run: String,
+    sub_url: HttpUrl,
+    sub_addr: SocketAddr,
+    publish_url: HttpUrl,
+    publish_addr: SocketAddr,
+    progress: Progress,
+    stop: CancellationToken,
+}
+
+/// One transport: connect, publish, drain, collect, with the server sampled between the steps.
+async fn run_phase(setup: PhaseSetup<'_>) -> anyhow::Result<TransportReport> {
+    let PhaseSetup {
+        args,
+        transport,
+        run,
+        sub_url,
+        sub_addr,
+        publish_url,
+        publish_addr,
+        progress,
+        stop,
+    } = setup;
+    let lab = args.subscribe_url.is_none();
+    let start_cursor = if lab {
+        Some(connect::newest_id(sub_addr, &sub_url).await?)
+    } else {
+        None
+    };
+    let warmup = (args.warmup_s * args.rate).round() as u64;
+    let capacity = warmup + args.messages;
+    // What a page would use: `fetch()` for the polls and for reading the stream's body.
+    let kind = match transport {
+        Transport::Poll | Transport::LongPoll | Transport::Stream => RequestKind::Fetch,
+        Transport::Sse => RequestKind::EventSource,
+        Transport::Ws => RequestKind::WebSocket,
+    };
+    let phase = Arc::new(Phase {
+        transport,
+        addr: sub_addr,
+        headers: headers::request_headers(args.headers, kind, &sub_url.origin(), None),
+        url: sub_url,
+        lab,
+        finder: Finder::new(&run),
+        run,
+        capacity,
+        measured_from: warmup,
+        start_cursor,
+        publish_log: Arc::new(PublishLog::new(capacity)),
+        clock: Clock::new(),
+        histogram: SharedHistogram::new(),
+        poll_interval: Duration::from_millis(args.poll_interval_ms),
+        longpoll_timeout_s: args.longpoll_timeout_s,
+        connected: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+        delivered: AtomicU64::new(0),
+        stop: stop.child_token(),
+    });
+    let ticks = sysinfo::clock_ticks();
+    let sample = || args.server_pid.and_then(|pid| sysinfo::sample(pid, ticks));
+
+    let before_connect = sample();
+    let connected =
+        connect::connect(&phase, args.clients, args.connect_concurrency, progress).await?;
+    let after_connect = sample();
+    let (publisher, publish_s) =
+        publish::publish(&phase, args, publish_url, publish_addr, progress).await;
+    let drained = drain::drain(&phase, args.drain_s, progress).await;
+    let after_drain = sample();
+    Ok(collect::collect(collect::Steps {
+        phase: &phase,
+        clients: args.clients,
+        warmup,
+        handles: connected.handles,
+        publisher: &publisher,
+        drained,
+        samples: [before_connect, after_connect, after_drain],
+        connect_s: connected.seconds,
+        publish_s,
+    })
+    .await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_are_short_hex() {
+        let id = run_id();
+        assert_eq!(id.len(), 8);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+}

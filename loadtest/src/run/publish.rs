@@ -1,0 +1,192 @@
+//! A phase's second step: post the phase's messages on schedule, from several connections.
+//!
+//! The publisher schedules message `seq` at `start + seq / rate` (its *intended* send time) and
+//! stamps that time into the probe. If the publisher falls behind (a slow POST answer), the next
+//! messages go out late but keep their intended times, so the delay shows up in the latency
+//! figures instead of silently lowering the load: coordinated omission is measured, not hidden.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use hyper::Method;
+use protocol::headers::{self, RequestKind};
+
+use crate::cli::RunArgs;
+use crate::clients::Phase;
+use crate::http1::Connection;
+use crate::latency::SharedHistogram;
+use crate::probe;
+use crate::run::progress::{Progress, TICK};
+use crate::target::HttpUrl;
+use crate::wire::WireCounters;
+
+/// Publisher connections with `--publishers 0`. A loaded server answers a POST only after much of
+/// the fan-out work (tens of milliseconds with a thousand subscribers on two cores), so a few
+/// sequential connections would fall behind the schedule and measure the publisher instead of
+/// the server; 16 in flight keep 200 msg/s on time up to an 80 ms round trip.
+const AUTO_PUBLISHERS: u64 = 16;
+/// Delay from building the publisher to the intended time of the first message, so message 0
+/// is not already late when the tasks start.
+const START_DELAY_US: u64 = 10_000;
+
+/// Publisher connections this run uses.
+pub fn publisher_count(args: &RunArgs) -> u64 {
+    if args.publishers > 0 {
+        args.publishers
+    } else {
+        AUTO_PUBLISHERS
+    }
+}
+
+/// Posts the phase's messages on its schedule; several tasks may share one `Publisher`, each
+/// with its own keep-alive connection, taking sequence numbers in order.
+pub struct Publisher {
+    phase: Arc<Phase>,
+    url: HttpUrl,
+    addr: SocketAddr,
+    /// The request headers of every POST, after `Host`.
+    headers: Vec<(&'static str, String)>,
+    rate: f64,
+    payload_bytes: usize,
+    /// The next sequence number to take.
+    next: AtomicU64,
+    /// Publishes completed (accepted or not): publish progress.
+    sent: AtomicU64,
+    /// POSTs that failed or were not answered 2xx.
+    pub errors: AtomicU64,
+    /// Worst lateness of a send behind its intended time, µs.
+    pub lag_max_us: AtomicU64,
+    /// Round trip of each POST (request written to answer read): how responsive the server's
+    /// publish path stays under each transport's load.
+    pub round_trips: SharedHistogram,
+    /// The publisher's own wire, reported apart from the subscribers'.
+    pub counters: Arc<WireCounters>,
+    /// Intended send time of sequence number 0.
+    start_us: u64,
+}
+
+/// Publishes every message of the phase (or until stopped); returns the publisher, for its
+/// figures, and how long publishing took.
+pub async fn publish(
+    phase: &Arc<Phase>,
+    args: &RunArgs,
+    url: HttpUrl,
+    addr: SocketAddr,
+    progress: Progress,
+) -> (Arc<Publisher>, f64) {
+    let t1 = Instant::now();
+    let bar = progress.bar(
+        phase.capacity,
+        format!("{} publish", phase.transport.name()),
+    );
+    let publisher = Arc::new(Publisher {
+        phase: phase.clone(),
+        headers: headers::request_headers(
+            args.headers,
+            RequestKind::Fetch,
+            &url.origin(),
+            Some("text/plain;charset=UTF-8"),
+        ),
+        url,
+        addr,
+        rate: args.rate,
+        payload_bytes: args.payload_bytes as usize,
+        next: AtomicU64::new(0),
+        sent: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        lag_max_us: AtomicU64::new(0),
+        round_trips: SharedHistogram::new(),
+        counters: WireCounters::new(),
+        start_us: phase.clock.now_us() + START_DELAY_US,
+    });
+    let mut pubs = Vec::new();
+    for _ in 0..publisher_count(args) {
+        let p = publisher.clone();
+        pubs.push(tokio::spawn(async move { p.run().await }));
+    }
+    while pubs.iter().any(|h| !h.is_finished()) {
+        bar.set_position(publisher.sent.load(Ordering::Relaxed));
+        tokio::time::sleep(TICK).await;
+    }
+    for handle in pubs {
+        // A publisher task cannot panic short of a bug; its messages then count as unsent.
+        let _ = handle.await;
+    }
+    bar.set_position(publisher.sent.load(Ordering::Relaxed));
+    bar.finish();
+    (publisher, t1.elapsed().as_secs_f64())
+}
+
+impl Publisher {
+    async fn run(&self) {
+        let phase = &self.phase;
+        let mut conn: Option<Connection> = None;
+        let mut round_trips = self.round_trips.recorder();
+        let path = self
+            .url
+            .with_param("client", &format!("lt-{}-pub", phase.run));
+        loop {
+            let seq = self.next.fetch_add(1, Ordering::Relaxed);
+            if seq >= phase.capacity {
+                break;
+            }
+            let intended_us = self.start_us + (seq as f64 * 1_000_000.0 / self.rate) as u64;
+            tokio::select! {
+                () = phase.stop.cancelled() => break,
+                () = tokio::time::sleep_until(phase.clock.instant_at(intended_us).into()) => {}
+            }
+            let lag = phase.clock.now_us().saturating_sub(intended_us);
+            self.lag_max_us.fetch_max(lag, Ordering::Relaxed);
+            let text = probe::encode(&phase.run, seq, intended_us, self.payload_bytes);
+            phase.publish_log.sending(seq);
+            let posted = Instant::now();
+            let ok = tokio::select! {
+                () = phase.stop.cancelled() => false,
+                ok = self.post(&mut conn, &path, Bytes::from(text)) => ok,
+            };
+            if ok {
+                round_trips.record(posted.elapsed().as_micros() as u64);
+            } else {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            phase.publish_log.completed(seq, ok);
+            self.sent.fetch_add(1, Ordering::Relaxed);
+            if phase.stop.is_cancelled() {
+                break;
+            }
+        }
+    }
+
+    /// One POST; true if answered 2xx. Not retried: a POST that failed mid-flight may have been
+    /// stored, and retrying could publish it twice.
+    async fn post(&self, conn: &mut Option<Connection>, path: &str, body: Bytes) -> bool {
+        // Closed by the server since its last answer (`Connection: close`, an idle timeout):
+        // nothing was sent on it, so replacing it cannot publish anything twice.
+        if let Some(c) = conn.as_mut()
+            && c.ready().await.is_err()
+        {
+            *conn = None;
+        }
+        let c = match conn {
+            Some(c) => c,
+            None => {
+                match Connection::connect(self.addr, &self.url.authority(), self.counters.clone())
+                    .await
+                {
+                    Ok(c) => conn.insert(c),
+                    Err(_) => return false,
+                }
+            }
+        };
+        match c.fetch(Method::POST, path, &self.headers, Some(body)).await {
+            Ok((status, _)) => status.is_success(),
+            Err(_) => {
+                *conn = None;
+                false
+            }
+        }
+    }
+}

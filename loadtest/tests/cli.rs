@@ -1,0 +1,52 @@
+//! The command line's contract: the words scripts and the README type. These are spelled out here
+//! on purpose, once, so a renamed transport or header set fails a test instead of a script.
+#![allow(clippy::unwrap_used)]
+
+use clap::Parser;
+use loadtest::cli::{Cli, RUN_ORDER};
+use protocol::HeaderProfile;
+
+/// `--transport` takes exactly the five names and `all`; `all` runs cheapest connections last.
+#[test]
+fn transport_names_are_unchanged() {
+    for name in ["poll", "longpoll", "stream", "sse", "ws"] {
+        let cli = Cli::try_parse_from(["loadtest", "--transport", name]).unwrap();
+        let names: Vec<&str> = cli
+            .run
+            .transport
+            .transports()
+            .iter()
+            .map(|t| t.name())
+            .collect();
+        assert_eq!(names, [name]);
+    }
+    let cli = Cli::try_parse_from(["loadtest", "--transport", "all"]).unwrap();
+    assert_eq!(cli.run.transport.transports(), RUN_ORDER);
+    let order: Vec<&str> = RUN_ORDER.iter().map(|t| t.name()).collect();
+    assert_eq!(order, ["sse", "ws", "stream", "longpoll", "poll"]);
+    for bad in ["short_poll", "ShortPoll", "long-poll", "websocket"] {
+        assert!(
+            Cli::try_parse_from(["loadtest", "--transport", bad]).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+/// `--headers` takes `browser` (the default) and `curl`, and reports keep those names.
+#[test]
+fn header_set_names_are_unchanged() {
+    let cli = Cli::try_parse_from(["loadtest"]).unwrap();
+    assert_eq!(cli.run.headers, HeaderProfile::Browser);
+    for (name, profile) in [
+        ("browser", HeaderProfile::Browser),
+        ("curl", HeaderProfile::Curl),
+    ] {
+        let cli = Cli::try_parse_from(["loadtest", "--headers", name]).unwrap();
+        assert_eq!(cli.run.headers, profile);
+        assert_eq!(
+            serde_json::to_string(&profile).unwrap(),
+            format!("\"{name}\"")
+        );
+    }
+    assert!(Cli::try_parse_from(["loadtest", "--headers", "chrome"]).is_err());
+}
