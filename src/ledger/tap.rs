@@ -56,7 +56,12 @@ impl Tap {
 }
 
 /// Headers whose values are credentials.
-const SECRET_HEADERS: [&str; 4] = ["cookie", "authorization", "proxy-authorization", "set-cookie"];
+const SECRET_HEADERS: [&str; 4] = [
+    "cookie",
+    "authorization",
+    "proxy-authorization",
+    "set-cookie",
+];
 
 /// An HTTP head with the values of [`SECRET_HEADERS`] replaced by their length, every other byte
 /// (line endings included) as it was.
@@ -86,7 +91,10 @@ pub fn redact_head(head: &[u8]) -> Cow<'_, [u8]> {
             Some(value) => (&value[colon + 1..], &b"\r"[..]),
             None => (&line[colon + 1..], &b""[..]),
         };
-        let spaces = value.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+        let spaces = value
+            .iter()
+            .take_while(|&&b| b == b' ' || b == b'\t')
+            .count();
         out.extend_from_slice(&line[..=colon]);
         out.extend_from_slice(&value[..spaces]);
         out.extend_from_slice(format!("‹{} bytes›", value.len() - spaces).as_bytes());
@@ -150,7 +158,8 @@ mod tests {
     /// Credentials show as their length, whatever their case; everything else is untouched.
     #[test]
     fn redacts_credentials() {
-        let head = b"GET /api/poll HTTP/1.1\r\nHost: x\r\ncookie: a=1; b=2\r\nAuthorization:Bearer t\r\n\
+        let head =
+            b"GET /api/poll HTTP/1.1\r\nHost: x\r\ncookie: a=1; b=2\r\nAuthorization:Bearer t\r\n\
             Proxy-Authorization: Basic Zm9v\r\nAccept: */*\r\n\r\n";
         assert_eq!(
             String::from_utf8(redact_head(head).into_owned()).unwrap(),
