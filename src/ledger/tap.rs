@@ -169,7 +169,7 @@ mod tests {
         let response = b"HTTP/1.1 200 OK\r\nset-cookie: id=42; HttpOnly\r\n\r\n";
         assert_eq!(
             &redact_head(response)[..],
-            "HTTP/1.1 200 OK\r\nset-cookie: ‹16 bytes›\r\n\r\n".as_bytes()
+            "HTTP/1.1 200 OK\r\nset-cookie: ‹15 bytes›\r\n\r\n".as_bytes()
         );
         let plain = b"GET / HTTP/1.1\r\nX-Cookie-Note: fine\r\n\r\n";
         assert!(matches!(redact_head(plain), Cow::Borrowed(_)));
