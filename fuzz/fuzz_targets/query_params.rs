@@ -3,8 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use transport_lab::ledger::valid_client_id;
+use transport_lab::ledger::{check_client_id, valid_client_id};
 use transport_lab::params::Params;
+use transport_lab::transports::Transport;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(params) = Params::parse(data, "fuzz") else {
@@ -14,8 +15,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(Some(seconds)) = params.seconds("timeout", 60) {
         assert!(seconds <= 60);
     }
-    if let Ok(Some(client)) = params.client() {
+    if let Some(Ok(client)) = params.get("client").map(check_client_id) {
         assert!(valid_client_id(client));
     }
-    let _ = params.transport();
+    if let Some(transport) = params.get("transport").and_then(Transport::from_name) {
+        assert_eq!(Transport::from_path(transport.path()), Some(transport));
+    }
 });
