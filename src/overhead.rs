@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpResponse, web};
-use protocol::headers::{self, DEFAULT_ORIGIN, HeaderProfile, RequestKind};
+use protocol::headers::{self, DEFAULT_ORIGIN, HeaderProfile};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -46,14 +46,9 @@ pub const PRIVATE_FLAGS: [&str; 6] = [
 
 /// The request headers (after `Host`) a `profile` client sends to subscribe to `transport`.
 fn request_head(profile: HeaderProfile, transport: Transport) -> String {
-    let kind = match transport {
-        Transport::Sse => RequestKind::EventSource,
-        Transport::Ws => RequestKind::WebSocket,
-        Transport::Poll | Transport::LongPoll | Transport::Stream => RequestKind::Fetch,
-    };
     headers::to_head(&headers::request_headers(
         profile,
-        kind,
+        transport.request_kind(),
         DEFAULT_ORIGIN,
         None,
     ))

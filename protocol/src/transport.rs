@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::headers::RequestKind;
+
 /// One of the five transports, in teaching order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Transport {
@@ -61,6 +63,22 @@ impl Transport {
             Self::Stream => "HTTP stream",
             Self::Sse => "SSE",
             Self::Ws => "WebSocket",
+        }
+    }
+
+    /// Answered one request at a time, with a JSON batch (the polls), rather than holding one
+    /// connection open for every message (the streams and the WebSocket).
+    pub const fn is_poll(self) -> bool {
+        matches!(self, Self::Poll | Self::LongPoll)
+    }
+
+    /// What a page subscribes with, which decides the browser's request headers: `fetch()` for
+    /// the polls and for reading the stream's body, `EventSource`, `WebSocket`.
+    pub const fn request_kind(self) -> RequestKind {
+        match self {
+            Self::Poll | Self::LongPoll | Self::Stream => RequestKind::Fetch,
+            Self::Sse => RequestKind::EventSource,
+            Self::Ws => RequestKind::WebSocket,
         }
     }
 

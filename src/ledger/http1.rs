@@ -460,9 +460,7 @@ impl Conversation {
         ) {
             (_, _, Some("text/event-stream")) => Format::Sse,
             (_, _, Some("application/x-ndjson")) => Format::Ndjson,
-            (Some(Transport::Poll | Transport::LongPoll), 200, Some("application/json")) => {
-                Format::PollJson
-            }
+            (Some(t), 200, Some("application/json")) if t.is_poll() => Format::PollJson,
             _ => Format::Opaque,
         };
         let body = BodyClassifier::new(format);

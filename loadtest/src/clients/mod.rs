@@ -40,6 +40,18 @@ const MAX_RECONNECTS: u32 = 5;
 /// Pause before reconnecting, so a refusing server is not hammered.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
 
+/// Runs one client of the phase's transport until the phase stops: the one place a transport's
+/// name meets its client here.
+pub async fn run(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) -> ClientOutcome {
+    match phase.transport {
+        Transport::Poll => short_poll::run(phase, index, permit).await,
+        Transport::LongPoll => long_poll::run(phase, index, permit).await,
+        Transport::Stream => stream::run(phase, index, permit).await,
+        Transport::Sse => sse::run(phase, index, permit).await,
+        Transport::Ws => ws::run(phase, index, permit).await,
+    }
+}
+
 /// Everything the clients of one transport share during one phase.
 pub struct Phase {
     pub transport: Transport,

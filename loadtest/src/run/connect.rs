@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use hyper::{Method, StatusCode};
-use protocol::Transport;
 use protocol::headers::{self, HeaderProfile, RequestKind};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
@@ -82,13 +81,7 @@ pub async fn connect(
         };
         let p = phase.clone();
         handles.push(tokio::spawn(async move {
-            match p.transport {
-                Transport::Poll => clients::short_poll::run(p.clone(), index, permit).await,
-                Transport::LongPoll => clients::long_poll::run(p.clone(), index, permit).await,
-                Transport::Stream => clients::stream::run(p.clone(), index, permit).await,
-                Transport::Sse => clients::sse::run(p.clone(), index, permit).await,
-                Transport::Ws => clients::ws::run(p.clone(), index, permit).await,
-            }
+            clients::run(p, index, permit).await
         }));
         bar.set_position(phase.connected.load(Ordering::Relaxed));
     }

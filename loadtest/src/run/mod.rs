@@ -23,7 +23,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use protocol::Transport;
-use protocol::headers::{self, RequestKind};
+use protocol::headers;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
@@ -190,11 +190,7 @@ async fn run_phase(setup: PhaseSetup<'_>) -> anyhow::Result<TransportReport> {
     let warmup = (args.warmup_s * args.rate).round() as u64;
     let capacity = warmup + args.messages;
     // What a page would use: `fetch()` for the polls and for reading the stream's body.
-    let kind = match transport {
-        Transport::Poll | Transport::LongPoll | Transport::Stream => RequestKind::Fetch,
-        Transport::Sse => RequestKind::EventSource,
-        Transport::Ws => RequestKind::WebSocket,
-    };
+    let kind = transport.request_kind();
     let phase = Arc::new(Phase {
         transport,
         addr: sub_addr,
