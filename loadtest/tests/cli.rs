@@ -23,7 +23,7 @@ fn transport_names_are_unchanged() {
     let cli = Cli::try_parse_from(["loadtest", "--transport", "all"]).unwrap();
     assert_eq!(cli.run.transport.transports(), RUN_ORDER);
     let order: Vec<&str> = RUN_ORDER.iter().map(|t| t.name()).collect();
-    assert_eq!(order, ["stream", "sse", "ws", "longpoll", "poll"]);
+    assert_eq!(order, ["sse", "ws", "stream", "longpoll", "poll"]);
     for bad in ["short_poll", "ShortPoll", "long-poll", "websocket"] {
         assert!(
             Cli::try_parse_from(["loadtest", "--transport", bad]).is_err(),

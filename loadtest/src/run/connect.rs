@@ -80,9 +80,9 @@ pub async fn connect(
             permit = slots.clone().acquire_owned() => permit.context("connect semaphore closed")?,
         };
         let p = phase.clone();
-        handles.push(tokio::spawn(async move {
-            clients::run(p, index, permit).await
-        }));
+        handles.push(tokio::spawn(
+            async move { clients::run(p, index, permit).await },
+        ));
         bar.set_position(phase.connected.load(Ordering::Relaxed));
     }
     let connect_limit = Instant::now() + CONNECT_PHASE_LIMIT;
