@@ -19,8 +19,7 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::{Method, Response, StatusCode};
-use protocol::Transport;
-use serde::Deserialize;
+use protocol::{Control, Transport};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
@@ -192,18 +191,11 @@ impl Receiver {
 
     /// A control object (`{"type":..}` line, frame or SSE event data) from transport-lab.
     pub fn on_control(&mut self, json: &[u8]) {
-        #[derive(Deserialize)]
-        struct Control {
-            #[serde(rename = "type")]
-            kind: Option<String>,
-            missed: Option<u64>,
-        }
-        if let Ok(control) = serde_json::from_slice::<Control>(json) {
-            match control.kind.as_deref() {
-                Some("ready") => self.ready(),
-                Some("gap") => self.missed += control.missed.unwrap_or(0),
-                _ => {}
-            }
+        // Objects of a type this build does not know are skipped.
+        match serde_json::from_slice::<Control>(json) {
+            Ok(Control::Ready { .. }) => self.ready(),
+            Ok(Control::Gap { missed, .. }) => self.missed += missed,
+            _ => {}
         }
     }
 
