@@ -3,9 +3,9 @@
 //! An append-only log with strictly increasing ids (from 1) and a bounded history. Every transport
 //! is the same cursor loop over it: "give me what is after my cursor", then wait for the newest id
 //! to move. A reader whose cursor is older than the history is told how many messages it can no
-//! longer get (a gap); a reader whose cursor is *ahead* of the log (it remembers a server that has
-//! since restarted) is told so too, and starts again from the oldest retained message. Nothing is
-//! ever skipped silently.
+//! longer get (a gap). A reader whose cursor belongs to an earlier run of the server (its
+//! [`Epoch`] is not this bus's, or, for a bare id, it is ahead of the log) is told so too (a
+//! reset), and starts again from the oldest retained message. Nothing is ever skipped silently.
 //!
 //! The log sits behind a `std::sync::Mutex`: nothing awaits under the lock, and every critical
 //! section is a push or a slice copy of reference-counted pointers.
@@ -14,10 +14,11 @@
 //! so a publish that lands after the read always wakes it) is kept in one place: [`Reader`].
 
 use std::collections::VecDeque;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard};
-
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use protocol::{Cursor, Epoch};
 use tokio::sync::watch;
 
 use crate::lock::lock;
@@ -36,6 +37,9 @@ struct Shared {
     newest: watch::Sender<u64>,
     /// How many messages the log keeps; older ones are evicted and reported as gaps.
     capacity: usize,
+    /// This run of the server: every cursor handed out names it, so one from another run is
+    /// always recognised, whatever its id.
+    epoch: Epoch,
 }
 
 struct Log {
@@ -57,6 +61,9 @@ pub struct Since {
     pub reset: bool,
     /// Where the reader stands after taking `messages`: the cursor to pass next time.
     pub cursor: u64,
+    /// Where delivery continued from: the id before the first of `messages`. After a gap, the
+    /// reader's new cursor.
+    pub from: u64,
 }
 
 impl Since {
@@ -78,6 +85,8 @@ impl Bus {
     pub fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
         let (newest, _) = watch::channel(0);
+        // Random, so two runs started in the same instant still differ.
+        let bits = RandomState::new().hash_one(SystemTime::now()) as u32;
         Self {
             shared: Arc::new(Shared {
                 log: Mutex::new(Log {
@@ -86,6 +95,7 @@ impl Bus {
                 }),
                 newest,
                 capacity,
+                epoch: Epoch::from_bits(bits),
             }),
         }
     }
@@ -95,7 +105,13 @@ impl Bus {
         let mut log = self.lock();
         let id = log.next_id;
         log.next_id += 1;
-        let message = Arc::new(Message::encode(id, user, text, unix_millis()));
+        let message = Arc::new(Message::encode(
+            &self.shared.epoch,
+            id,
+            user,
+            text,
+            unix_millis(),
+        ));
         if log.messages.len() == self.shared.capacity {
             log.messages.pop_front();
         }
@@ -105,17 +121,47 @@ impl Bus {
         message
     }
 
+    /// This run's epoch: the first half of every cursor.
+    pub fn epoch(&self) -> &Epoch {
+        &self.shared.epoch
+    }
+
     /// Up to `limit` messages after `cursor`, with the gap or reset that applies to that cursor.
-    pub fn since(&self, cursor: u64, limit: usize) -> Since {
+    pub fn since(&self, cursor: &Cursor, limit: usize) -> Since {
+        match self.resolve(cursor) {
+            Start::After(id) => self.after(id, limit),
+            Start::Reset => self.reset(limit),
+        }
+    }
+
+    /// Where a client's cursor starts in this run.
+    fn resolve(&self, cursor: &Cursor) -> Start {
+        match &cursor.epoch {
+            Some(epoch) if *epoch != self.shared.epoch => Start::Reset,
+            _ => Start::After(cursor.id),
+        }
+    }
+
+    /// Up to `limit` messages after id `cursor` of this run. An id ahead of the newest is a
+    /// reset: it can only come from an earlier run.
+    pub fn after(&self, cursor: u64, limit: usize) -> Since {
         let log = self.lock();
+        let reset = cursor > log.next_id - 1;
+        Self::read(&log, if reset { 0 } else { cursor }, reset, limit)
+    }
+
+    /// From the start of this run, as a reset: what a cursor of an earlier run gets.
+    fn reset(&self, limit: usize) -> Since {
+        Self::read(&self.lock(), 0, true, limit)
+    }
+
+    fn read(log: &Log, from: u64, reset: bool, limit: usize) -> Since {
         let newest = log.next_id - 1;
-        let reset = cursor > newest;
-        let mut from = if reset { 0 } else { cursor };
         // The log is never empty once something was published (capacity >= 1), so `oldest` is
         // `newest + 1` only for a fresh bus.
         let oldest = log.messages.front().map_or(newest + 1, |m| m.id);
         let missed = (oldest - 1).saturating_sub(from);
-        from = from.max(oldest - 1);
+        let from = from.max(oldest - 1);
         let start = (from + 1 - oldest) as usize;
         let messages: Vec<_> = log.messages.range(start..).take(limit).cloned().collect();
         let cursor = messages.last().map_or(from, |m| m.id);
@@ -124,13 +170,14 @@ impl Bus {
             missed,
             reset,
             cursor,
+            from,
         }
     }
 
     /// The newest `limit` messages (what a poll without a cursor gets).
     pub fn latest(&self, limit: usize) -> Since {
         let newest = self.newest_id();
-        self.since(newest.saturating_sub(limit as u64), limit)
+        self.after(newest.saturating_sub(limit as u64), limit)
     }
 
     /// The id of the newest message, 0 before the first.
@@ -141,11 +188,20 @@ impl Bus {
     /// A reader after `since`, or (without a cursor) after the newest message now, so it gets
     /// live messages only. It watches the newest id from before that id is read, so nothing
     /// published in between can slip past it.
-    pub fn reader(&self, since: Option<u64>) -> Reader {
+    ///
+    /// A cursor of an earlier run starts the reader at 0 of this run with a reset pending: its
+    /// [`Reader::cursor`] is then already a safe one to resume from, before anything was read.
+    pub fn reader(&self, since: Option<&Cursor>) -> Reader {
         let mut wake = self.shared.newest.subscribe();
         wake.borrow_and_update();
+        let start = since.map_or_else(|| Start::After(self.newest_id()), |c| self.resolve(c));
+        let (cursor, reset_pending) = match start {
+            Start::After(id) => (id, false),
+            Start::Reset => (0, true),
+        };
         Reader {
-            cursor: since.unwrap_or_else(|| self.newest_id()),
+            cursor,
+            reset_pending,
             bus: self.clone(),
             wake,
         }
@@ -156,12 +212,22 @@ impl Bus {
     }
 }
 
+/// Where a cursor starts in this run.
+enum Start {
+    /// After this id of this run.
+    After(u64),
+    /// From the start of this run, with a reset notice: the cursor is of an earlier run.
+    Reset,
+}
+
 /// One reader's place in the log, and its wake-up: the only way to read by cursor and wait for
 /// more, so the ordering that makes a wake-up impossible to miss is written once, here.
 pub struct Reader {
     bus: Bus,
-    /// Id of the last message read (or the starting point).
+    /// Id of the last message read (or the starting point), in this run.
     cursor: u64,
+    /// The client's cursor was of an earlier run: the first read says so.
+    reset_pending: bool,
     wake: watch::Receiver<u64>,
 }
 
@@ -177,7 +243,11 @@ impl Reader {
         // Mark the newest id seen *before* reading: a publish after this read moves it again,
         // and that is what `wait` waits for.
         self.wake.borrow_and_update();
-        let since = self.bus.since(self.cursor, limit);
+        let since = if std::mem::take(&mut self.reset_pending) {
+            self.bus.reset(limit)
+        } else {
+            self.bus.after(self.cursor, limit)
+        };
         self.cursor = since.cursor;
         since
     }
@@ -203,6 +273,10 @@ mod tests {
         since.messages.iter().map(|m| m.id).collect()
     }
 
+    fn bare(id: u64) -> Cursor {
+        Cursor { epoch: None, id }
+    }
+
     /// Ids start at 1 and increase by one per publish, across threads.
     #[test]
     fn ids_are_strictly_increasing_from_one() {
@@ -221,7 +295,7 @@ mod tests {
             let mine = h.join().unwrap();
             assert!(mine.windows(2).all(|w| w[0] < w[1]));
         }
-        let all = bus.since(0, usize::MAX);
+        let all = bus.after(0, usize::MAX);
         assert_eq!(ids(&all), (1..=2000).collect::<Vec<_>>());
         assert_eq!(bus.newest_id(), 2000);
     }
@@ -230,7 +304,7 @@ mod tests {
     #[test]
     fn fresh_bus_is_empty() {
         let bus = Bus::new(5);
-        let s = bus.since(0, 100);
+        let s = bus.after(0, 100);
         assert_eq!(
             (s.messages.len(), s.missed, s.reset, s.cursor),
             (0, 0, false, 0)
@@ -246,21 +320,21 @@ mod tests {
             bus.publish("u", &format!("m{i}"));
         }
         // 12 published, 8..=12 retained.
-        let s = bus.since(0, 100);
+        let s = bus.after(0, 100);
         assert_eq!(
             (ids(&s), s.missed, s.reset, s.cursor),
             (vec![8, 9, 10, 11, 12], 7, false, 12)
         );
-        let s = bus.since(5, 100);
+        let s = bus.after(5, 100);
         assert_eq!((ids(&s), s.missed), (vec![8, 9, 10, 11, 12], 2));
-        let s = bus.since(7, 100);
+        let s = bus.after(7, 100);
         assert_eq!(
             (ids(&s), s.missed, s.is_gap()),
             (vec![8, 9, 10, 11, 12], 0, false)
         );
-        let s = bus.since(10, 100);
+        let s = bus.after(10, 100);
         assert_eq!((ids(&s), s.missed, s.cursor), (vec![11, 12], 0, 12));
-        let s = bus.since(12, 100);
+        let s = bus.after(12, 100);
         assert_eq!((ids(&s), s.missed, s.cursor), (vec![], 0, 12));
     }
 
@@ -271,9 +345,9 @@ mod tests {
         for _ in 0..10 {
             bus.publish("u", "t");
         }
-        let s = bus.since(2, 3);
+        let s = bus.after(2, 3);
         assert_eq!((ids(&s), s.cursor), (vec![3, 4, 5], 5));
-        let s = bus.since(s.cursor, 100);
+        let s = bus.after(s.cursor, 100);
         assert_eq!((ids(&s), s.cursor), ((6..=10).collect(), 10));
         let s = bus.latest(4);
         assert_eq!((ids(&s), s.cursor, s.missed), (vec![7, 8, 9, 10], 10, 0));
@@ -287,13 +361,13 @@ mod tests {
         for _ in 0..5 {
             bus.publish("u", "t");
         }
-        let s = bus.since(99, 100);
+        let s = bus.after(99, 100);
         assert_eq!(
             (ids(&s), s.missed, s.reset, s.cursor),
             (vec![3, 4, 5], 2, true, 5)
         );
         let fresh = Bus::new(3);
-        let s = fresh.since(99, 100);
+        let s = fresh.after(99, 100);
         assert_eq!((ids(&s), s.missed, s.reset, s.cursor), (vec![], 0, true, 0));
     }
 
@@ -301,7 +375,7 @@ mod tests {
     #[tokio::test]
     async fn wake_up_cannot_be_missed() {
         let bus = Bus::new(10);
-        let mut reader = bus.reader(Some(0));
+        let mut reader = bus.reader(Some(&bare(0)));
         assert!(reader.read(10).messages.is_empty());
         let publisher = bus.clone();
         let handle = tokio::spawn(async move { publisher.publish("u", "late") });
@@ -324,5 +398,38 @@ mod tests {
         assert_eq!(reader.cursor(), 1);
         bus.publish("u", "new");
         assert_eq!(ids(&reader.read(10)), vec![2]);
+    }
+
+    /// A cursor of another run is a reset whatever its id, even one below the newest (the case a
+    /// bare id cannot tell); this run's epoch continues; the reader's cursor is safe at once.
+    #[test]
+    fn cursor_of_another_run_is_a_reset() {
+        let bus = Bus::new(3);
+        for _ in 0..5 {
+            bus.publish("u", "t");
+        }
+        let old = Cursor {
+            epoch: Epoch::parse("zzzzzz"),
+            id: 2,
+        };
+        let s = bus.since(&old, 100);
+        assert_eq!(
+            (ids(&s), s.missed, s.reset, s.from, s.cursor),
+            (vec![3, 4, 5], 2, true, 2, 5)
+        );
+        let this = Cursor {
+            epoch: Some(bus.epoch().clone()),
+            id: 4,
+        };
+        let s = bus.since(&this, 100);
+        assert_eq!((ids(&s), s.reset, s.from), (vec![5], false, 4));
+
+        let mut reader = bus.reader(Some(&old));
+        assert_eq!(reader.cursor(), 0);
+        let s = reader.read(100);
+        assert_eq!((ids(&s), s.reset, s.missed), (vec![3, 4, 5], true, 2));
+        assert!(!reader.read(100).reset, "the reset is said once");
+        let event = bus.publish("u", "t").sse_event();
+        assert!(event.starts_with(format!("id: {}-6\ndata: ", bus.epoch()).as_bytes()));
     }
 }

@@ -1,7 +1,8 @@
 //! A chat message as it travels: encoded once, at publish time, into a single buffer that every
 //! transport slices from.
 //!
-//! The buffer holds the whole SSE event (`id: 7\ndata: {json}\n\n`). The JSON, the NDJSON line
+//! The buffer holds the whole SSE event (`id: k3x9qa-7\ndata: {json}\n\n`, the `id:` being the
+//! cursor with the server run's epoch, so `Last-Event-ID` carries it back). The JSON, the NDJSON line
 //! (JSON plus the `\n` that follows it) and the SSE event are views into that one allocation, so a
 //! message delivered to ten thousand subscribers over five transports is serialized exactly once and
 //! never copied: each connection gets a reference-counted slice.
@@ -10,7 +11,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use protocol::ChatMessage;
+use protocol::{ChatMessage, Epoch};
 
 /// A stored chat message.
 #[derive(Debug, Clone)]
@@ -19,7 +20,7 @@ pub struct Message {
     pub id: u64,
     /// Unix milliseconds at publish, so clients can measure delivery latency.
     pub ts: u64,
-    /// `id: <id>\ndata: <json>\n\n`; every wire form below is a slice of it.
+    /// `id: <epoch>-<id>\ndata: <json>\n\n`; every wire form below is a slice of it.
     frame: Bytes,
     /// Where the JSON sits inside `frame`.
     json: Range<usize>,
@@ -29,8 +30,8 @@ const SSE_ID: &[u8] = b"id: ";
 const SSE_DATA: &[u8] = b"\ndata: ";
 
 impl Message {
-    /// Encodes a message. `user` and `text` were validated by [`crate::compose`].
-    pub fn encode(id: u64, user: &str, text: &str, ts: u64) -> Self {
+    /// Encodes a message of run `epoch`. `user` and `text` were validated by [`crate::compose`].
+    pub fn encode(epoch: &Epoch, id: u64, user: &str, text: &str, ts: u64) -> Self {
         // The message as JSON (`protocol`'s shape): the only serialization a message ever gets.
         let wire = ChatMessage {
             id,
@@ -38,7 +39,7 @@ impl Message {
             text: Cow::Borrowed(text),
             ts,
         };
-        let id_text = id.to_string();
+        let id_text = format!("{epoch}-{id}");
         let mut buf = BytesMut::with_capacity(64 + user.len() + text.len() + 2 * id_text.len());
         buf.put_slice(SSE_ID);
         buf.put_slice(id_text.as_bytes());
@@ -70,7 +71,8 @@ impl Message {
         self.frame.slice(self.json.start..self.json.end + 1)
     }
 
-    /// The complete SSE event: `id:` line, `data:` line and the blank line that ends the event.
+    /// The complete SSE event: `id:` line (the cursor), `data:` line and the blank line that ends
+    /// the event.
     pub fn sse_event(&self) -> Bytes {
         self.frame.clone()
     }
@@ -83,7 +85,8 @@ mod tests {
     /// Every wire form is a view of one encoding, and the JSON round-trips with newlines escaped.
     #[test]
     fn wire_forms_share_one_encoding() {
-        let m = Message::encode(7, "ada", "hi\nthere \"you\"", 1_700_000_000_000);
+        let epoch = Epoch::parse("k3x9qa").unwrap();
+        let m = Message::encode(&epoch, 7, "ada", "hi\nthere \"you\"", 1_700_000_000_000);
 
         let json: serde_json::Value = serde_json::from_slice(&m.json()).unwrap();
         assert_eq!(
@@ -93,8 +96,8 @@ mod tests {
         assert_eq!(&m.ndjson_line()[..], [&m.json()[..], b"\n"].concat());
         assert_eq!(
             &m.sse_event()[..],
-            [b"id: 7\ndata: ", &m.json()[..], b"\n\n"].concat()
+            [b"id: k3x9qa-7\ndata: ", &m.json()[..], b"\n\n"].concat()
         );
-        assert_eq!(m.json().as_ptr(), m.sse_event()[12..].as_ptr());
+        assert_eq!(m.json().as_ptr(), m.sse_event()[19..].as_ptr());
     }
 }

@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 
 use percent_encoding::percent_decode;
+use protocol::{Cursor, Epoch};
 
 use crate::error::AppError;
 
@@ -43,9 +44,9 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
-    /// A message id cursor such as `since`: absent, or a non-negative integer.
-    pub fn cursor(&self, key: &str) -> Result<Option<u64>, AppError> {
-        self.get(key).map(|v| parse_u64(key, v)).transpose()
+    /// A cursor such as `since`: absent, `EPOCH-ID`, or a bare non-negative id.
+    pub fn cursor(&self, key: &str) -> Result<Option<Cursor>, AppError> {
+        self.get(key).map(|v| parse_cursor(key, v)).transpose()
     }
 
     /// Whole seconds, at most `max`.
@@ -59,6 +60,30 @@ impl Params {
                 ))),
             },
         }
+    }
+}
+
+/// A cursor (`k3x9qa-8`, or a bare `8`), with an error that quotes what was sent.
+pub fn parse_cursor(key: &str, value: &str) -> Result<Cursor, AppError> {
+    if let Some(cursor) = Cursor::parse(value) {
+        return Ok(cursor);
+    }
+    match value.split_once('-') {
+        Some((epoch, id)) if Epoch::parse(epoch).is_some() => {
+            let id = parse_u64(key, id).map_err(|_| {
+                AppError::bad_request(format!(
+                    "{key} must be a cursor EPOCH-ID (EPOCH 1 to 16 of a-z 0-9, ID a \
+                     non-negative integer) or a bare ID, got {}",
+                    quote(value)
+                ))
+            })?;
+            Ok(Cursor {
+                epoch: Epoch::parse(epoch),
+                id,
+            })
+        }
+        // Not a cursor with an epoch: say what a bare id must be.
+        _ => parse_u64(key, value).map(|id| Cursor { epoch: None, id }),
     }
 }
 
@@ -134,7 +159,20 @@ mod tests {
     #[test]
     fn cursor_parsing() {
         let q = |s: &str| Params::query(s).unwrap();
-        assert_eq!(q("since=42").cursor("since").unwrap(), Some(42));
+        let bare = |id| Some(Cursor { epoch: None, id });
+        assert_eq!(q("since=42").cursor("since").unwrap(), bare(42));
+        assert_eq!(
+            q("since=k3x9qa-42")
+                .cursor("since")
+                .unwrap()
+                .map(|c| c.to_string()),
+            Some("k3x9qa-42".to_owned())
+        );
+        assert_eq!(
+            q("since=k3x9qa-x").cursor("since").unwrap_err().to_string(),
+            "since must be a cursor EPOCH-ID (EPOCH 1 to 16 of a-z 0-9, ID a non-negative \
+             integer) or a bare ID, got \"k3x9qa-x\""
+        );
         assert_eq!(q("").cursor("since").unwrap(), None);
         assert_eq!(
             q("since=-1").cursor("since").unwrap_err().to_string(),

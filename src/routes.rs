@@ -78,12 +78,14 @@ fn resource(path: &str, allow: &'static str, route: Route) -> actix_web::Resourc
         }))
 }
 
-/// Alive, and how full: a supervisor restarts on no answer or a non-200; `connections.full` says
-/// new clients are being turned away, which is load, not failure.
+/// Alive, which run (the epoch every cursor carries), and how full: a supervisor restarts on no
+/// answer or a non-200; `connections.full` says new clients are being turned away, which is load,
+/// not failure.
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let (open, max) = state.connections.fill();
     HttpResponse::Ok().json(json!({
         "status": "ok",
+        "epoch": state.bus.epoch(),
         "connections": {"open": open, "max": max, "full": open >= max},
     }))
 }

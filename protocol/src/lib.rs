@@ -4,13 +4,16 @@
 //!
 //! # Layout
 //! - [`transport`]: the five transports, their names, paths and labels.
+//! - [`cursor`]: a reader's position, with the run of the server it belongs to.
 //! - [`wire`]: the message and control objects as JSON, and the NDJSON heartbeat line.
 //! - [`headers`]: the curl-like and browser-like request header sets both sides measure with.
 
+pub mod cursor;
 pub mod headers;
 pub mod transport;
 pub mod wire;
 
+pub use cursor::{Cursor, Epoch};
 pub use headers::{HeaderProfile, RequestKind};
 pub use transport::Transport;
 pub use wire::{ChatMessage, Control};

@@ -11,6 +11,8 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::cursor::Epoch;
+
 /// A chat message as JSON: `{"id":7,"user":"ada","text":"hello","ts":1795449364871}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage<'a> {
@@ -28,12 +30,18 @@ pub struct ChatMessage<'a> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Control {
-    /// First object of every stream: the cursor it starts from. A client that reconnects with
-    /// this cursor loses nothing, even if no message arrived in between.
-    Ready { since: u64 },
+    /// First object of every stream: the cursor it starts from (`epoch`-`since`). A client that
+    /// reconnects with this cursor loses nothing, even if no message arrived in between.
+    Ready { since: u64, epoch: Epoch },
     /// The cursor could not be continued: `missed` messages left the history, or (`reset`) the
-    /// cursor was ahead of the log because it came from an earlier run of the server.
-    Gap { missed: u64, reset: bool },
+    /// cursor came from an earlier run of the server. Delivery goes on after `epoch`-`since`,
+    /// which is the client's cursor from now on.
+    Gap {
+        missed: u64,
+        reset: bool,
+        since: u64,
+        epoch: Epoch,
+    },
     /// The stream is idle but alive (the HTTP stream's keep-alive line).
     Heartbeat,
     /// A WebSocket publish that carried a `ref` was stored with this id.
@@ -69,14 +77,23 @@ mod tests {
     /// Each control object has exactly the bytes clients and the ledger rely on.
     #[test]
     fn control_objects_have_their_documented_bytes() {
+        let epoch = Epoch::parse("k3x9qa").unwrap();
         let cases = [
-            (Control::Ready { since: 4 }, r#"{"type":"ready","since":4}"#),
+            (
+                Control::Ready {
+                    since: 4,
+                    epoch: epoch.clone(),
+                },
+                r#"{"type":"ready","since":4,"epoch":"k3x9qa"}"#,
+            ),
             (
                 Control::Gap {
                     missed: 3,
-                    reset: false,
+                    reset: true,
+                    since: 5,
+                    epoch,
                 },
-                r#"{"type":"gap","missed":3,"reset":false}"#,
+                r#"{"type":"gap","missed":3,"reset":true,"since":5,"epoch":"k3x9qa"}"#,
             ),
             (Control::Heartbeat, r#"{"type":"heartbeat"}"#),
             (

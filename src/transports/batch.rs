@@ -1,4 +1,5 @@
-//! The JSON answer of both polling transports: `{"messages":[...],"last_id":N,"gap":false}`.
+//! The JSON answer of both polling transports:
+//! `{"messages":[...],"last_id":N,"cursor":"k3x9qa-N","gap":false}`.
 //!
 //! Assembled from the messages' stored JSON bytes rather than re-serialized, so a poll costs a copy,
 //! not an encoding, per message.
@@ -7,11 +8,14 @@ use actix_web::HttpResponse;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use bytes::{BufMut, BytesMut};
 
+use protocol::Epoch;
+
 use crate::bus::Since;
 
-/// A 200 with the batch. `last_id` is the cursor to send as `since` next time; `missed` and
-/// `reset` appear only when `gap` is true.
-pub fn respond(batch: &Since) -> HttpResponse {
+/// A 200 with the batch. `cursor` is what to send as `since` next time (`last_id` with this
+/// run's epoch; `last_id` alone still works, with the weaker restart check of a bare id);
+/// `missed` and `reset` appear only when `gap` is true.
+pub fn respond(batch: &Since, epoch: &Epoch) -> HttpResponse {
     let payload: usize = batch.messages.iter().map(|m| m.json().len() + 1).sum();
     let mut body = BytesMut::with_capacity(payload + 96);
     body.put_slice(b"{\"messages\":[");
@@ -21,7 +25,15 @@ pub fn respond(batch: &Since) -> HttpResponse {
         }
         body.put_slice(&message.json());
     }
-    body.put_slice(format!("],\"last_id\":{},\"gap\":{}", batch.cursor, batch.is_gap()).as_bytes());
+    body.put_slice(
+        format!(
+            "],\"last_id\":{},\"cursor\":\"{epoch}-{}\",\"gap\":{}",
+            batch.cursor,
+            batch.cursor,
+            batch.is_gap()
+        )
+        .as_bytes(),
+    );
     if batch.is_gap() {
         body.put_slice(format!(",\"missed\":{}", batch.missed).as_bytes());
         if batch.reset {

@@ -13,6 +13,8 @@ use std::time::Duration;
 use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
 use tokio_util::sync::CancellationToken;
 
+use protocol::Cursor;
+
 use crate::bus::{Bus, Reader};
 use crate::ledger::wire::PeerGone;
 use crate::message::Message;
@@ -27,9 +29,14 @@ pub enum Event {
     /// First event of every feed: the cursor it starts from. A client that reconnects with this
     /// cursor loses nothing, even if no message arrived in between.
     Ready { since: u64 },
-    /// The cursor could not be continued: `missed` messages were evicted from history, or the
-    /// cursor was ahead of the log (`reset`: it came from an earlier run of the server).
-    Gap { missed: u64, reset: bool },
+    /// The cursor could not be continued: `missed` messages were evicted from history, or
+    /// (`reset`) the cursor came from an earlier run of the server. Delivery goes on after
+    /// `since`, the client's cursor from now on.
+    Gap {
+        missed: u64,
+        reset: bool,
+        since: u64,
+    },
     /// The next message after the cursor.
     Message(Arc<Message>),
     /// Nothing was sent for one heartbeat interval.
@@ -59,7 +66,7 @@ impl Feed {
     /// A feed after `since`, or of live messages only when there is no cursor.
     pub fn new(
         bus: &Bus,
-        since: Option<u64>,
+        since: Option<&Cursor>,
         heartbeat: Option<Duration>,
         shutdown: CancellationToken,
         peer_gone: PeerGone,
@@ -99,6 +106,7 @@ impl Feed {
             let gap = batch.is_gap().then_some(Event::Gap {
                 missed: batch.missed,
                 reset: batch.reset,
+                since: batch.from,
             });
             self.pending.extend(batch.messages);
             if let Some(gap) = gap {

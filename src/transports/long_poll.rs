@@ -22,24 +22,25 @@ pub async fn long_poll(
         .seconds("timeout", MAX_LONG_POLL_TIMEOUT_S)?
         .unwrap_or(state.config.long_poll_timeout);
     // Without a cursor a long poll waits for the next message, like a stream without `since`.
-    let mut reader = state.bus.reader(request.since);
+    let mut reader = state.bus.reader(request.since.as_ref());
+    let epoch = state.bus.epoch();
     let deadline = tokio::time::sleep(Duration::from_secs(timeout));
     tokio::pin!(deadline);
 
     loop {
         let batch = reader.read(usize::MAX);
         if !batch.messages.is_empty() || batch.is_gap() {
-            return Ok(batch::respond(&batch));
+            return Ok(batch::respond(&batch, epoch));
         }
         tokio::select! {
             biased;
             // Nobody will read the answer; ending now frees the connection.
-            () = request.peer_gone.gone() => return Ok(batch::respond(&batch)),
-            () = state.shutdown.streams().cancelled() => return Ok(batch::respond(&batch)),
-            () = &mut deadline => return Ok(batch::respond(&batch)),
+            () = request.peer_gone.gone() => return Ok(batch::respond(&batch, epoch)),
+            () = state.shutdown.streams().cancelled() => return Ok(batch::respond(&batch, epoch)),
+            () = &mut deadline => return Ok(batch::respond(&batch, epoch)),
             alive = reader.wait() => {
                 if !alive {
-                    return Ok(batch::respond(&batch));
+                    return Ok(batch::respond(&batch, epoch));
                 }
             }
         }

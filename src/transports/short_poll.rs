@@ -10,9 +10,9 @@ use crate::transports::{Subscribe, batch};
 pub const LATEST_WITHOUT_CURSOR: usize = 50;
 
 pub async fn poll(request: Subscribe, state: web::Data<AppState>) -> HttpResponse {
-    let batch = match request.since {
+    let batch = match &request.since {
         Some(since) => state.bus.since(since, usize::MAX),
         None => state.bus.latest(LATEST_WITHOUT_CURSOR),
     };
-    batch::respond(&batch)
+    batch::respond(&batch, state.bus.epoch())
 }

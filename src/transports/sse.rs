@@ -1,7 +1,8 @@
 //! Server-Sent Events: `GET /api/sse?since=ID`, a `text/event-stream` the browser's `EventSource`
 //! reads and reconnects by itself.
 //!
-//! Each message is `id: <id>\ndata: <json>\n\n` (default event type, so `onmessage` gets it).
+//! Each message is `id: <epoch>-<id>\ndata: <json>\n\n` (default event type, so `onmessage`
+//! gets it); the `id:` is a cursor, so the browser's `Last-Event-ID` names the server's run.
 //! The stream opens with a `retry:` hint and an `event: ready` carrying an `id:` (the starting
 //! cursor), so even a client that received no message reconnects with a `Last-Event-ID` that loses
 //! nothing. `Last-Event-ID` wins over `?since=` (see [`Subscribe`]).
@@ -11,7 +12,7 @@ use std::convert::Infallible;
 use actix_web::{HttpResponse, web};
 use bytes::Bytes;
 use futures_util::stream;
-use protocol::Control;
+use protocol::{Control, Epoch};
 
 use crate::state::AppState;
 use crate::transports::feed::{Event, Feed};
@@ -24,30 +25,47 @@ pub const RETRY_MS: u64 = 2000;
 const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 
 pub async fn sse(request: Subscribe, state: web::Data<AppState>) -> HttpResponse {
+    let epoch = state.bus.epoch().clone();
     let feed = Feed::new(
         &state.bus,
-        request.since,
+        request.since.as_ref(),
         Some(state.config.heartbeat_interval()),
         state.shutdown.streams().clone(),
         request.peer_gone,
     );
-    let body = stream::unfold(feed, |mut feed| async move {
-        let event = frame(feed.next().await)?;
-        Some((Ok::<_, Infallible>(event), feed))
+    let body = stream::unfold((feed, epoch), |(mut feed, epoch)| async move {
+        let event = frame(feed.next().await, &epoch)?;
+        Some((Ok::<_, Infallible>(event), (feed, epoch)))
     });
     streaming_response(EVENT_STREAM, body)
 }
 
-/// One SSE event per feed event; `None` ends the response.
-fn frame(event: Event) -> Option<Bytes> {
+/// One SSE event per feed event; `None` ends the response. The ready and gap events carry an
+/// `id:` too, so the browser's `Last-Event-ID` is a safe cursor from the first byte on, and moves
+/// to this run's epoch as soon as a reset is announced.
+fn frame(event: Event, epoch: &Epoch) -> Option<Bytes> {
     match event {
         Event::Ready { since } => Some(Bytes::from(format!(
-            "retry: {RETRY_MS}\nevent: ready\nid: {since}\ndata: {}\n\n",
-            Control::Ready { since }.to_json()
+            "retry: {RETRY_MS}\nevent: ready\nid: {epoch}-{since}\ndata: {}\n\n",
+            Control::Ready {
+                since,
+                epoch: epoch.clone()
+            }
+            .to_json()
         ))),
-        Event::Gap { missed, reset } => Some(Bytes::from(format!(
-            "event: gap\ndata: {}\n\n",
-            Control::Gap { missed, reset }.to_json()
+        Event::Gap {
+            missed,
+            reset,
+            since,
+        } => Some(Bytes::from(format!(
+            "event: gap\nid: {epoch}-{since}\ndata: {}\n\n",
+            Control::Gap {
+                missed,
+                reset,
+                since,
+                epoch: epoch.clone()
+            }
+            .to_json()
         ))),
         Event::Message(message) => Some(message.sse_event()),
         Event::Heartbeat => Some(Bytes::from_static(HEARTBEAT)),

@@ -10,34 +10,45 @@ use std::convert::Infallible;
 use actix_web::{HttpResponse, web};
 use bytes::Bytes;
 use futures_util::stream;
-use protocol::Control;
 use protocol::wire::NDJSON_HEARTBEAT;
+use protocol::{Control, Epoch};
 
 use crate::state::AppState;
 use crate::transports::feed::{Event, Feed};
 use crate::transports::{Subscribe, streaming_response};
 
 pub async fn stream(request: Subscribe, state: web::Data<AppState>) -> HttpResponse {
+    let epoch = state.bus.epoch().clone();
     let feed = Feed::new(
         &state.bus,
-        request.since,
+        request.since.as_ref(),
         Some(state.config.heartbeat_interval()),
         state.shutdown.streams().clone(),
         request.peer_gone,
     );
-    let body = stream::unfold(feed, |mut feed| async move {
-        let line = frame(feed.next().await)?;
-        Some((Ok::<_, Infallible>(line), feed))
+    let body = stream::unfold((feed, epoch), |(mut feed, epoch)| async move {
+        let line = frame(feed.next().await, &epoch)?;
+        Some((Ok::<_, Infallible>(line), (feed, epoch)))
     });
     streaming_response("application/x-ndjson", body)
 }
 
 /// One NDJSON line per event; `None` ends the response.
-fn frame(event: Event) -> Option<Bytes> {
+fn frame(event: Event, epoch: &Epoch) -> Option<Bytes> {
     let line = |control: Control| Bytes::from(control.to_json() + "\n");
+    let epoch = epoch.clone();
     match event {
-        Event::Ready { since } => Some(line(Control::Ready { since })),
-        Event::Gap { missed, reset } => Some(line(Control::Gap { missed, reset })),
+        Event::Ready { since } => Some(line(Control::Ready { since, epoch })),
+        Event::Gap {
+            missed,
+            reset,
+            since,
+        } => Some(line(Control::Gap {
+            missed,
+            reset,
+            since,
+            epoch,
+        })),
         Event::Message(message) => Some(message.ndjson_line()),
         // Valid NDJSON, so line-by-line readers need no special case.
         Event::Heartbeat => Some(Bytes::from_static(NDJSON_HEARTBEAT)),

@@ -9,6 +9,7 @@ use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
+use protocol::Cursor;
 
 use crate::error::AppError;
 use crate::ledger;
@@ -21,11 +22,11 @@ use crate::transports::Transport;
 pub struct Subscribe {
     /// The transport, from the path the request came in on.
     pub transport: Option<Transport>,
-    /// Where to resume: deliver what is after this id. `None`: live messages only (a short poll
+    /// Where to resume: deliver what is after this cursor (see [`protocol::cursor`]). `None`: live messages only (a short poll
     /// answers the newest instead). For SSE, `Last-Event-ID` wins over `?since=`, because
     /// `EventSource` can only set the header on reconnects, and the query string is the one it was
     /// first opened with.
-    pub since: Option<u64>,
+    pub since: Option<Cursor>,
     /// `?client=`: the ledger reads it from the wire itself, but a malformed one is refused here
     /// rather than silently not counted.
     pub client: Option<String>,
@@ -54,7 +55,7 @@ impl Subscribe {
                 let value = value
                     .to_str()
                     .map_err(|_| AppError::bad_request("Last-Event-ID must be a message id"))?;
-                Some(params::parse_u64("Last-Event-ID", value.trim())?)
+                Some(params::parse_cursor("Last-Event-ID", value.trim())?)
             }
             None => params.cursor("since")?,
         };

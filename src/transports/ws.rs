@@ -55,7 +55,7 @@ pub async fn ws(
     };
     let feed = Feed::new(
         &state.bus,
-        request.since,
+        request.since.as_ref(),
         None,
         state.shutdown.streams().clone(),
         request.peer_gone,
@@ -116,8 +116,14 @@ impl Connection {
             tokio::select! {
                 event = feed.next() => {
                     let sent = match event {
-                        Event::Ready { since } => send_control(&mut session, &Control::Ready { since }).await,
-                        Event::Gap { missed, reset } => send_control(&mut session, &Control::Gap { missed, reset }).await,
+                        Event::Ready { since } => {
+                            let epoch = self.state.bus.epoch().clone();
+                            send_control(&mut session, &Control::Ready { since, epoch }).await
+                        }
+                        Event::Gap { missed, reset, since } => {
+                            let epoch = self.state.bus.epoch().clone();
+                            send_control(&mut session, &Control::Gap { missed, reset, since, epoch }).await
+                        }
                         Event::Message(message) => send_json(&mut session, message.json()).await,
                         Event::Heartbeat => Ok(()),
                         Event::Shutdown => break Some(reason(CloseCode::Away, "server shutting down")),

@@ -18,7 +18,7 @@ async fn one_post_reaches_all_five_transports_with_the_same_id() {
         stream.next_non_heartbeat().await.unwrap(),
         ws.next_json().await,
     ] {
-        assert_eq!(ready, json!({"type": "ready", "since": 1}));
+        assert_eq!(ready, app.ready(1).await);
     }
     let long_poll = {
         let http = app.http.clone();
@@ -44,7 +44,7 @@ async fn one_post_reaches_all_five_transports_with_the_same_id() {
         (Some("ada"), Some("hello, five transports"))
     );
     let sse_event = sse.next_non_heartbeat().await.unwrap();
-    assert_eq!(sse_event.id.as_deref(), Some("2"));
+    assert_eq!(sse_event.id, Some(app.cursor(2).await));
     assert_eq!(
         sse_event.event, None,
         "default event type, so EventSource.onmessage gets it"
@@ -54,15 +54,12 @@ async fn one_post_reaches_all_five_transports_with_the_same_id() {
     assert_eq!(ws.next_json().await, posted);
     assert_eq!(
         long_poll.await.unwrap(),
-        json!({"messages": [posted], "last_id": 2, "gap": false})
+        app.batch(json!([posted]), 2).await
     );
     let (status, short_poll) = app.get_json("/api/poll?since=1").await;
     assert_eq!(
         (status, short_poll),
-        (
-            200,
-            json!({"messages": [posted], "last_id": 2, "gap": false})
-        )
+        (200, app.batch(json!([posted]), 2).await)
     );
 }
 
@@ -90,14 +87,14 @@ async fn since_replays_history_then_goes_live() {
     let mut stream = app.stream("/api/stream?since=2").await;
     let mut ws = app.ws("/api/ws?since=2").await;
     assert_eq!(
-        sse.next_non_heartbeat().await.unwrap().id.as_deref(),
-        Some("2")
+        sse.next_non_heartbeat().await.unwrap().id,
+        Some(app.cursor(2).await)
     );
     assert_eq!(
         stream.next_non_heartbeat().await.unwrap(),
-        json!({"type": "ready", "since": 2})
+        app.ready(2).await
     );
-    assert_eq!(ws.next_json().await, json!({"type": "ready", "since": 2}));
+    assert_eq!(ws.next_json().await, app.ready(2).await);
     let got = next_ids(&mut sse, &mut stream, &mut ws, 3).await;
     assert_eq!(got, (vec![3, 4, 5], vec![3, 4, 5], vec![3, 4, 5]));
 
@@ -112,7 +109,7 @@ async fn since_replays_history_then_goes_live() {
 async fn poll_without_cursor_returns_newest_fifty() {
     let app = spawn_app().await;
     let (_, empty) = app.get_json("/api/poll").await;
-    assert_eq!(empty, json!({"messages": [], "last_id": 0, "gap": false}));
+    assert_eq!(empty, app.batch(json!([]), 0).await);
     for i in 0..60 {
         app.post("u", &format!("m{i}")).await;
     }
@@ -133,7 +130,7 @@ async fn streams_without_cursor_are_live_only() {
     let mut stream = app.stream("/api/stream").await;
     assert_eq!(
         stream.next_non_heartbeat().await.unwrap(),
-        json!({"type": "ready", "since": 1})
+        app.ready(1).await
     );
     let new = app.post("u", "new").await;
     assert_eq!(stream.next_non_heartbeat().await.unwrap(), new);

@@ -48,29 +48,22 @@ async fn every_transport_reports_the_gap_then_continues() {
         sse.next_event().await.unwrap().event.as_deref(),
         Some("ready")
     );
+    // The gap event carries the cursor delivery continues from, so `Last-Event-ID` moves too.
+    let epoch = app.epoch().await;
+    let notice = json!({"type": "gap", "missed": 3, "reset": false, "since": 3, "epoch": epoch});
     let gap = sse.next_event().await.unwrap();
     assert_eq!(
-        (gap.event.as_deref(), gap.id.as_deref(), gap.json()),
-        (
-            Some("gap"),
-            None,
-            json!({"type": "gap", "missed": 3, "reset": false})
-        )
+        (gap.event.as_deref(), gap.id.clone(), gap.json()),
+        (Some("gap"), Some(format!("{epoch}-3")), notice.clone())
     );
 
     let mut stream = app.stream("/api/stream?since=0").await;
     stream.next_json().await.unwrap();
-    assert_eq!(
-        stream.next_json().await.unwrap(),
-        json!({"type": "gap", "missed": 3, "reset": false})
-    );
+    assert_eq!(stream.next_json().await.unwrap(), notice);
 
     let mut ws = app.ws("/api/ws?since=0").await;
     ws.next_json().await;
-    assert_eq!(
-        ws.next_json().await,
-        json!({"type": "gap", "missed": 3, "reset": false})
-    );
+    assert_eq!(ws.next_json().await, notice);
 
     let got = next_ids(&mut sse, &mut stream, &mut ws, 5).await;
     assert_eq!(got, (retained.clone(), retained.clone(), retained));
@@ -84,21 +77,26 @@ async fn cursor_from_an_earlier_run_is_a_reset() {
     app.post("u", "a").await;
     app.post("u", "b").await;
 
+    let epoch = app.epoch().await;
     let (_, poll) = app.get_json("/api/poll?since=500").await;
     assert_eq!(
         poll,
-        json!({"messages": poll["messages"], "last_id": 2, "gap": true, "missed": 0, "reset": true})
+        json!({"messages": poll["messages"], "last_id": 2, "cursor": format!("{epoch}-2"),
+               "gap": true, "missed": 0, "reset": true})
     );
     assert_eq!(ids(&poll["messages"]), vec![1, 2]);
 
     let mut sse = app.sse("/api/sse", Some("500")).await;
-    assert_eq!(sse.next_event().await.unwrap().id.as_deref(), Some("500"));
     assert_eq!(
-        sse.next_event().await.unwrap().json(),
-        json!({"type": "gap", "missed": 0, "reset": true})
+        sse.next_event().await.unwrap().id,
+        Some(format!("{epoch}-500"))
     );
     assert_eq!(
-        sse.next_non_heartbeat().await.unwrap().id.as_deref(),
-        Some("1")
+        sse.next_event().await.unwrap().json(),
+        json!({"type": "gap", "missed": 0, "reset": true, "since": 0, "epoch": epoch})
+    );
+    assert_eq!(
+        sse.next_non_heartbeat().await.unwrap().id,
+        Some(format!("{epoch}-1"))
     );
 }

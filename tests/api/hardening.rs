@@ -185,6 +185,10 @@ async fn connections_are_capped_with_a_clear_answer() {
     );
 }
 
+fn body_epoch(body: &str) -> Value {
+    serde_json::from_str::<Value>(body).unwrap()["epoch"].clone()
+}
+
 /// A server holding its maximum of connections still answers its health check (full is load,
 /// not failure), once per connection, with how full it is; the metrics answer too.
 #[tokio::test]
@@ -207,7 +211,7 @@ async fn a_full_server_still_answers_its_health_check() {
     );
     assert_eq!(
         serde_json::from_str::<Value>(body).unwrap(),
-        json!({"status": "ok", "connections": {"open": 1, "max": 1, "full": true}})
+        json!({"status": "ok", "epoch": body_epoch(body), "connections": {"open": 1, "max": 1, "full": true}})
     );
     let mut metrics = TcpStream::connect(app.addr).await.unwrap();
     metrics
@@ -341,7 +345,11 @@ async fn clients_that_stop_reading_are_let_go() {
             event.event, None,
             "no gap for a reader that keeps up: {event:?}"
         );
-        ids.push(event.id.unwrap().parse::<u64>().unwrap());
+        ids.push(
+            serde_json::from_str::<Value>(&event.data.unwrap()).unwrap()["id"]
+                .as_u64()
+                .unwrap(),
+        );
     }
     publisher.await.unwrap();
     assert_eq!(ids, (1..=4000).collect::<Vec<_>>());

@@ -80,6 +80,42 @@ impl TestApp {
         (status, response.json().await.unwrap())
     }
 
+    /// This run's epoch, the first half of every cursor, from `/healthz` (which no transport's
+    /// ledger counts).
+    pub async fn epoch(&self) -> String {
+        let (_, health) = self.get_json("/healthz").await;
+        health["epoch"]
+            .as_str()
+            .expect("/healthz names the epoch")
+            .to_owned()
+    }
+
+    /// The cursor of message `id` of this run: `EPOCH-ID`.
+    pub async fn cursor(&self, id: u64) -> String {
+        format!("{}-{id}", self.epoch().await)
+    }
+
+    /// The `ready` object a stream that starts after `since` opens with.
+    pub async fn ready(&self, since: u64) -> Value {
+        serde_json::json!({"type": "ready", "since": since, "epoch": self.epoch().await})
+    }
+
+    /// The `ready` object exactly as the server writes it (field order included).
+    pub async fn ready_text(&self, since: u64) -> String {
+        let epoch = protocol::Epoch::parse(&self.epoch().await).expect("the server's epoch");
+        protocol::Control::Ready { since, epoch }.to_json()
+    }
+
+    /// A poll answer without a gap: `messages`, and the cursor after them.
+    pub async fn batch(&self, messages: Value, last_id: u64) -> Value {
+        serde_json::json!({
+            "messages": messages,
+            "last_id": last_id,
+            "cursor": self.cursor(last_id).await,
+            "gap": false,
+        })
+    }
+
     /// Ids of every message currently in history, via the short poll.
     pub async fn stored_ids(&self) -> Vec<u64> {
         let (_, body) = self.get_json("/api/poll?since=0").await;

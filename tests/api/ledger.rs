@@ -58,7 +58,11 @@ async fn ledger_equals_the_clients_own_byte_counts() {
         .get(&format!("/api/poll?since=0&client={client}"))
         .await;
     let (_, empty) = poll.read_response().await;
-    assert_eq!(empty, br#"{"messages":[],"last_id":0,"gap":false}"#);
+    let epoch = app.epoch().await;
+    assert_eq!(
+        String::from_utf8(empty).unwrap(),
+        format!(r#"{{"messages":[],"last_id":0,"cursor":"{epoch}-0","gap":false}}"#)
+    );
     app.post("ada", "one").await;
     poll.get(&format!("/api/poll?since=0&client={client}"))
         .await;
@@ -121,7 +125,7 @@ async fn ledger_equals_the_clients_own_byte_counts() {
     let upgrade = ws.read_through(b"HTTP/1.1 101", b"\r\n\r\n").await;
     assert!(String::from_utf8_lossy(&upgrade).contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
     let ready = ws.read_frames(1).await;
-    assert_eq!(ready[0].1, br#"{"type":"ready","since":2}"#);
+    assert_eq!(ready[0].1, app.ready_text(2).await.as_bytes());
 
     for i in 3..=7 {
         app.post("bob", &format!("message {i}")).await;
@@ -130,7 +134,8 @@ async fn ledger_equals_the_clients_own_byte_counts() {
         .await;
     ws.send_text_frame(r#"{"text":"nine","ref":2}"#, [1, 2, 3, 4])
         .await;
-    sse.read_through(b"id: 9\n", b"\n\n\r\n").await;
+    sse.read_through(format!("id: {epoch}-9\n").as_bytes(), b"\n\n\r\n")
+        .await;
     stream.read_through(b"{\"id\":9,", b"\n\r\n").await;
     let frames = ws.read_frames(9).await; // 5 messages, then 2 x (ack + broadcast)
     let acks = frames

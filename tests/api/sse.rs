@@ -14,9 +14,9 @@ async fn opens_with_retry_hint_and_ready_cursor() {
     assert_eq!(
         ready,
         SseEvent {
-            id: Some("1".into()),
+            id: Some(app.cursor(1).await),
             event: Some("ready".into()),
-            data: Some(r#"{"type":"ready","since":1}"#.into()),
+            data: Some(app.ready_text(1).await),
             retry: Some("2000".into()),
             comments: vec![],
         }
@@ -37,18 +37,19 @@ async fn last_event_id_resumes_and_wins_over_since() {
     for _ in 0..2 {
         seen.push(first.next_non_heartbeat().await.unwrap().id.unwrap());
     }
-    assert_eq!(seen, ["1", "2"]);
+    let epoch = app.epoch().await;
+    assert_eq!(seen, [format!("{epoch}-1"), format!("{epoch}-2")]);
     drop(first); // the connection drops after id 2; message 3 and 4 arrive while it is away
     app.post("u", "m4").await;
 
-    let mut resumed = app.sse("/api/sse?since=0", Some("2")).await;
+    let mut resumed = app.sse("/api/sse?since=0", Some(&seen[1])).await;
     let ready = resumed.next_event().await.unwrap();
-    assert_eq!(ready.id.as_deref(), Some("2"));
+    assert_eq!(ready.id, Some(format!("{epoch}-2")));
     let three = resumed.next_non_heartbeat().await.unwrap();
     let four = resumed.next_non_heartbeat().await.unwrap();
     assert_eq!(
-        (three.id.as_deref(), four.id.as_deref()),
-        (Some("3"), Some("4"))
+        (three.id.clone(), four.id.clone()),
+        (Some(format!("{epoch}-3")), Some(format!("{epoch}-4")))
     );
     assert_eq!(
         (three.json()["text"].as_str(), four.json()["text"].as_str()),
@@ -70,7 +71,10 @@ async fn message_event_is_id_and_data() {
     );
     assert_eq!(
         (id, blank),
-        (format!("id: {}", posted["id"]), String::new())
+        (
+            format!("id: {}-{}", app.epoch().await, posted["id"]),
+            String::new()
+        )
     );
     let json = data.strip_prefix("data: ").expect("a data line");
     assert_eq!(

@@ -53,7 +53,7 @@ async fn stream_is_chunked_ndjson_one_line_per_chunk() {
         .unwrap();
 
     let mut buf = Vec::new();
-    let ready = "{\"type\":\"ready\",\"since\":0}\n";
+    let ready = &format!("{}\n", app.ready_text(0).await);
     read_until(&mut socket, &mut buf, &chunk(ready)).await;
     let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
