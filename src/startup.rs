@@ -205,7 +205,12 @@ pub struct LocalServer {
 impl LocalServer {
     /// Starts a server on `127.0.0.1:0` with `flags` (command-line flags, over the defaults).
     pub fn start(flags: &[&str]) -> io::Result<Self> {
-        let mut args = vec!["transport-lab", "--bind", "127.0.0.1:0"];
+        Self::start_on("127.0.0.1:0", flags)
+    }
+
+    /// Starts a server on `bind` (a restart on the address a stopped one had, say).
+    pub fn start_on(bind: &str, flags: &[&str]) -> io::Result<Self> {
+        let mut args = vec!["transport-lab", "--bind", bind];
         args.extend_from_slice(flags);
         let config = Config::try_parse_from(&args)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;

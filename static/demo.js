@@ -28,7 +28,7 @@
   }
 
   class Panel {
-    constructor(el, transport, since) {
+    constructor(el, transport, since, epoch) {
       this.el = el;
       this.t = transport;
       this.q = (role) => el.querySelector('[data-role="' + role + '"]');
@@ -44,7 +44,7 @@
         onMessage: (m) => this.receive(m),
         onGap: (missed, reset) => this.notice(missed, reset),
         onState: (text, cls) => this.state(text, cls),
-      });
+      }, epoch);
       el.querySelector('[data-act="pause"]').addEventListener('click', () => this.toggle());
       el.querySelector('[data-act="drop"]').addEventListener('click', () => this.client.drop());
     }
@@ -91,7 +91,11 @@
       this.counts.notices++;
       // The server's own notice explains the jump that follows: it is not a silent loss.
       this.resync = true;
-      if (reset) this.seen.clear();
+      if (reset) {
+        // A new run of the server: its ids start again from 1, and none of them is history.
+        this.seen.clear();
+        liveFrom = 0;
+      }
       const li = document.createElement('li');
       li.className = 'notice';
       li.textContent = reset ? 'server restarted: starting over from its history'
@@ -227,18 +231,20 @@
 
   async function main() {
     let since = 0;
+    let epoch = null;
     try {
       // Start every panel at the same cursor, a few messages back, so all five show the same list.
-      const newest = await TL.newestId();
-      since = Math.max(0, newest - 5);
-      liveFrom = newest;
+      const newest = await TL.newest();
+      since = Math.max(0, newest.id - 5);
+      epoch = newest.epoch;
+      liveFrom = newest.id;
     } catch (e) {
       liveFrom = 0;
       say('the server did not answer: ' + e.message, true);
     }
     for (const el of document.querySelectorAll('.panel[data-transport]')) {
       const t = el.dataset.transport;
-      panels[t] = new Panel(el, t, since);
+      panels[t] = new Panel(el, t, since, epoch);
       TL.onLeave(() => panels[t].client.stop());
     }
     wireCompose();

@@ -85,12 +85,14 @@
   }
 
   async function main() {
-    const since = await TL.newestId().catch(() => 0);
-    client = TL.create(transport, clientId, since, {
+    const newest = await TL.newest().catch(() => ({ id: 0, epoch: null }));
+    client = TL.create(transport, clientId, newest.id, {
       onMessage: (m) => say('received #' + m.id + ' from ' + m.user),
-      onGap: (missed) => say('server notice: ' + missed + ' messages too old to resend'),
+      onGap: (missed, reset) => say(reset
+        ? 'server notice: it restarted; starting over from its history'
+        : 'server notice: ' + missed + ' messages too old to resend'),
       onState: (text) => say(text),
-    });
+    }, newest.epoch);
     if (transport === 'poll') client.interval = 2000;
     client.user = 'lesson';
     // The tap first, so the very first request of the client is on the diagram.

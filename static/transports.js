@@ -1,6 +1,8 @@
 // transport-lab: the five browser clients, one per transport, and the helpers the pages share.
 // Plain JavaScript, no build step. Every client keeps its own cursor (the id of the last message
-// it saw) and reconnects with it, so a dropped connection loses nothing still in history.
+// it saw, and the epoch of the server run it came from) and reconnects with it, so a dropped
+// connection loses nothing still in history, and a restarted server is always noticed: it
+// answers a cursor of its previous run with a reset notice that carries the new cursor.
 //
 // Reconnect policy (all transports): after a failure or a "drop", wait a random time between half
 // and all of min(30 s, 500 ms * 2^attempt) ("equal jitter"), then reconnect with the cursor.
@@ -51,12 +53,14 @@
   }
 
   // One transport client. `handlers`: onMessage(msg), onGap(missed, reset), onState(text, cls),
-  // onAck(ack). Subclasses implement open() and close().
+  // onAck(ack). Subclasses implement open() and close(). `since` and `epoch`: the cursor to start
+  // after (an epoch of null sends a bare id, which only detects a restart the weaker way).
   class Client {
-    constructor(transport, clientId, since, handlers) {
+    constructor(transport, clientId, since, handlers, epoch) {
       this.transport = transport;
       this.clientId = clientId;
       this.cursor = since;
+      this.epoch = epoch || null;
       this.h = handlers;
       this.running = false;
       this.attempt = 0;
@@ -106,8 +110,23 @@
       if (typeof msg.id === 'number' && msg.id > this.cursor) this.cursor = msg.id;
       this.h.onMessage(msg);
     }
+    // `ready` and `gap` notices carry the cursor to hold from now on; after a reset it is of the
+    // new run, with ids starting again from 1.
+    position(obj) {
+      if (typeof obj.epoch === 'string') this.epoch = obj.epoch;
+      if (typeof obj.since === 'number') this.cursor = obj.since;
+    }
+    ready(obj) {
+      this.position(obj);
+      this.live();
+    }
+    gap(obj) {
+      this.position(obj);
+      this.h.onGap(obj.missed || 0, !!obj.reset);
+    }
     query() {
-      return 'since=' + this.cursor + '&client=' + encodeURIComponent(this.clientId);
+      const since = (this.epoch ? this.epoch + '-' : '') + this.cursor;
+      return 'since=' + since + '&client=' + encodeURIComponent(this.clientId);
     }
     // Publishes through this transport's own send path: a POST counted under this transport.
     async send(user, text) {
@@ -169,10 +188,24 @@
     close() { if (this.ctrl) this.ctrl.abort(); }
   }
 
+  // A poll answer: a reset restarts the cursor at the new run's start before its messages.
   function batch(client, body) {
-    if (body.gap) client.h.onGap(body.missed || 0, !!body.reset);
+    const cursor = parseCursor(body.cursor);
+    if (body.gap) {
+      if (body.reset) { client.epoch = cursor.epoch; client.cursor = 0; }
+      client.h.onGap(body.missed || 0, !!body.reset);
+    }
     for (const m of body.messages || []) client.deliver(m);
+    if (cursor.epoch) client.epoch = cursor.epoch;
     if (typeof body.last_id === 'number') client.cursor = body.last_id;
+  }
+
+  // `k3x9qa-8` -> { epoch: 'k3x9qa', id: 8 }; a bare `8` has no epoch.
+  function parseCursor(text) {
+    const s = String(text === undefined ? '' : text);
+    const dash = s.indexOf('-');
+    return dash < 0 ? { epoch: null, id: parseInt(s, 10) || 0 }
+      : { epoch: s.slice(0, dash), id: parseInt(s.slice(dash + 1), 10) || 0 };
   }
 
   // HTTP streaming: fetch + ReadableStream, one JSON object per line.
@@ -204,8 +237,8 @@
     }
     line(obj) {
       if (typeof obj.id === 'number') this.deliver(obj);
-      else if (obj.type === 'ready') this.live();
-      else if (obj.type === 'gap') this.h.onGap(obj.missed || 0, !!obj.reset);
+      else if (obj.type === 'ready') this.ready(obj);
+      else if (obj.type === 'gap') this.gap(obj);
     }
     close() { if (this.ctrl) this.ctrl.abort(); }
   }
@@ -216,11 +249,11 @@
     open(gen) {
       const es = new EventSource('/api/sse?' + this.query());
       this.es = es;
-      es.addEventListener('ready', () => { if (this.current(gen)) this.live(); });
-      es.addEventListener('gap', (e) => {
-        const g = JSON.parse(e.data);
-        this.h.onGap(g.missed || 0, !!g.reset);
-      });
+      // The browser resumes by itself with Last-Event-ID, the `id:` of these events and of every
+      // message (a cursor with the run's epoch); the client keeps the same cursor for when it has
+      // to reconnect on its own.
+      es.addEventListener('ready', (e) => { if (this.current(gen)) this.ready(JSON.parse(e.data)); });
+      es.addEventListener('gap', (e) => { if (this.current(gen)) this.gap(JSON.parse(e.data)); });
       es.onmessage = (e) => { if (this.current(gen)) this.deliver(JSON.parse(e.data)); };
       es.onerror = () => {
         if (!this.current(gen)) return;
@@ -247,8 +280,8 @@
         if (!this.current(gen)) return;
         const obj = JSON.parse(e.data);
         if (typeof obj.id === 'number' && obj.type === undefined) this.deliver(obj);
-        else if (obj.type === 'ready') this.live();
-        else if (obj.type === 'gap') this.h.onGap(obj.missed || 0, !!obj.reset);
+        else if (obj.type === 'ready') this.ready(obj);
+        else if (obj.type === 'gap') this.gap(obj);
         else if (obj.type === 'ack' || obj.type === 'error') this.settle(obj);
       };
       ws.onclose = () => {
@@ -283,11 +316,10 @@
 
   const CLASSES = { poll: Poll, longpoll: LongPoll, stream: Stream, sse: Sse, ws: Ws };
 
-  // The newest id in the room, so every client of a page starts from the same cursor.
-  async function newestId() {
+  // The newest cursor in the room ({ epoch, id }), so every client of a page starts from the same.
+  async function newest() {
     const r = await fetch('/api/poll', { cache: 'no-store' });
-    const body = await r.json();
-    return body.last_id || 0;
+    return parseCursor((await r.json()).cursor);
   }
 
   // Leaving the page closes every connection it holds at once. Otherwise a page kept in the
@@ -305,7 +337,7 @@
   window.TL = {
     TRANSPORTS: NAV.map((a) => a.dataset.transport),
     LABELS: Object.fromEntries(NAV.map((a) => [a.dataset.transport, a.dataset.label])),
-    create: (t, clientId, since, handlers) => new CLASSES[t](t, clientId, since, handlers),
-    newClientId, newestId, fmtBytes, figures, backoff, onLeave,
+    create: (t, clientId, since, handlers, epoch) => new CLASSES[t](t, clientId, since, handlers, epoch),
+    newClientId, newest, parseCursor, fmtBytes, figures, backoff, onLeave,
   };
 })();

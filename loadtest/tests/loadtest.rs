@@ -75,7 +75,8 @@ fn wire_bytes(transport: Transport, id: u64) -> u64 {
     let chunk = |body: u64| format!("{body:x}").len() as u64 + 2 + body + 2;
     match transport {
         Transport::Stream => chunk(json + 1),
-        Transport::Sse => chunk(format!("id: {id}\ndata: \n\n").len() as u64 + json),
+        // The `id:` is a cursor: the run's 6-character epoch, a dash, the id.
+        Transport::Sse => chunk(format!("id: epoch6-{id}\ndata: \n\n").len() as u64 + json),
         Transport::Ws => 2 + json,
         Transport::Poll | Transport::LongPoll => json,
     }

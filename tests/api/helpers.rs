@@ -25,13 +25,19 @@ pub struct TestApp {
 
 /// Starts the server with the defaults, a short heartbeat, and `extra` flags.
 pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
+    spawn_app_on("127.0.0.1:0", extra).await
+}
+
+/// Starts the server on `bind`: `restart()` uses it to come back on the address it had.
+pub async fn spawn_app_on(bind: &str, extra: &[&str]) -> TestApp {
     let mut args = vec!["--workers", "2"];
     // Tests wait for heartbeats, so they come every 0.3 s unless a test asks otherwise.
     if !extra.contains(&"--heartbeat") {
         args.extend_from_slice(&["--heartbeat", "0.3"]);
     }
     args.extend_from_slice(extra);
-    let server = LocalServer::start(&args).expect("valid test flags, and the server binds");
+    let server =
+        LocalServer::start_on(bind, &args).expect("valid test flags, and the server binds");
     let addr = server.addr();
     TestApp {
         addr,
@@ -160,6 +166,13 @@ impl TestApp {
             .expect("websocket handshake");
         assert_eq!(response.status(), 101);
         WsClient { socket }
+    }
+
+    /// Stops this server and starts a new run on the same address: empty history, ids from 1,
+    /// a new epoch, as a restarted process would be.
+    pub async fn restart(&mut self) {
+        self.shutdown().await;
+        *self = spawn_app_on(&self.addr.to_string(), &[]).await;
     }
 
     /// Starts a graceful shutdown and waits for the server to stop.

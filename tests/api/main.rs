@@ -14,6 +14,7 @@ mod ledger;
 mod long_poll;
 mod peer_gone;
 mod raw;
+mod restart;
 mod shutdown;
 mod sse;
 mod stream;

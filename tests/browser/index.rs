@@ -5,6 +5,8 @@ use std::time::Duration;
 use fantoccini::Locator;
 use serde_json::Value;
 
+use transport_lab::startup::LocalServer;
+
 use crate::driver::Browser;
 use crate::helpers::TestApp;
 
@@ -229,4 +231,71 @@ pub async fn no_gap_after_drop_connection(browser: &Browser, app: &TestApp) {
             "every panel got as many: {detectors:?}"
         );
     }
+}
+
+/// Posts `text` as `ada` to the server at `addr`.
+async fn post(http: &reqwest::Client, addr: std::net::SocketAddr, text: &str) {
+    let response = http
+        .post(format!("http://{addr}/api/messages"))
+        .json(&serde_json::json!({"user": "ada", "text": text}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+}
+
+/// The server restarts under the open page and its new run publishes past the ids the panels
+/// had seen: every panel, the browser's own `EventSource` resume included, announces the restart
+/// and shows the new run from its first message, with no gap, duplicate or reorder counted.
+pub async fn a_restart_is_noticed_by_every_panel(browser: &Browser) {
+    println!("step: a server restart is noticed, and nothing of the new run is skipped");
+    // A server of its own, so restarting it leaves the suite's server alone.
+    let server = LocalServer::start(&["--workers", "2", "--heartbeat", "2"]).unwrap();
+    let addr = server.addr();
+    let http = reqwest::Client::new();
+    let app = TestApp {
+        addr,
+        http: http.clone(),
+    };
+    for i in 1..=8 {
+        post(&http, addr, &format!("first run {i}")).await;
+    }
+    open_index(browser, &app).await;
+    wait_in_all_panels(browser, "first run 8").await;
+
+    server.stop().await.unwrap();
+    let restarted =
+        LocalServer::start_on(&addr.to_string(), &["--workers", "2", "--heartbeat", "2"]).unwrap();
+    for i in 1..=12 {
+        post(&http, addr, &format!("second run {i}")).await;
+    }
+
+    // Message 1 of the new run reaches every panel under id 1: nothing was skipped.
+    assert_eq!(wait_in_all_panels(browser, "second run 1").await, 1);
+    assert_eq!(wait_in_all_panels(browser, "second run 12").await, 12);
+    let notices = browser
+        .js("return [...document.querySelectorAll('.panel')].map(p => \
+               [...p.querySelectorAll('li.notice')].map(li => li.textContent));")
+        .await;
+    for (t, panel) in TRANSPORTS.iter().zip(notices.as_array().unwrap()) {
+        assert!(
+            panel
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n.as_str().unwrap().starts_with("server restarted")),
+            "{t}: {notices:?}"
+        );
+    }
+    let detectors = browser
+        .js("return [...document.querySelectorAll('[data-role=detector]')].map(d => ({...d.dataset}));")
+        .await;
+    for d in detectors.as_array().unwrap() {
+        assert_eq!(
+            (&d["gaps"], &d["dups"], &d["reorders"]),
+            (&Value::from("0"), &Value::from("0"), &Value::from("0")),
+            "{detectors:?}"
+        );
+    }
+    restarted.stop().await.unwrap();
 }

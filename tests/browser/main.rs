@@ -58,6 +58,9 @@ async fn suite(engine: Engine) {
         let lap = Instant::now();
         index::no_gap_after_drop_connection(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
+        let lap = Instant::now();
+        index::a_restart_is_noticed_by_every_panel(&browser).await;
+        println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
         pages::page_errors_are_reported(&browser, &app).await;
         let lap = Instant::now();
         pages::every_page_renders_without_console_errors(&browser, &app).await;
