@@ -150,7 +150,9 @@ pub const LESSONS: [Lesson; Transport::COUNT] = [
              ended by a blank line. Lines starting with a colon are comments, used as heartbeats.",
             "When the connection drops, the browser reconnects by itself after the retry: delay and \
              sends the last id it saw as a Last-Event-ID header; this server resumes from there, so \
-             nothing is lost.",
+             nothing is lost. Its ids are cursors such as k3x9qa-7: message 7 of the server's run \
+             k3x9qa, so a server that restarted in between (and numbers from 1 again) says so \
+             instead of skipping its new messages.",
             "The first connection cannot set headers, so it passes its cursor in the query string.",
         ],
         command: "curl -N '{base}/api/sse?since=0'",
