@@ -11,6 +11,7 @@
 //! - [`state`]: what every handler shares.
 //! - [`routes`]: every path the server answers.
 //! - [`bus`]: the message log: ids, bounded history, gaps, wake-ups.
+//! - [`origin`]: which web pages may act on this server (cross-site checks).
 //! - [`message`]: a chat message, encoded once into the bytes every transport sends.
 //! - [`compose`]: parsing and validating what clients send.
 //! - [`params`]: strict decoding of query strings and form bodies.
@@ -33,6 +34,7 @@ pub mod ledger;
 pub mod limits;
 pub mod lock;
 pub mod message;
+pub mod origin;
 pub mod overhead;
 pub mod pages;
 pub mod params;

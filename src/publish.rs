@@ -8,17 +8,19 @@ use futures_util::StreamExt;
 
 use crate::compose::{self, BodyFormat};
 use crate::error::AppError;
-use crate::ledger;
 use crate::params::{Params, quote};
 use crate::permit::publish_permit;
 use crate::state::AppState;
 use crate::transports::Transport;
+use crate::{ledger, origin};
 
 pub async fn publish(
     req: HttpRequest,
     mut payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
+    // First: a page of another site learns nothing else about the request.
+    origin::check_write(&req, &state.config)?;
     let params = Params::query(req.query_string())?;
     // `client` and `transport` only steer the ledger (which reads them from the wire), but a
     // malformed one is refused rather than silently not counted.

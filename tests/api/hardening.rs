@@ -497,3 +497,74 @@ async fn shutdown_loses_no_acknowledged_message() {
         );
     }
 }
+
+/// A page of another site cannot post as anyone: a post whose `Origin` is not this server's own
+/// (nor in `--allowed-origins` / `--cors-origins`), or that has no `Origin` but says
+/// `Sec-Fetch-Site: cross-site`, is refused with 403 and stores nothing; our own pages, CORS
+/// origins and clients that are not pages (no such headers) still post.
+#[tokio::test]
+async fn cross_site_posts_are_refused() {
+    let app = spawn_app_with(&["--cors-origins", "http://app.example"]).await;
+    let post = |headers: Vec<(&'static str, String)>, body: &'static str| {
+        let mut request = app
+            .http
+            .post(app.url("/api/messages?user=ada"))
+            .header("Content-Type", "text/plain")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let own = format!("http://{}", app.addr);
+
+    assert_eq!(
+        post(vec![("Origin", "http://evil.example".into())], "forged").await,
+        (
+            403,
+            json!({"error": "posts from origin \"http://evil.example\" are not allowed here (see --allowed-origins and --cors-origins)"})
+        )
+    );
+    assert_eq!(
+        post(vec![("Origin", "null".into())], "sandboxed").await.0,
+        403
+    );
+    assert_eq!(
+        post(vec![("Sec-Fetch-Site", "cross-site".into())], "beacon").await,
+        (
+            403,
+            json!({"error": "posts from a page of another site are not allowed here"})
+        )
+    );
+    assert_eq!(
+        app.stored_ids().await,
+        Vec::<u64>::new(),
+        "a refused post was stored"
+    );
+
+    assert_eq!(post(vec![("Origin", own)], "from our page").await.0, 201);
+    assert_eq!(
+        post(
+            vec![("Origin", "http://app.example".into())],
+            "from a CORS origin"
+        )
+        .await
+        .0,
+        201
+    );
+    assert_eq!(
+        post(
+            vec![("Sec-Fetch-Site", "same-origin".into())],
+            "same origin"
+        )
+        .await
+        .0,
+        201
+    );
+    assert_eq!(post(vec![], "curl").await.0, 201);
+    assert_eq!(app.stored_ids().await, vec![1, 2, 3, 4]);
+}

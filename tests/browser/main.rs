@@ -9,6 +9,7 @@
 //! passes, unless `TRANSPORT_LAB_REQUIRE_BROWSER=1` (CI) makes that a failure.
 //! Set `TRANSPORT_LAB_SCREENSHOTS=1` to (re)write `docs/screenshots/*.png`.
 
+mod cross_site;
 mod driver;
 mod helpers;
 mod index;
@@ -60,6 +61,9 @@ async fn suite(engine: Engine) {
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
         let lap = Instant::now();
         index::a_restart_is_noticed_by_every_panel(&browser).await;
+        println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
+        let lap = Instant::now();
+        cross_site::a_page_of_another_site_cannot_post(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
         pages::page_errors_are_reported(&browser, &app).await;
         let lap = Instant::now();

@@ -1,0 +1,78 @@
+//! Which web pages may act on this server: the cross-site request checks.
+//!
+//! A browser attaches the user's cookies to requests a page of *another* site makes, and some need
+//! no CORS permission at all: an HTML form, `navigator.sendBeacon`, a `no-cors` `fetch()` can all
+//! POST `text/plain` or form bodies. Without a check, any page the user visits could post chat
+//! messages in their name. Browsers say where a request comes from (`Origin`, and
+//! `Sec-Fetch-Site` when they leave `Origin` out), so a request from a page that is not ours is
+//! refused; a request with neither comes from curl or a script, not from a page, and is allowed.
+
+use actix_web::HttpRequest;
+use actix_web::http::header::{HOST, ORIGIN};
+
+use crate::config::Config;
+use crate::error::AppError;
+
+/// Whether `origin` (`http://host:port`) is a page allowed here: one in `--allowed-origins`, or
+/// by default the server's own (its host:port is the request's `Host`), or, for the API calls that
+/// CORS opens (`also`), one in `--cors-origins`.
+fn permitted(req: &HttpRequest, origin: &str, allowed: &[String], also: &[String]) -> bool {
+    let listed = |list: &[String]| {
+        list.iter()
+            .any(|a| a.trim().trim_end_matches('/').eq_ignore_ascii_case(origin))
+    };
+    let own = || {
+        let host = req.headers().get(HOST).and_then(|h| h.to_str().ok());
+        let authority = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
+    };
+    (if allowed.is_empty() {
+        own()
+    } else {
+        listed(allowed)
+    }) || listed(also)
+}
+
+/// A WebSocket handshake: refused (403) when a page of another origin opens it (cross-site
+/// WebSocket hijacking); allowed without `Origin`.
+pub fn check_handshake(req: &HttpRequest, config: &Config) -> Result<(), AppError> {
+    let Some(origin) = req.headers().get(ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or_default();
+    if permitted(req, origin, &config.allowed_origins, &[]) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!(
+            "WebSocket connections from origin {origin:?} are not allowed here (see --allowed-origins)"
+        )))
+    }
+}
+
+/// A request that changes something (a post): refused (403) when a page of another origin
+/// makes it, by its `Origin`, or without one by `Sec-Fetch-Site: cross-site`.
+pub fn check_write(req: &HttpRequest, config: &Config) -> Result<(), AppError> {
+    match req.headers().get(ORIGIN) {
+        Some(origin) => {
+            let origin = origin.to_str().unwrap_or_default();
+            if permitted(req, origin, &config.allowed_origins, &config.cors_origins) {
+                Ok(())
+            } else {
+                Err(AppError::Forbidden(format!(
+                    "posts from origin {origin:?} are not allowed here (see --allowed-origins \
+                     and --cors-origins)"
+                )))
+            }
+        }
+        None => match req.headers().get("sec-fetch-site") {
+            Some(site) if site.as_bytes().eq_ignore_ascii_case(b"cross-site") => {
+                Err(AppError::Forbidden(
+                    "posts from a page of another site are not allowed here".into(),
+                ))
+            }
+            _ => Ok(()),
+        },
+    }
+}
