@@ -16,6 +16,7 @@
 //! - [`compose`]: parsing and validating what clients send.
 //! - [`params`]: strict decoding of query strings and form bodies.
 //! - [`publish`]: `POST /api/messages`.
+//! - [`response_headers`]: what every answer says about itself (`nosniff`, no stray upgrade).
 //! - [`permit`]: may this peer publish now (rate, shutdown)? Asked by both ways of sending.
 //! - [`transports`]: the five transports, one file each, and the cursor loop they share.
 //! - [`ledger`]: the wire ledger: every byte counted on the socket, by transport, client and kind.
@@ -40,6 +41,7 @@ pub mod pages;
 pub mod params;
 pub mod permit;
 pub mod publish;
+pub mod response_headers;
 pub mod routes;
 pub mod shutdown;
 pub mod startup;

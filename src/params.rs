@@ -53,12 +53,18 @@ impl Params {
     pub fn seconds(&self, key: &str, max: u64) -> Result<Option<u64>, AppError> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => match parse_u64(key, v)? {
-                s if s <= max => Ok(Some(s)),
-                s => Err(AppError::bad_request(format!(
-                    "{key} must be at most {max} seconds, got {s}"
-                ))),
-            },
+            // A number too large for any integer is still just over the limit: say the limit.
+            Some(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+                let got = match v.parse::<u64>() {
+                    Ok(s) if s <= max => return Ok(Some(s)),
+                    Ok(s) => s.to_string(),
+                    Err(_) => quote(v),
+                };
+                Err(AppError::bad_request(format!(
+                    "{key} must be at most {max} seconds, got {got}"
+                )))
+            }
+            Some(v) => parse_u64(key, v).map(Some),
         }
     }
 }
@@ -197,5 +203,12 @@ mod tests {
             "timeout must be at most 60 seconds, got 61"
         );
         assert_eq!(q("timeout=60").seconds("timeout", 60).unwrap(), Some(60));
+        assert_eq!(
+            q("timeout=99999999999999999999999")
+                .seconds("timeout", 60)
+                .unwrap_err()
+                .to_string(),
+            "timeout must be at most 60 seconds, got \"99999999999999999999999\""
+        );
     }
 }

@@ -30,8 +30,8 @@ use crate::config::Config;
 use crate::error::{AppError, RETRY_AFTER_UNAVAILABLE_S};
 use crate::ledger::wire::{CountingStream, WireLimits};
 use crate::limits::Refusal;
-use crate::routes;
 use crate::state::{AppState, PrivateServer};
+use crate::{response_headers, routes};
 
 /// How long a refused connection may take to receive its 503 before it is dropped.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
@@ -96,6 +96,7 @@ impl Application {
                         !config.cors_origins.is_empty(),
                         cors(&config.cors_origins),
                     ))
+                    .wrap(from_fn(response_headers::add))
                     .wrap(from_fn(admission::health_only_over_cap))
                     .app_data(web::Data::new(state.clone()))
                     .configure(routes::configure);

@@ -568,3 +568,41 @@ async fn cross_site_posts_are_refused() {
     assert_eq!(post(vec![], "curl").await.0, 201);
     assert_eq!(app.stored_ids().await, vec![1, 2, 3, 4]);
 }
+
+/// Every answer carries `X-Content-Type-Options: nosniff`, and an answer to a request that asked
+/// for a protocol this server does not speak (`Upgrade: h2c`) does not claim an upgrade: it
+/// closes the connection instead.
+#[tokio::test]
+async fn answers_say_nosniff_and_upgrade_only_when_they_do() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/api/poll", "/api/nowhere", "/"] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(
+            response
+                .headers()
+                .get("x-content-type-options")
+                .map(|v| v.to_str().unwrap()),
+            Some("nosniff"),
+            "{path}"
+        );
+    }
+    let mut socket = TcpStream::connect(app.addr).await.unwrap();
+    socket
+        .write_all(
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+              Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let head = String::from_utf8_lossy(&answer[..n]).to_lowercase();
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    assert!(
+        !head.contains("upgrade") && head.contains("\r\nconnection: close\r\n"),
+        "{head}"
+    );
+}
