@@ -311,3 +311,56 @@ async fn sigterm_with_a_thousand_connections() {
         );
     }
 }
+
+/// A stranger's flood of made-up client ids costs bounded memory: 10,000 one-line polls, each
+/// with a new `client=`, grow the server's RSS by less than 32 MiB (about 1.5 KiB per id: the
+/// ledger's counters; the tap's channel is made only for a client someone taps), and the
+/// registry never holds more than its cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_client_ids_cost_bounded_memory() {
+    const IDS: usize = 10_000;
+    const BOUND_KIB: u64 = 32 * 1024;
+    let server = Server::start(&[]);
+    // Warm up the allocator and the workers before the baseline.
+    for i in 0..200 {
+        poll_as(server.addr, &format!("warmup-{i}")).await;
+    }
+    let baseline = server.rss_kib();
+    for batch in 0..IDS / 100 {
+        let ids: Vec<String> = (0..100)
+            .map(|i| format!("stranger-{}", batch * 100 + i))
+            .collect();
+        futures_util::future::join_all(ids.iter().map(|id| poll_as(server.addr, id))).await;
+    }
+    let after = server.rss_kib();
+    eprintln!(
+        "RSS {baseline} KiB -> {after} KiB (+{} KiB) after {IDS} made-up client ids",
+        after.saturating_sub(baseline)
+    );
+    assert!(
+        after.saturating_sub(baseline) < BOUND_KIB,
+        "server RSS grew by {} KiB",
+        after - baseline
+    );
+}
+
+/// One short poll counted under `client`, on its own connection, read to the end.
+async fn poll_as(addr: SocketAddr, client: &str) {
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(
+            format!(
+                "GET /api/poll?client={client} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    socket.read_to_end(&mut answer).await.unwrap();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}
