@@ -2,9 +2,17 @@
 //! SIGINT or SIGTERM, then shut down gracefully.
 
 use clap::Parser;
+use tikv_jemallocator::Jemalloc;
 use tracing_subscriber::EnvFilter;
 use transport_lab::config::Config;
 use transport_lab::startup::Application;
+
+/// jemalloc rather than the system's allocator: after a burst (a thousand slow readers that each
+/// held a full write buffer, say) glibc keeps much of the freed memory in its arenas for good,
+/// while jemalloc's decay gives it back to the system within seconds (measured in the README's
+/// limits: 79 MiB under the burst, 14 MiB 15 s after it; glibc stayed at 35 MiB).
+#[global_allocator]
+static ALLOCATOR: Jemalloc = Jemalloc;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
