@@ -5,9 +5,9 @@
 //! It sits on the socket because that is the one place every byte passes exactly once, as the
 //! kernel saw it; what the bytes *mean* is the follower's job, kept apart so it can be tested by
 //! feeding it byte slices. This file only applies the follower's verdicts (a refused WebSocket
-//! frame ends the connection with an I/O error) and the limits no parser sees: a write blocked
-//! for longer than the stall timeout ends the connection, and the connection permit is held for
-//! as long as the socket lives.
+//! frame ends the connection with an I/O error, after a close frame 1009 that tells the client
+//! why) and the limits no parser sees: a write blocked for longer than the stall timeout ends the
+//! connection, and the connection permit is held for as long as the socket lives.
 //!
 //! It also notices a peer that has gone: a read that finds the end of the stream (FIN) or an
 //! error (RST) fires the connection's [`PeerGone`]. actix-http only learns that a peer left when a
@@ -36,8 +36,8 @@ pub struct WireLimits {
     pub stall_timeout: Duration,
     /// Longest client WebSocket frame payload let through to actix-http. actix buffers a whole
     /// frame before checking its size, so a header declaring gigabytes would otherwise make it
-    /// buffer without bound; such a connection is cut here, at the header. Frames between the
-    /// message limit and this get actix's own close 1009.
+    /// buffer without bound; such a connection is cut here, at the header, after a close frame
+    /// 1009. Frames between the message limit and this get the WebSocket handler's close 1009.
     pub max_client_frame: u64,
 }
 
@@ -56,6 +56,9 @@ pub struct CountingStream<T> {
     permit: Option<ConnectionPermit>,
     /// Fired when a read finds the peer gone.
     peer_gone: PeerGone,
+    /// The last write took only part of what it was offered: the client's stream stops inside
+    /// a frame (or head), where no frame of ours may be slipped in.
+    mid_write: bool,
 }
 
 /// Fired once the peer has closed its side (FIN) or reset the connection: nothing more can be
@@ -90,6 +93,7 @@ impl<T> CountingStream<T> {
             stalled: None,
             permit,
             peer_gone: PeerGone::default(),
+            mid_write: false,
             io,
             conn: Conversation::new(ledger, limits.max_client_frame),
         }
@@ -106,7 +110,7 @@ impl<T> CountingStream<T> {
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for CountingStream<T> {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for CountingStream<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -124,6 +128,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for CountingStream<T> {
                     this.peer_gone.fire();
                 }
                 if let Err(refused) = this.conn.on_read(read) {
+                    this.close_too_big(cx);
                     return Poll::Ready(Err(refused));
                 }
             }
@@ -131,6 +136,40 @@ impl<T: AsyncRead + Unpin> AsyncRead for CountingStream<T> {
             Poll::Pending => {}
         }
         result
+    }
+}
+
+impl<T: AsyncWrite + Unpin> CountingStream<T> {
+    /// Before a refused client frame cuts the connection, tells the client why: a server close
+    /// frame 1009 (`0x88`, length, `0x03F1`, reason), written straight to the socket, and counted
+    /// like every byte written (a close frame: `other`). actix never sees the refused frame, so
+    /// it cannot send this close itself; the read error that follows ends the connection.
+    ///
+    /// Best effort, and never waiting: the frame is under 64 bytes, which a socket's send buffer
+    /// (kilobytes, even when small) takes whole in one non-blocking write unless the client has
+    /// stopped reading, and then it would not read the frame anyway. Whatever is not taken at
+    /// once is dropped with the connection. Skipped when the client's stream stops inside a frame
+    /// of ours: a close frame there would be read as part of that frame.
+    fn close_too_big(&mut self, cx: &mut Context<'_>) {
+        if self.mid_write {
+            return;
+        }
+        let reason = format!(
+            "frame header declares more than {} bytes",
+            self.limits.max_client_frame
+        );
+        let mut frame = vec![0x88, 2 + reason.len() as u8, 0x03, 0xF1];
+        frame.extend_from_slice(reason.as_bytes());
+        let mut rest = &frame[..];
+        while !rest.is_empty() {
+            match Pin::new(&mut self.io).poll_write(cx, rest) {
+                Poll::Ready(Ok(written)) if written > 0 => {
+                    self.conn.on_write(&rest[..written]);
+                    rest = &rest[written..];
+                }
+                _ => break,
+            }
+        }
     }
 }
 
@@ -145,6 +184,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for CountingStream<T> {
         match &result {
             Poll::Ready(Ok(written)) => {
                 this.stalled = None;
+                this.mid_write = *written < buf.len();
                 this.conn.on_write(&buf[..*written]);
             }
             Poll::Pending => {
@@ -220,22 +260,63 @@ mod tests {
         assert_eq!(poll.empty_responses, 1);
     }
 
-    /// The follower's refusal of an oversized client frame ends the read with an error.
+    /// A client frame header declaring 2048 bytes, over the 1024 the test limits allow.
+    fn oversized_header() -> Vec<u8> {
+        let mut header = vec![0x82, 0x80 | 126];
+        header.extend_from_slice(&2048u16.to_be_bytes());
+        header.extend_from_slice(&[1, 2, 3, 4]);
+        header
+    }
+
+    /// The follower's refusal of an oversized client frame ends the read with an error, after a
+    /// close frame 1009 saying why, counted in the ledger.
     #[tokio::test]
-    async fn oversized_client_frame_fails_the_read() {
-        let (mut server, mut client, _ledger) = connection(4096);
+    async fn oversized_client_frame_fails_the_read_after_a_close_frame() {
+        let (mut server, mut client, ledger) = connection(4096);
         client.write_all(UPGRADE).await.unwrap();
         let mut request = vec![0; UPGRADE.len()];
         server.read_exact(&mut request).await.unwrap();
         server.write_all(SWITCHING).await.unwrap();
-        let mut header = vec![0x82, 0x80 | 126];
-        header.extend_from_slice(&2048u16.to_be_bytes());
-        header.extend_from_slice(&[1, 2, 3, 4]);
 
-        client.write_all(&header).await.unwrap();
+        client.write_all(&oversized_header()).await.unwrap();
         let refused = server.read(&mut [0; 64]).await.unwrap_err();
+        drop(server);
 
         assert_eq!(refused.kind(), io::ErrorKind::InvalidData);
+        let mut received = vec![];
+        client.read_to_end(&mut received).await.unwrap();
+        let reason = b"frame header declares more than 1024 bytes";
+        let close = [&[0x88, 2 + reason.len() as u8, 0x03, 0xF1][..], reason].concat();
+        assert_eq!(received, [SWITCHING, &close].concat());
+        let ws = *ledger.stats(None).unwrap().transports.get(Transport::Ws);
+        assert_eq!(
+            (ws.response_bytes, ws.other_bytes),
+            ((SWITCHING.len() + close.len()) as u64, close.len() as u64)
+        );
+    }
+
+    /// A refusal while our last write is unfinished writes no close frame: it would land inside
+    /// the frame being written.
+    #[tokio::test]
+    async fn no_close_frame_inside_an_unfinished_write() {
+        let (mut server, mut client, _ledger) = connection(100);
+        client.write_all(UPGRADE).await.unwrap();
+        let mut request = vec![0; UPGRADE.len()];
+        server.read_exact(&mut request).await.unwrap();
+        let mut text = vec![0x81, 100];
+        text.extend_from_slice(&[b't'; 100]);
+        // The 100-byte pipe takes the 101's 56 bytes and 44 of the 102-byte frame; the client
+        // then reads half, so there is room for a close frame, which must not come.
+        let written = server.write(&[SWITCHING, &text].concat()).await.unwrap();
+        let mut received = vec![0; 50];
+        client.read_exact(&mut received).await.unwrap();
+
+        client.write_all(&oversized_header()).await.unwrap();
+        server.read(&mut [0; 64]).await.unwrap_err();
+        drop(server);
+
+        client.read_to_end(&mut received).await.unwrap();
+        assert_eq!((written, received.len()), (100, 100));
     }
 
     /// A write blocked for longer than the stall timeout fails, and is counted as a slow

@@ -8,17 +8,24 @@
 //! One `select!` loop per connection (as in actix/examples' echo-actorless) over the feed, the
 //! client's frames and a ping tick. actix-ws neither answers pings nor sends them, so both are
 //! here: a peer that has said nothing for two ping intervals is dropped.
+//!
+//! actix-ws writes our frames; the client's are read here, by [`ClientFrames`], one frame at a
+//! time. Reading them ourselves is what lets every violation get its RFC 6455 close code and a
+//! reason that says what was wrong, a fragmented message be refused at the fragment that makes
+//! it too long (1009) or not UTF-8 (1007), and a valid message read in the same chunk as a later
+//! violation still be published before the connection is failed.
 
 use std::time::Duration;
 
 use std::net::IpAddr;
 
+use actix_http::ws::{OpCode, Parser};
 use actix_web::http::header::{HOST, ORIGIN};
-use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{
-    AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session,
-};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, dev, web};
+use actix_ws::{CloseCode, CloseReason, ProtocolError, Session};
+use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
+use futures_util::StreamExt;
 use protocol::Control;
 use serde_json::Value;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
@@ -37,16 +44,18 @@ pub async fn ws(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     check_origin(&req, &state.config.allowed_origins)?;
-    let (response, session, frames) = actix_ws::handle(&req, body).map_err(|e| {
+    // actix-ws answers the handshake and gives the writing half; it gets an empty payload,
+    // since the client's frames are read by `ClientFrames` (see the module docs).
+    // (Taking a payload out of a request cannot fail.)
+    let nothing = web::Payload::from_request(&req, &mut dev::Payload::None)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let (response, session, _) = actix_ws::handle(&req, nothing).map_err(|e| {
         AppError::bad_request(format!(
             "WebSocket handshake failed ({e}); this endpoint needs a WebSocket client, e.g. websocat"
         ))
     })?;
-    let max = state.config.max_body_bytes;
-    let frames = frames
-        .max_frame_size(max)
-        .aggregate_continuations()
-        .max_continuation_size(max);
+    let frames = ClientFrames::new(body, state.config.max_body_bytes);
     let connection = Connection {
         state: state.get_ref().clone(),
         peer: req.peer_addr().map(|a| a.ip()),
@@ -107,7 +116,7 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(self, mut session: Session, mut frames: AggregatedMessageStream, mut feed: Feed) {
+    async fn run(self, mut session: Session, mut frames: ClientFrames, mut feed: Feed) {
         let mut ping = interval_at(Instant::now() + self.ping_every, self.ping_every);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
@@ -138,17 +147,20 @@ impl Connection {
                     last_heard = Instant::now();
                     let frame = match frame {
                         None => break None,
-                        Some(Err(error)) => break Some(protocol_close(&error, self.state.config.max_body_bytes)),
+                        Some(Err(violation)) => {
+                            tracing::debug!(?violation, "websocket protocol violation");
+                            break Some(violation);
+                        }
                         Some(Ok(frame)) => frame,
                     };
                     let answered = match frame {
-                        AggregatedMessage::Text(text) => self.publish(&mut session, &text).await,
-                        AggregatedMessage::Binary(_) => {
+                        ClientFrame::Text(text) => self.publish(&mut session, &text).await,
+                        ClientFrame::Binary => {
                             send_error(&mut session, "binary frames are not accepted; send text frames", None).await
                         }
-                        AggregatedMessage::Ping(payload) => session.pong(&payload).await,
-                        AggregatedMessage::Pong(_) => Ok(()),
-                        AggregatedMessage::Close(their_reason) => {
+                        ClientFrame::Fragment | ClientFrame::Pong => Ok(()),
+                        ClientFrame::Ping(payload) => session.pong(&payload).await,
+                        ClientFrame::Close(their_reason) => {
                             break Some(their_reason.unwrap_or_else(|| CloseCode::Normal.into()));
                         }
                     };
@@ -235,25 +247,231 @@ fn reason(code: CloseCode, description: &str) -> CloseReason {
     }
 }
 
-/// The close a protocol violation earns: 1009 for an oversized frame or message, 1007 for text
-/// that is not UTF-8, 1002 otherwise.
-fn protocol_close(error: &ProtocolError, max: usize) -> CloseReason {
-    tracing::debug!(%error, "websocket protocol error");
-    match error {
-        ProtocolError::Overflow => reason(
-            CloseCode::Size,
-            &format!("frame or message larger than {max} bytes"),
-        ),
-        // actix reports reserved bits and bad UTF-8 alike as InvalidData; only the second is 1007.
-        ProtocolError::Io(e) if is_utf8_error(e) => {
-            reason(CloseCode::Invalid, "text frame is not valid UTF-8")
+/// The client's frames, read from the request payload one frame at a time.
+///
+/// One at a time matters: a chunk read from the socket may hold a valid message followed by a
+/// violation, and the message must be handled (published, acknowledged) before the violation
+/// closes the connection. actix-ws's `MessageStream` decodes a whole chunk first and returns the
+/// error ahead of the frames decoded before it.
+///
+/// Fragmented messages are assembled here, with the same limit as a frame (`--max-body-bytes`):
+/// the fragment that takes a message over it gets close 1009 at once, and text is checked for
+/// UTF-8 as each fragment arrives, so the fragment where it stops being UTF-8 gets close 1007 (a
+/// character split across fragments is fine: the incomplete tail, at most 3 bytes, waits for the
+/// next fragment).
+struct ClientFrames {
+    payload: web::Payload,
+    /// Bytes read and not decoded yet.
+    buf: BytesMut,
+    /// The longest frame, and the longest message its fragments may add up to.
+    max: usize,
+    /// The fragmented message under way, if any.
+    fragmented: Option<Fragmented>,
+}
+
+/// A message whose first fragment has arrived and whose last has not.
+enum Fragmented {
+    Text {
+        text: BytesMut,
+        /// How much of `text` is known to be UTF-8; after it, at most an incomplete character.
+        checked: usize,
+    },
+    /// Binary messages are refused once complete; only their size is kept.
+    Binary { len: usize },
+}
+
+/// What the connection loop acts on.
+enum ClientFrame {
+    Text(ByteString),
+    Binary,
+    /// A fragment of a message not complete yet: nothing to answer.
+    Fragment,
+    Ping(Bytes),
+    Pong,
+    Close(Option<CloseReason>),
+}
+
+impl ClientFrames {
+    fn new(payload: web::Payload, max: usize) -> Self {
+        Self {
+            payload,
+            buf: BytesMut::new(),
+            max,
+            fragmented: None,
         }
-        other => reason(CloseCode::Protocol, &other.to_string()),
+    }
+
+    /// The next frame; `Err` is the close a protocol violation earns; `None` once the connection
+    /// has ended. Cancel-safe: whatever was read is kept in `self`.
+    async fn recv(&mut self) -> Option<Result<ClientFrame, CloseReason>> {
+        loop {
+            if let Some(frame) = self.decode().transpose() {
+                return Some(frame);
+            }
+            match self.payload.next().await? {
+                // No copy when nothing is left over from the last read.
+                Ok(bytes) if self.buf.is_empty() => self.buf = BytesMut::from(bytes),
+                Ok(bytes) => self.buf.extend_from_slice(&bytes),
+                Err(error) => {
+                    // The connection failed under us (a read error, or the socket guard refused
+                    // a frame): no close frame can be sent on it any more.
+                    tracing::debug!(%error, "websocket connection failed");
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Decodes one frame from what has been read, if a whole one is there.
+    fn decode(&mut self) -> Result<Option<ClientFrame>, CloseReason> {
+        let Some((fin, opcode, payload)) =
+            Parser::parse(&mut self.buf, true, self.max).map_err(|e| parse_close(e, self.max))?
+        else {
+            return Ok(None);
+        };
+        let data = payload.unwrap_or_default();
+        let frame = match opcode {
+            OpCode::Text | OpCode::Binary if self.fragmented.is_some() => {
+                return Err(protocol(format!(
+                    "a {} frame inside a fragmented message (expected a continuation)",
+                    name(opcode)
+                )));
+            }
+            OpCode::Text if fin => {
+                ClientFrame::Text(ByteString::try_from(data.freeze()).map_err(|_| not_utf8())?)
+            }
+            OpCode::Binary if fin => ClientFrame::Binary,
+            OpCode::Text => self.continue_with(
+                Fragmented::Text {
+                    text: BytesMut::new(),
+                    checked: 0,
+                },
+                data,
+                false,
+            )?,
+            OpCode::Binary => self.continue_with(Fragmented::Binary { len: 0 }, data, false)?,
+            OpCode::Continue => match self.fragmented.take() {
+                Some(message) => self.continue_with(message, data, fin)?,
+                None => {
+                    return Err(protocol(
+                        "a continuation frame with no fragmented message to continue".to_owned(),
+                    ));
+                }
+            },
+            OpCode::Ping | OpCode::Pong | OpCode::Close if !fin => {
+                return Err(protocol(format!(
+                    "a {} frame without FIN: control frames may not be fragmented",
+                    name(opcode)
+                )));
+            }
+            OpCode::Ping => ClientFrame::Ping(data.freeze()),
+            OpCode::Pong => ClientFrame::Pong,
+            OpCode::Close => ClientFrame::Close(close_payload(&data)?),
+            // The parser refuses reserved opcodes before we see them.
+            OpCode::Bad => return Err(protocol("Bad opcode".to_owned())),
+        };
+        Ok(Some(frame))
+    }
+
+    /// Adds a fragment to `message`: refused as soon as the message is over the limit or its
+    /// text stops being UTF-8; the whole message once `fin`.
+    fn continue_with(
+        &mut self,
+        mut message: Fragmented,
+        data: BytesMut,
+        fin: bool,
+    ) -> Result<ClientFrame, CloseReason> {
+        let so_far = match &message {
+            Fragmented::Text { text, .. } => text.len(),
+            Fragmented::Binary { len } => *len,
+        };
+        if so_far + data.len() > self.max {
+            return Err(reason(
+                CloseCode::Size,
+                &format!("message larger than {} bytes", self.max),
+            ));
+        }
+        match &mut message {
+            Fragmented::Text { text, checked } => {
+                text.extend_from_slice(&data);
+                match std::str::from_utf8(&text[*checked..]) {
+                    Ok(_) => *checked = text.len(),
+                    // Only the end is unfinished: the next fragment may complete the character.
+                    Err(e) if e.error_len().is_none() && !fin => *checked += e.valid_up_to(),
+                    Err(_) => return Err(not_utf8()),
+                }
+            }
+            Fragmented::Binary { len } => *len += data.len(),
+        }
+        if !fin {
+            self.fragmented = Some(message);
+            return Ok(ClientFrame::Fragment);
+        }
+        Ok(match message {
+            Fragmented::Text { text, .. } => {
+                ClientFrame::Text(ByteString::try_from(text.freeze()).map_err(|_| not_utf8())?)
+            }
+            Fragmented::Binary { .. } => ClientFrame::Binary,
+        })
     }
 }
 
-fn is_utf8_error(error: &std::io::Error) -> bool {
-    let inner = error.get_ref();
-    inner.is_some_and(|e| e.downcast_ref::<std::str::Utf8Error>().is_some())
-        || (error.kind() == std::io::ErrorKind::InvalidData && error.to_string().contains("utf-8"))
+/// A close frame's payload: nothing, or a valid code (RFC 6455 section 7.4) and a UTF-8 reason.
+fn close_payload(payload: &[u8]) -> Result<Option<CloseReason>, CloseReason> {
+    let (code, description) = match payload {
+        [] => return Ok(None),
+        [_] => {
+            return Err(protocol(
+                "close frame payload of 1 byte (a code takes 2)".to_owned(),
+            ));
+        }
+        [high, low, description @ ..] => (u16::from_be_bytes([*high, *low]), description),
+    };
+    // 1004-1006 and 1015 are reserved and never sent; 1016-2999 are unassigned; 3000-4999 are
+    // for libraries and applications.
+    if !matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999) {
+        return Err(protocol(format!("invalid close code {code}")));
+    }
+    let description = std::str::from_utf8(description)
+        .map_err(|_| reason(CloseCode::Invalid, "close reason is not valid UTF-8"))?;
+    Ok(Some(CloseReason {
+        code: code.into(),
+        description: (!description.is_empty()).then(|| description.to_owned()),
+    }))
+}
+
+/// The close a violation found by actix's frame parser earns: 1009 for a frame over the limit,
+/// 1002 for the rest, in actix's words.
+fn parse_close(error: ProtocolError, max: usize) -> CloseReason {
+    match error {
+        ProtocolError::Overflow => {
+            reason(CloseCode::Size, &format!("frame larger than {max} bytes"))
+        }
+        // Reserved bits come as an I/O error; the message says what is wrong without the prefix.
+        ProtocolError::Io(e) => protocol(e.to_string()),
+        other => protocol(other.to_string()),
+    }
+}
+
+fn protocol(description: String) -> CloseReason {
+    CloseReason {
+        code: CloseCode::Protocol,
+        description: Some(description),
+    }
+}
+
+fn not_utf8() -> CloseReason {
+    reason(CloseCode::Invalid, "text is not valid UTF-8")
+}
+
+fn name(opcode: OpCode) -> &'static str {
+    match opcode {
+        OpCode::Continue => "continuation",
+        OpCode::Text => "text",
+        OpCode::Binary => "binary",
+        OpCode::Close => "close",
+        OpCode::Ping => "ping",
+        OpCode::Pong => "pong",
+        OpCode::Bad => "reserved",
+    }
 }

@@ -10,6 +10,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::helpers::spawn_app;
+use crate::hostile::{close_frame, exchange, masked, server_frames};
 
 /// A frame with a `ref` is published to everyone and acknowledged to the sender alone.
 #[tokio::test]
@@ -178,6 +179,100 @@ async fn oversized_frame_closes_with_1009() {
             _ => continue,
         }
     };
-    assert_eq!(close.code, CloseCode::Size);
+    assert_eq!(
+        (close.code, close.reason.as_str()),
+        (CloseCode::Size, "frame larger than 65536 bytes")
+    );
     assert_eq!(app.stored_ids().await, Vec::<u64>::new());
+}
+
+/// A valid message read together with a later violation (one write, one read) is published
+/// before the connection is closed for the violation (Autobahn 3.2).
+#[tokio::test]
+async fn a_message_before_a_violation_in_the_same_read_is_published() {
+    let app = spawn_app().await;
+    let bytes = [
+        masked(0x81, br#"{"text":"before the violation","ref":"r-1"}"#),
+        masked(0xC1, br#"{"text":"reserved bits"}"#),
+    ]
+    .concat();
+
+    let (out, closed) = exchange(&app, &bytes, true).await;
+
+    assert!(closed);
+    let ack = server_frames(&out)
+        .into_iter()
+        .find(|(first, payload)| *first == 0x81 && payload.starts_with(br#"{"type":"ack""#));
+    assert_eq!(
+        ack.map(|(_, payload)| String::from_utf8(payload).unwrap()),
+        Some(r#"{"type":"ack","ref":"r-1","id":1}"#.to_owned()),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    assert_eq!(
+        close_frame(&out, true),
+        Some((
+            1002,
+            "Received a frame with non-zero reserved bits".to_owned()
+        ))
+    );
+    assert_eq!(app.stored_ids().await, vec![1]);
+}
+
+/// UTF-8 characters split across fragments (2-byte, 3-byte and 4-byte, one split over three
+/// fragments), with a ping between fragments, make one valid text message.
+#[tokio::test]
+async fn utf8_split_across_fragments_is_one_valid_message() {
+    let app = spawn_app().await;
+    let text = "café € 😀";
+    let b = text.as_bytes();
+    // "caf" + C3 | A9 " " E2 | 82 AC " " F0 | 9F 98 | 80
+    let cuts = [4, 7, 11, 13];
+    let bytes = [
+        masked(0x01, &b[..cuts[0]]),
+        masked(0x00, &b[cuts[0]..cuts[1]]),
+        masked(0x89, b"between fragments"),
+        masked(0x00, &b[cuts[1]..cuts[2]]),
+        masked(0x00, &b[cuts[2]..cuts[3]]),
+        masked(0x80, &b[cuts[3]..]),
+        masked(0x88, &1000u16.to_be_bytes()),
+    ]
+    .concat();
+
+    let (out, closed) = exchange(&app, &bytes, true).await;
+
+    assert!(closed);
+    assert_eq!(close_frame(&out, true), Some((1000, String::new())));
+    let (_, poll) = app.get_json("/api/poll?since=0").await;
+    assert_eq!(poll["messages"][0]["text"], text);
+    assert!(
+        server_frames(&out).contains(&(0x8A, b"between fragments".to_vec())),
+        "the ping between fragments was answered"
+    );
+}
+
+/// A fragmented message of exactly the limit (65,536 bytes in 8 fragments) is assembled, not
+/// closed: it gets the text-length error frame like any long text.
+#[tokio::test]
+async fn a_fragmented_message_at_the_limit_is_assembled() {
+    let app = spawn_app().await;
+    let mut bytes = masked(0x01, &[b'z'; 8192]);
+    for _ in 0..6 {
+        bytes.extend(masked(0x00, &[b'z'; 8192]));
+    }
+    bytes.extend(masked(0x80, &[b'z'; 8192]));
+    bytes.extend(masked(0x88, &1000u16.to_be_bytes()));
+
+    let (out, _) = exchange(&app, &bytes, true).await;
+
+    let texts: Vec<String> = server_frames(&out)
+        .into_iter()
+        .filter(|(first, _)| *first == 0x81)
+        .map(|(_, payload)| String::from_utf8(payload).unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        vec![r#"{"type":"error","error":"text is 65536 bytes; the limit is 4096"}"#.to_owned()]
+    );
+    assert_eq!(close_frame(&out, true), Some((1000, String::new())));
 }
