@@ -6,10 +6,12 @@
 //! - [`sse`]: `GET /api/sse`, Server-Sent Events with `Last-Event-ID` resume.
 //! - [`ws`]: `GET /api/ws`, WebSocket in both directions.
 //!
+//! [`client_frames`] reads the WebSocket client's frames, one at a time, with their close codes.
 //! [`subscribe`] is the request seam all five share (cursor, client); [`feed`] the cursor loop the
 //! three streaming ones share; [`batch`] the JSON both polls answer.
 
 pub mod batch;
+pub mod client_frames;
 pub mod feed;
 pub mod long_poll;
 pub mod short_poll;

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -44,7 +43,7 @@ async fn stored(app: &TestApp, text: &str) -> bool {
         .as_array()
         .unwrap()
         .iter()
-        .any(|m| m["text"] == Value::from(text))
+        .any(|m| m["text"] == text)
 }
 
 pub async fn a_page_of_another_site_cannot_post(browser: &Browser, app: &TestApp) {
