@@ -606,3 +606,25 @@ async fn answers_say_nosniff_and_upgrade_only_when_they_do() {
         "{head}"
     );
 }
+
+/// A request whose body the handler does not read (a GET with a body) is answered with
+/// `Connection: close`, and the connection is then closed: what the client sent after it is not
+/// taken as a new request.
+#[tokio::test]
+async fn a_get_with_an_unread_body_closes_its_connection() {
+    let app = spawn_app().await;
+    let mut socket = TcpStream::connect(app.addr).await.unwrap();
+    socket
+        .write_all(b"GET /api/poll HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        .await
+        .unwrap();
+    // Sent after the first answer is on its way: a second request the server must not serve.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let answer = read_all(socket).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+}
