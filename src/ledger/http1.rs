@@ -117,11 +117,11 @@ pub fn head_end(buf: &[u8]) -> Option<usize> {
 /// How far the search for the end of a head has got. It moves one byte at a time, so a search
 /// resumes wherever a read was cut, without looking at any byte twice.
 ///
-/// The rule is httparse's (`Request::parse`, which actix-http's h1 codec calls): a line ends at
+/// The rule is httparse's (its `Request` parser, default config, is actix-http's): a line ends at
 /// `\n`, with or without a `\r` before it; empty lines before the request line are skipped, and
-/// belong to the head; the first empty line after the request line ends the head. httparse refuses a `\r`
-/// that no `\n` follows, and actix then answers `400` and closes the connection, so here such a
-/// `\r` is just part of a line.
+/// belong to the head; the first empty line after the request line ends the head. httparse
+/// refuses a `\r` that no `\n` follows, and actix then answers `400` and closes the connection,
+/// so here such a `\r` is just part of a line.
 #[derive(Debug, Clone, Copy, Default)]
 enum HeadScan {
     /// At the start of a line, with nothing but empty lines so far.
