@@ -10,6 +10,11 @@
 //! socket. Traffic of paths that are not transports (pages, stats, the tap) is followed but not
 //! counted.
 //!
+//! Heads are delimited exactly as actix-http's parser (httparse) delimits request heads: a line
+//! ends with `\r\n` or a bare `\n`, empty lines before the request line belong to the head, and
+//! the head ends at the first empty line after it. A follower stricter than the server's parser
+//! would miss a head the server answers, and bill the next request's bytes to the wrong client.
+//!
 //! It knows nothing of sockets (the [`wire`](super::wire) guard feeds it), so the whole state
 //! machine can be driven, and tested, with byte slices cut anywhere: the counts must not depend
 //! on how the kernel happened to split the stream.
@@ -54,7 +59,7 @@ struct Exchange {
 }
 
 enum ReadState {
-    Head(Vec<u8>),
+    Head(PartialHead),
     Body {
         remaining: u64,
         target: Option<Target>,
@@ -72,7 +77,7 @@ enum ReadState {
 }
 
 enum WriteState {
-    Head(Vec<u8>),
+    Head(PartialHead),
     Sized {
         remaining: u64,
         body: BodyClassifier,
@@ -102,24 +107,82 @@ impl Drop for Conversation {
     }
 }
 
-/// Appends `rest` to `buf`; once it holds a whole head (through the blank line), returns the
-/// head and how many bytes of `rest` it took.
-fn take_head(buf: &mut Vec<u8>, rest: &[u8]) -> Option<(Vec<u8>, usize)> {
-    let old = buf.len();
-    let search_from = old.saturating_sub(3);
-    buf.extend_from_slice(rest);
-    let end = buf[search_from..]
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")?
-        + search_from
-        + 4;
-    buf.truncate(end);
-    Some((std::mem::take(buf), end - old))
+/// Where the request head at the start of `buf` ends (its length, empty lines before the request
+/// line included), or `None` while it has not ended. For every head httparse accepts, this is
+/// where httparse ends it (the differential fuzz target `ledger_vs_parser` holds the two to it).
+pub fn head_end(buf: &[u8]) -> Option<usize> {
+    HeadScan::default().feed(buf)
 }
 
-/// Header lines of a head, as (lower-case name, trimmed value).
+/// How far the search for the end of a head has got. It moves one byte at a time, so a search
+/// resumes wherever a read was cut, without looking at any byte twice.
+///
+/// The rule is httparse's (its `Request` parser, default config, is actix-http's): a line ends at
+/// `\n`, with or without a `\r` before it; empty lines before the request line are skipped, and
+/// belong to the head; the first empty line after the request line ends the head. httparse
+/// refuses a `\r` that no `\n` follows, and actix then answers `400` and closes the connection,
+/// so here such a `\r` is just part of a line.
+#[derive(Debug, Clone, Copy, Default)]
+enum HeadScan {
+    /// At the start of a line, with nothing but empty lines so far.
+    #[default]
+    Leading,
+    /// After a `\r` there.
+    LeadingCr,
+    /// Inside a line (the request line or a header).
+    Line,
+    /// At the start of a line after the request line: an empty line here ends the head.
+    LineStart,
+    /// After a `\r` there.
+    LineStartCr,
+}
+
+impl HeadScan {
+    /// Moves over `bytes`; if the head ends among them, returns how many of them it took, and
+    /// starts over for the next head.
+    fn feed(&mut self, bytes: &[u8]) -> Option<usize> {
+        for (i, &b) in bytes.iter().enumerate() {
+            *self = match (*self, b) {
+                (Self::LineStart | Self::LineStartCr, b'\n') => {
+                    *self = Self::Leading;
+                    return Some(i + 1);
+                }
+                (Self::Leading | Self::LeadingCr, b'\n') => Self::Leading,
+                (Self::Leading, b'\r') => Self::LeadingCr,
+                (Self::Line, b'\n') => Self::LineStart,
+                (Self::LineStart, b'\r') => Self::LineStartCr,
+                _ => Self::Line,
+            };
+        }
+        None
+    }
+}
+
+/// A head being gathered. Response heads are actix's own, always CRLF with no empty line before
+/// the status line, which the request rule delimits the same way.
+#[derive(Default)]
+struct PartialHead {
+    bytes: Vec<u8>,
+    scan: HeadScan,
+}
+
+impl PartialHead {
+    /// Takes from `rest` up to the end of the head; once it holds the whole head, returns the
+    /// head and how many bytes of `rest` it took.
+    fn take(&mut self, rest: &[u8]) -> Option<(Vec<u8>, usize)> {
+        let Some(used) = self.scan.feed(rest) else {
+            self.bytes.extend_from_slice(rest);
+            return None;
+        };
+        self.bytes.extend_from_slice(&rest[..used]);
+        Some((std::mem::take(&mut self.bytes), used))
+    }
+}
+
+/// Header lines of a head whose first line is the request or status line, as (lower-case name,
+/// trimmed value). `lines` ends a line at `\n` and drops a `\r` before it, as httparse does.
 fn headers(head: &str) -> impl Iterator<Item = (String, &str)> {
-    head.split("\r\n")
+    head.lines()
         .skip(1)
         .filter_map(|line| line.split_once(':'))
         .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim()))
@@ -160,8 +223,8 @@ impl Conversation {
     pub fn new(ledger: Ledger, max_client_frame: u64) -> Self {
         Self {
             ledger,
-            read: ReadState::Head(Vec::new()),
-            write: WriteState::Head(Vec::new()),
+            read: ReadState::Head(PartialHead::default()),
+            write: WriteState::Head(PartialHead::default()),
             exchanges: VecDeque::new(),
             opened: None,
             max_client_frame,
@@ -197,13 +260,13 @@ impl Conversation {
         while !rest.is_empty() {
             match &mut self.read {
                 ReadState::Lost => return Ok(()),
-                ReadState::Head(buf) => match take_head(buf, rest) {
+                ReadState::Head(partial) => match partial.take(rest) {
                     Some((head, used)) => {
                         rest = &rest[used..];
                         self.request_head(head);
                     }
                     None => {
-                        if buf.len() > MAX_HEAD {
+                        if partial.bytes.len() > MAX_HEAD {
                             self.read = ReadState::Lost;
                         }
                         return Ok(());
@@ -222,7 +285,7 @@ impl Conversation {
                     rest = &rest[take..];
                     *remaining -= take as u64;
                     if *remaining == 0 {
-                        self.read = ReadState::Head(Vec::new());
+                        self.read = ReadState::Head(PartialHead::default());
                     }
                 }
                 ReadState::Chunked { parser, target } => {
@@ -244,7 +307,7 @@ impl Conversation {
                     );
                     rest = &rest[used..];
                     if done {
-                        self.read = ReadState::Head(Vec::new());
+                        self.read = ReadState::Head(PartialHead::default());
                     }
                 }
                 ReadState::WebSocket { frames, target } => {
@@ -274,13 +337,13 @@ impl Conversation {
         while !rest.is_empty() {
             match &mut self.write {
                 WriteState::Lost => return,
-                WriteState::Head(buf) => match take_head(buf, rest) {
+                WriteState::Head(partial) => match partial.take(rest) {
                     Some((head, used)) => {
                         rest = &rest[used..];
                         self.response_head(head);
                     }
                     None => {
-                        if buf.len() > MAX_HEAD {
+                        if partial.bytes.len() > MAX_HEAD {
                             self.write = WriteState::Lost;
                         }
                         return;
@@ -303,7 +366,7 @@ impl Conversation {
                     });
                     rest = &rest[take..];
                     if done {
-                        self.write = WriteState::Head(Vec::new());
+                        self.write = WriteState::Head(PartialHead::default());
                     }
                 }
                 WriteState::Chunked {
@@ -327,7 +390,7 @@ impl Conversation {
                     });
                     rest = &rest[used..];
                     if done {
-                        self.write = WriteState::Head(Vec::new());
+                        self.write = WriteState::Head(PartialHead::default());
                     }
                 }
                 WriteState::UntilClose { body, target } => {
@@ -352,8 +415,9 @@ impl Conversation {
 
     fn request_head(&mut self, head: Vec<u8>) {
         let text = String::from_utf8_lossy(&head);
-        let text = text.trim_start_matches("\r\n");
-        let mut request_line = text.split("\r\n").next().unwrap_or_default().split(' ');
+        // Empty lines before the request line are part of the head; httparse skips them.
+        let text = text.trim_start_matches(['\r', '\n']);
+        let mut request_line = text.lines().next().unwrap_or_default().split(' ');
         let method = request_line.next().unwrap_or_default();
         let uri = request_line.next().unwrap_or_default();
         let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
@@ -406,7 +470,7 @@ impl Conversation {
                 target,
             }
         } else {
-            ReadState::Head(Vec::new())
+            ReadState::Head(PartialHead::default())
         };
     }
 
@@ -465,7 +529,7 @@ impl Conversation {
         };
         let body = BodyClassifier::new(format);
         self.write = if interim || is_head || status == 204 || status == 304 {
-            WriteState::Head(Vec::new())
+            WriteState::Head(PartialHead::default())
         } else if chunked {
             WriteState::Chunked {
                 parser: Chunked::default(),
@@ -474,7 +538,7 @@ impl Conversation {
             }
         } else {
             match content_length {
-                Some(0) => WriteState::Head(Vec::new()),
+                Some(0) => WriteState::Head(PartialHead::default()),
                 Some(remaining) => WriteState::Sized {
                     remaining,
                     body,
@@ -828,6 +892,41 @@ mod tests {
         ]
     }
 
+    /// `head` with every line ending a bare LF.
+    fn lf(head: &str) -> String {
+        head.replace("\r\n", "\n")
+    }
+
+    fn sized_post_head() -> String {
+        post_head(&format!("Content-Length: {}\r\n", POST_BODY.len()))
+    }
+
+    /// A poll head whose lines end in a mix of bare LF and CRLF, after empty lines of both kinds
+    /// (httparse skips those before the request line).
+    const MIXED_POLL: &str = "\r\n\r\n\nGET /api/poll?client=c1 HTTP/1.1\nHost: 127.0.0.1:8080\r\n\
+        Accept: */*\n\r\n";
+
+    /// Heads with bare LF line endings, which actix answers, among CRLF ones on one keep-alive
+    /// connection: a poll, a post with a sized body, a post with a chunked body (its chunks stay
+    /// CRLF), a mixed poll, then a CRLF poll.
+    fn bare_lf_conversation() -> Vec<Step> {
+        let chunked = post_head("Transfer-Encoding: chunked\r\n");
+        let created = json_head("201 Created", MSG) + MSG;
+        let empty = json_head("200 OK", EMPTY_POLL) + EMPTY_POLL;
+        vec![
+            up(lf(&get("/api/poll?client=c1"))),
+            down(&empty),
+            up(lf(&sized_post_head()) + POST_BODY),
+            down(&created),
+            up(lf(&chunked) + &chunk(POST_BODY) + LAST_CHUNK),
+            down(&created),
+            up(MIXED_POLL),
+            down(&empty),
+            up(get("/api/poll?client=c1")),
+            down(&empty),
+        ]
+    }
+
     /// Polls: heads are header, messages inside `"messages":[...]` payload, the envelope other;
     /// the empty answer is counted as empty.
     #[test]
@@ -1042,6 +1141,84 @@ mod tests {
         assert_eq!(got.c1, Some(got.all));
     }
 
+    /// `head_end` ends a head where httparse does: at the first empty line after the request
+    /// line, every line ending in CRLF or a bare LF, empty lines before the request line included.
+    #[test]
+    fn head_end_is_the_first_empty_line_after_the_request_line() {
+        for (head, after) in [
+            ("GET / HTTP/1.1\r\nHost: x\r\n\r\n", "GET"),
+            ("GET / HTTP/1.1\nHost: x\n\n", "GET"),
+            ("GET / HTTP/1.1\nHost: x\r\n\n", "\r\n"),
+            ("GET / HTTP/1.1\r\nHost: x\n\r\n", "\n"),
+            ("GET / HTTP/1.1\n\n", ""),
+            ("\r\n\n\r\nGET / HTTP/1.1\nHost: x\n\n", "body"),
+            (MIXED_POLL, ""),
+        ] {
+            let buf = format!("{head}{after}");
+
+            assert_eq!(head_end(buf.as_bytes()), Some(head.len()), "{buf:?}");
+        }
+        for unfinished in [
+            "",
+            "\r\n\n\r",
+            "GET / HTTP/1.1\nHost: x\n",
+            "GET / HTTP/1.1\nHost: x\n\r",
+        ] {
+            assert_eq!(head_end(unfinished.as_bytes()), None, "{unfinished:?}");
+        }
+    }
+
+    /// Bare-LF and mixed heads are counted like CRLF ones, each under its own request: bodies
+    /// after them are found, empty lines before a request line are its header bytes (not a
+    /// request of their own), and the connection moves from poll to sse and back.
+    #[test]
+    fn bare_lf_heads_are_followed() {
+        let steps = bare_lf_conversation();
+
+        let got = follow(&steps, Cut::Whole);
+
+        let (poll, sse) = (*got.all.get(Transport::Poll), *got.all.get(Transport::Sse));
+        let answer_head = len(json_head("200 OK", EMPTY_POLL));
+        assert_eq!(events(&poll), (3, 2, 1, 0, 3, 0));
+        assert_eq!(
+            poll.up,
+            Split {
+                header: len(lf(&get("/api/poll?client=c1")))
+                    + len(MIXED_POLL)
+                    + len(get("/api/poll?client=c1")),
+                ..Split::default()
+            }
+        );
+        assert_eq!(
+            poll.down,
+            Split {
+                header: 3 * answer_head,
+                other: 3 * len(EMPTY_POLL),
+                ..Split::default()
+            }
+        );
+        assert_eq!(events(&sse), (2, 1, 0, 0, 0, 0));
+        assert_eq!(
+            sse.up,
+            Split {
+                header: len(lf(&sized_post_head()))
+                    + len(lf(&post_head("Transfer-Encoding: chunked\r\n"))),
+                // `1a\r\n` before the chunk, `\r\n` after it, and the last chunk.
+                framing: 4 + 2 + 5,
+                payload: 2 * len(POST_BODY),
+                ..Split::default()
+            }
+        );
+        assert_eq!(
+            (
+                poll.request_bytes + sse.request_bytes,
+                poll.response_bytes + sse.response_bytes
+            ),
+            (sent(&steps, Direction::Up), sent(&steps, Direction::Down))
+        );
+        assert_eq!(got.c1, Some(got.all));
+    }
+
     /// Every conversation above counts the same whole, cut in two at any byte (inside request
     /// and response heads, chunk-size lines, chunk data, SSE events, WebSocket frame headers and
     /// payloads), or fed one byte at a time.
@@ -1054,6 +1231,7 @@ mod tests {
             ("ws", ws_conversation()),
             ("post", post_conversation()),
             ("pipelined", pipelined_conversation()),
+            ("bare lf", bare_lf_conversation()),
         ] {
             let whole = follow(&steps, Cut::Whole);
             let total: usize = steps.iter().map(|s| s.1.len()).sum();

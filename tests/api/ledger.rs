@@ -382,3 +382,47 @@ async fn open_follows_the_transport_a_connection_serves() {
     };
     assert_eq!(open, [0, 0], "closing counts where it is open");
 }
+
+/// A request head with bare LF line endings, which actix-http answers, is counted under its own
+/// client, and the CRLF request after it on the same connection under its own, to the byte.
+#[tokio::test]
+async fn bare_lf_request_heads_are_counted_under_their_own_client() {
+    let app = crate::helpers::spawn_app().await;
+    let mut conn = RawConn::connect(app.addr).await;
+    let lf = b"GET /api/poll?client=lfA HTTP/1.1\nHost: x\n\n";
+    let crlf = b"GET /api/poll?client=crlfB HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    conn.send(lf).await;
+    let (lf_head, lf_body) = conn.read_response().await;
+    conn.send(crlf).await;
+    let (crlf_head, crlf_body) = conn.read_response().await;
+
+    assert!(lf_head.starts_with("HTTP/1.1 200 OK\r\n"), "{lf_head}");
+    assert!(crlf_head.starts_with("HTTP/1.1 200 OK\r\n"), "{crlf_head}");
+    // (requests, request_bytes, response_bytes) of each client's polls.
+    let expected = [
+        ("lfA", (1, len(lf), len(&lf_head) + len(&lf_body))),
+        ("crlfB", (1, len(crlf), len(&crlf_head) + len(&crlf_body))),
+    ];
+    // A write is counted just after the kernel took it, so a response can reach the client a
+    // moment before the ledger has it: read the stats until they settle, or 5 s pass.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let counted = loop {
+        let mut counted = vec![];
+        for (client, _) in expected {
+            let (_, stats) = app.get_json(&format!("/api/stats?client={client}")).await;
+            let [requests, sent, received] =
+                ["requests", "request_bytes", "response_bytes"].map(|f| field(&stats, "poll", f));
+            counted.push((client, (requests, sent, received)));
+        }
+        if counted == expected || std::time::Instant::now() > deadline {
+            break counted;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(counted, expected);
+}
+
+fn len(bytes: impl AsRef<[u8]>) -> u64 {
+    bytes.as_ref().len() as u64
+}
