@@ -1,6 +1,10 @@
-//! What a connection admitted over `--max-connections` may do: ask `/healthz` or `/metrics`,
-//! once. Anything else gets the same JSON 503 a refused connection gets, and every answer on such
-//! a connection closes it.
+//! What gets served: requests in HTTP/1.1 (HTTP/1.0 gets a JSON 505), and on a connection
+//! admitted over `--max-connections` only `/healthz` or `/metrics`, once. Anything else on such a
+//! connection gets the same JSON 503 a refused connection gets, and every answer on it closes it.
+//!
+//! HTTP/1.0 is refused rather than half served: it has no chunked encoding, so the stream and SSE
+//! could only be close-delimited, and its keep-alive is an extension. Every client of the last
+//! twenty years speaks HTTP/1.1; one that does not learns so in one clear answer.
 //!
 //! A server holding its maximum of connections is full, not down. Refusing its health check
 //! would make a supervisor restart a healthy server and drop every client it holds, so a few
@@ -8,7 +12,7 @@
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::ConnectionType;
+use actix_web::http::{ConnectionType, Version};
 use actix_web::middleware::Next;
 use actix_web::{Error, ResponseError};
 
@@ -43,6 +47,27 @@ pub async fn health_only_over_cap(
         req.into_response(refusal.error_response())
             .map_into_right_body()
     };
+    res.response_mut()
+        .head_mut()
+        .set_connection_type(ConnectionType::Close);
+    Ok(res)
+}
+
+/// Middleware: HTTP/1.1 only; an HTTP/1.0 request gets a JSON 505 and the connection closes.
+pub async fn http11_only(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    if req.version() == Version::HTTP_11 {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    let refusal = AppError::VersionNotSupported(format!(
+        "{:?} is not supported here; use HTTP/1.1",
+        req.version()
+    ));
+    let mut res = req
+        .into_response(refusal.error_response())
+        .map_into_right_body();
     res.response_mut()
         .head_mut()
         .set_connection_type(ConnectionType::Close);

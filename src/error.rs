@@ -15,6 +15,12 @@ pub enum AppError {
     /// Body or text over its limit.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// A request in a version of HTTP this server does not speak (HTTP/1.0).
+    #[error("{0}")]
+    VersionNotSupported(String),
+    /// The client stopped sending a request it had started (a body that never arrives).
+    #[error("{0}")]
+    RequestTimeout(String),
     /// A body in a format we do not read.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -63,6 +69,8 @@ impl ResponseError for AppError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::VersionNotSupported(_) => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,

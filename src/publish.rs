@@ -1,6 +1,8 @@
 //! `POST /api/messages`: how the HTTP transports send. Reads the body within its limit, parses it
 //! as JSON, form or plain text, validates it, and answers 201 with the stored message JSON.
 
+use std::time::Duration;
+
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::BytesMut;
@@ -35,7 +37,13 @@ pub async fn publish(
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     let format = BodyFormat::from_content_type(content_type)?;
-    let body = read_body(&req, &mut payload, state.config.max_body_bytes).await?;
+    let body = read_body(
+        &req,
+        &mut payload,
+        state.config.max_body_bytes,
+        Duration::from_secs(state.config.request_timeout),
+    )
+    .await?;
     let message = compose::from_body(
         format,
         &body,
@@ -62,11 +70,14 @@ fn transport(name: &str) -> Result<Transport, AppError> {
 }
 
 /// The body, refused with 413 as soon as it is known to exceed the limit (from `Content-Length`
-/// before reading anything, or while reading a chunked body), so a huge upload is never buffered.
+/// before reading anything, or while reading a chunked body), so a huge upload is never buffered;
+/// and with 408 when no byte of it arrives for `patience` (actix's `--request-timeout` covers the
+/// head only, so a body promised and never sent would otherwise hold the connection for good).
 async fn read_body(
     req: &HttpRequest,
     payload: &mut web::Payload,
     max: usize,
+    patience: Duration,
 ) -> Result<BytesMut, AppError> {
     let too_large = || AppError::PayloadTooLarge(format!("body exceeds {max} bytes"));
     let declared = req
@@ -78,7 +89,16 @@ async fn read_body(
         return Err(too_large());
     }
     let mut body = BytesMut::with_capacity(declared.unwrap_or(1024).min(max as u64) as usize);
-    while let Some(chunk) = payload.next().await {
+    let stalled = || {
+        AppError::RequestTimeout(format!(
+            "the body stopped arriving: nothing for {} s (see --request-timeout)",
+            patience.as_secs()
+        ))
+    };
+    while let Some(chunk) = tokio::time::timeout(patience, payload.next())
+        .await
+        .map_err(|_| stalled())?
+    {
         let chunk =
             chunk.map_err(|e| AppError::bad_request(format!("could not read the body: {e}")))?;
         if body.len() + chunk.len() > max {

@@ -3,7 +3,7 @@
 //! Each resource lists its method; any other method gets a JSON 405 with `Allow`, and any unknown
 //! path a JSON 404, so a curl user always learns what went wrong.
 
-use actix_web::{HttpRequest, HttpResponse, Route, web};
+use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Responder, Route, web};
 use serde_json::json;
 
 use crate::error::AppError;
@@ -13,63 +13,60 @@ use crate::{assets, overhead, pages, publish, stats};
 
 /// Registers every route on an `App`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // The transports answer GET alone: a HEAD would be a subscription nobody reads.
     for transport in Transport::ALL {
         cfg.service(resource(
             transport.path(),
             "GET",
-            transports::route(transport),
+            [transports::route(transport)],
         ));
     }
-    cfg.service(resource("/healthz", "GET", web::get().to(healthz)))
+    cfg.service(get_and_head("/healthz", healthz))
         .service(resource(
             "/api/messages",
             "POST",
-            web::post().to(publish::publish),
+            [web::post().to(publish::publish)],
         ))
-        .service(resource(
-            "/api/stats",
-            "GET",
-            web::get().to(stats::stats_json),
-        ))
+        .service(get_and_head("/api/stats", stats::stats_json))
         .service(resource(
             "/api/stats/stream",
             "GET",
-            web::get().to(stats::stats_stream),
+            [web::get().to(stats::stats_stream)],
         ))
-        .service(resource("/api/tap", "GET", web::get().to(stats::tap)))
-        .service(resource(
-            "/metrics",
-            "GET",
-            web::get().to(stats::prometheus),
-        ))
-        .service(resource("/", "GET", web::get().to(pages::index)))
-        .service(resource(
-            "/transports/{name}",
-            "GET",
-            web::get().to(pages::transport),
-        ))
-        .service(resource("/overhead", "GET", web::get().to(pages::overhead)))
-        .service(resource(
-            "/walkthrough",
-            "GET",
-            web::get().to(pages::walkthrough),
-        ))
-        .service(resource(
-            "/api/overhead",
-            "GET",
-            web::get().to(overhead::overhead_json),
-        ))
-        .service(resource(
-            "/static/{file}",
-            "GET",
-            web::get().to(assets::serve),
-        ))
+        .service(resource("/api/tap", "GET", [web::get().to(stats::tap)]))
+        .service(get_and_head("/metrics", stats::prometheus))
+        .service(get_and_head("/", pages::index))
+        .service(get_and_head("/transports/{name}", pages::transport))
+        .service(get_and_head("/overhead", pages::overhead))
+        .service(get_and_head("/walkthrough", pages::walkthrough))
+        .service(get_and_head("/api/overhead", overhead::overhead_json))
+        .service(get_and_head("/static/{file}", assets::serve))
         .default_service(web::to(not_found));
 }
 
-fn resource(path: &str, allow: &'static str, route: Route) -> actix_web::Resource {
-    web::resource(path)
-        .route(route)
+/// A resource answering GET, and HEAD as GET without the body (actix leaves the body out), so
+/// `curl -I` works on every page and document.
+fn get_and_head<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: Handler<Args> + Clone,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    resource(
+        path,
+        "GET, HEAD",
+        [web::get().to(handler.clone()), web::head().to(handler)],
+    )
+}
+
+fn resource(
+    path: &str,
+    allow: &'static str,
+    routes: impl IntoIterator<Item = Route>,
+) -> actix_web::Resource {
+    routes
+        .into_iter()
+        .fold(web::resource(path), actix_web::Resource::route)
         .default_service(web::to(move |req: HttpRequest| async move {
             Err::<HttpResponse, _>(AppError::MethodNotAllowed {
                 method: req.method().to_string(),

@@ -96,8 +96,10 @@ impl Application {
                         !config.cors_origins.is_empty(),
                         cors(&config.cors_origins),
                     ))
-                    .wrap(from_fn(response_headers::add))
                     .wrap(from_fn(admission::health_only_over_cap))
+                    .wrap(from_fn(admission::http11_only))
+                    // Outermost (the last wrapped), so the refusals above get its headers too.
+                    .wrap(from_fn(response_headers::add))
                     .app_data(web::Data::new(state.clone()))
                     .configure(routes::configure);
                 let service = HttpService::build()

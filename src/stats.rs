@@ -15,6 +15,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::AppError;
+use crate::ledger::wire::PeerGone;
 use crate::ledger::{self, Stats, metrics};
 use crate::params::Params;
 use crate::state::AppState;
@@ -92,35 +93,61 @@ pub async fn tap(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     let client = state.ledger.client_or_register(id).ok_or_else(|| {
         AppError::Unavailable("the client registry is full of connected clients".into())
     })?;
-    let records = client.tap.subscribe();
+    let records = client.tap.subscribe().ok_or_else(|| {
+        AppError::Unavailable(format!(
+            "client {id} already has the most watchers a tap allows ({})",
+            ledger::tap::MAX_WATCHERS
+        ))
+    })?;
+    let peer_gone = req.conn_data::<PeerGone>().cloned().unwrap_or_default();
     let hello = Bytes::from(format!(
         "retry: 2000\n: tap for client {id}: requests and responses carrying ?client={id} appear below\n\n"
     ));
     let body = stream::once(async move { Ok::<_, Infallible>(hello) }).chain(tap_records(
         records,
-        state.shutdown.streams().clone(),
+        Ends {
+            shutdown: state.shutdown.streams().clone(),
+            peer_gone,
+            heartbeat: state.config.heartbeat_interval(),
+        },
         client,
     ));
     Ok(streaming_response(EVENT_STREAM, body))
 }
 
-/// Tap records as SSE events until shutdown. Holds the client so it is not evicted while watched.
+/// What ends a tap, and keeps it honest while idle.
+struct Ends {
+    shutdown: CancellationToken,
+    /// The watcher closed its connection: end at once (a tap writes nothing while its client is
+    /// quiet, so a failed write would never come to tell).
+    peer_gone: PeerGone,
+    /// A comment this often while no record flows, so a watcher that vanished without closing is
+    /// found by a failed write.
+    heartbeat: Duration,
+}
+
+/// Tap records as SSE events until shutdown or the watcher leaves. Holds the client so it is not
+/// evicted while watched.
 fn tap_records(
     records: broadcast::Receiver<Arc<str>>,
-    shutdown: CancellationToken,
+    ends: Ends,
     client: Arc<ledger::Client>,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> {
     stream::unfold(
-        (records, shutdown, client),
-        |(mut records, shutdown, client)| async move {
+        (records, ends, client),
+        |(mut records, ends, client)| async move {
             let text = tokio::select! {
                 biased;
-                () = shutdown.cancelled() => return None,
+                () = ends.shutdown.cancelled() => return None,
+                () = ends.peer_gone.gone() => return None,
                 record = records.recv() => match record {
                     Ok(record) => record.to_string(),
                     Err(RecvError::Lagged(missed)) => format!("(tap fell behind: {missed} records not shown)"),
                     Err(RecvError::Closed) => return None,
                 },
+                () = tokio::time::sleep(ends.heartbeat) => {
+                    return Some((Ok(Bytes::from_static(b": heartbeat\n\n")), (records, ends, client)));
+                }
             };
             let mut event = String::with_capacity(text.len() + 32);
             event.push_str("event: tap\n");
@@ -130,7 +157,7 @@ fn tap_records(
                 event.push('\n');
             }
             event.push('\n');
-            Some((Ok(Bytes::from(event)), (records, shutdown, client)))
+            Some((Ok(Bytes::from(event)), (records, ends, client)))
         },
     )
 }

@@ -19,6 +19,9 @@ use tokio::sync::broadcast;
 
 use crate::lock::lock;
 
+/// Watchers of one client's tap at once: a page watches its own client; a few more are a
+/// teacher's projector and a curious student. Each costs a connection and a copy of every record.
+pub const MAX_WATCHERS: usize = 4;
 /// Records held for slow readers.
 pub const WINDOW: usize = 256;
 /// Bytes of wire data shown per record; the record says how many it left out.
@@ -37,10 +40,11 @@ impl Tap {
             .as_ref()
             .is_some_and(|sender| sender.receiver_count() > 0)
     }
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
-        lock(&self.sender)
-            .get_or_insert_with(|| broadcast::channel(WINDOW).0)
-            .subscribe()
+    /// A new watcher's receiver; `None` when [`MAX_WATCHERS`] already watch.
+    pub fn subscribe(&self) -> Option<broadcast::Receiver<Arc<str>>> {
+        let mut sender = lock(&self.sender);
+        let sender = sender.get_or_insert_with(|| broadcast::channel(WINDOW).0);
+        (sender.receiver_count() < MAX_WATCHERS).then(|| sender.subscribe())
     }
     /// Publishes a record: a title line, then the bytes rendered visibly.
     pub fn record(&self, title: &str, bytes: &[u8]) {
@@ -181,9 +185,18 @@ mod tests {
         let tap = Tap::default();
         tap.record("nobody", b"x");
         assert!(lock(&tap.sender).is_none() && !tap.is_watched());
-        let mut rx = tap.subscribe();
+        let mut rx = tap.subscribe().unwrap();
         assert!(tap.is_watched());
         tap.record("t", b"GET");
         assert_eq!(&*rx.try_recv().unwrap(), "t\nGET");
+        let more: Vec<_> = (1..MAX_WATCHERS)
+            .map(|_| tap.subscribe().unwrap())
+            .collect();
+        assert!(tap.subscribe().is_none(), "a fifth watcher is refused");
+        drop(more);
+        assert!(
+            tap.subscribe().is_some(),
+            "a watcher that left frees its place"
+        );
     }
 }

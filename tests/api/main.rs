@@ -12,6 +12,7 @@ mod helpers;
 mod hostile;
 mod ledger;
 mod long_poll;
+mod newcomer;
 mod peer_gone;
 mod raw;
 mod restart;

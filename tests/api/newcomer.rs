@@ -1,0 +1,149 @@
+//! What a newcomer tripped over: a body that never arrives, `curl -I`, HTTP/1.0, taps left open.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::raw::RawConn;
+
+/// Sends `request` on a new connection and reads until the server closes (at most 5 s).
+async fn exchange(app: &TestApp, request: &[u8]) -> String {
+    let mut socket = TcpStream::connect(app.addr).await.unwrap();
+    socket.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer))
+        .await
+        .expect("the server closed the connection")
+        .unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A post whose body stops arriving gets a JSON 408 after `--request-timeout` of silence (the
+/// head's timeout does not cover the body), and nothing is stored.
+#[tokio::test]
+async fn a_body_that_stops_arriving_gets_408() {
+    let app = spawn_app_with(&["--request-timeout", "1"]).await;
+    let started = Instant::now();
+    let answer = exchange(
+        &app,
+        b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nhello, ",
+    )
+    .await;
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "{answer}"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(body).unwrap(),
+        json!({"error": "the body stopped arriving: nothing for 1 s (see --request-timeout)"})
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(app.stored_ids().await, Vec::<u64>::new());
+}
+
+/// `HEAD` is answered wherever a page or document answers `GET` (what `curl -I` sends), with
+/// the head alone; the transports answer GET only, and say so.
+#[tokio::test]
+async fn head_is_answered_where_get_is() {
+    let app = spawn_app().await;
+    for path in [
+        "/healthz",
+        "/",
+        "/transports/sse",
+        "/api/stats",
+        "/metrics",
+        "/static/style.css",
+    ] {
+        let answer = exchange(
+            &app,
+            format!("HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200 OK\r\n"),
+            "{path}: {answer}"
+        );
+        assert!(
+            answer.ends_with("\r\n\r\n"),
+            "{path}: a HEAD answer has no body: {answer}"
+        );
+    }
+    let answer = exchange(
+        &app,
+        b"HEAD /api/sse HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        answer.starts_with("HTTP/1.1 405 Method Not Allowed\r\n")
+            && answer.contains("\r\nallow: GET\r\n"),
+        "{answer}"
+    );
+}
+
+/// An HTTP/1.0 request gets a JSON 505 (no chunked stream it could not read), and the
+/// connection closes; nothing else is answered in HTTP/1.0.
+#[tokio::test]
+async fn http_1_0_gets_505() {
+    let app = spawn_app().await;
+    for path in ["/api/sse", "/api/stream", "/api/poll", "/healthz"] {
+        let answer = exchange(
+            &app,
+            format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes(),
+        )
+        .await;
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.starts_with("HTTP/1.0 505 HTTP Version Not Supported\r\n"),
+            "{path}: {head}"
+        );
+        assert!(
+            !head.to_lowercase().contains("transfer-encoding"),
+            "{path}: {head}"
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(body).unwrap(),
+            json!({"error": "HTTP/1.0 is not supported here; use HTTP/1.1"}),
+            "{path}"
+        );
+    }
+}
+
+/// A tap whose watcher closes its connection is let go at once: four taps (a client's most),
+/// closed, make room for four new ones within a second, though no record flowed meanwhile.
+#[tokio::test]
+async fn closed_taps_are_let_go() {
+    let app = spawn_app_with(&["--heartbeat", "30"]).await;
+    let open_taps = |n: usize| async move {
+        let mut taps = Vec::new();
+        for _ in 0..n {
+            let mut tap = RawConn::connect(app.addr).await;
+            tap.get("/api/tap?client=watched").await;
+            tap.read_through(b"HTTP/1.1 200", b": tap for client watched")
+                .await;
+            taps.push(tap);
+        }
+        taps
+    };
+    let first = open_taps(4).await;
+    let mut fifth = RawConn::connect(app.addr).await;
+    fifth.get("/api/tap?client=watched").await;
+    assert!(
+        fifth.read_response().await.0.starts_with("HTTP/1.1 503"),
+        "a fifth watcher is refused"
+    );
+    for tap in first {
+        tap.close().await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let again = open_taps(4).await;
+    assert_eq!(again.len(), 4);
+}
