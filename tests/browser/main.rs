@@ -5,8 +5,10 @@
 //! The same checks run in Chromium (chromedriver) and in Firefox (geckodriver). Per engine one
 //! WebDriver server and one browser session serve the whole suite (starting a browser is the slow
 //! part), so the checks run as one test, step by step, each step named when it starts.
-//! Without a browser and its driver on the PATH that engine's suite says it was skipped and
-//! passes, unless `TRANSPORT_LAB_REQUIRE_BROWSER=1` (CI) makes that a failure.
+//! Without a browser and its driver on the PATH (found at build time, by `build.rs`) that
+//! engine's suite is *ignored*, with the reason and the install command, so the summary says
+//! "1 ignored" rather than a pass; `TRANSPORT_LAB_REQUIRE_BROWSER=1` (CI) runs it anyway, and a
+//! missing browser fails it.
 //! Set `TRANSPORT_LAB_SCREENSHOTS=1` to (re)write `docs/screenshots/*.png`.
 
 mod cross_site;
@@ -26,12 +28,20 @@ static ONE_BROWSER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const
 
 /// Every browser check in Chromium, in one session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(browser_chromium),
+    ignore = "chromium and chromedriver are not on the PATH: apt-get install chromium chromium-driver"
+)]
 async fn chromium_suite() {
     suite(Engine::Chromium).await;
 }
 
 /// Every browser check again in Firefox: the pages must work in both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(browser_firefox),
+    ignore = "firefox-esr and geckodriver are not on the PATH: apt-get install firefox-esr; cargo install geckodriver"
+)]
 async fn firefox_suite() {
     suite(Engine::Firefox).await;
 }
