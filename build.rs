@@ -9,8 +9,16 @@ use std::path::PathBuf;
 
 /// Each engine: its cfg name, the browser binaries (any one), its WebDriver server.
 const ENGINES: [(&str, &[&str], &str); 2] = [
-    ("browser_chromium", &["chromium", "chromium-browser"], "chromedriver"),
-    ("browser_firefox", &["firefox-esr", "firefox"], "geckodriver"),
+    (
+        "browser_chromium",
+        &["chromium", "chromium-browser"],
+        "chromedriver",
+    ),
+    (
+        "browser_firefox",
+        &["firefox-esr", "firefox"],
+        "geckodriver",
+    ),
 ];
 
 fn on_path(name: &str) -> Option<PathBuf> {
@@ -26,7 +34,10 @@ fn main() {
     let required = std::env::var("TRANSPORT_LAB_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
     for (cfg, browsers, driver) in ENGINES {
         println!("cargo::rustc-check-cfg=cfg({cfg})");
-        let found = browsers.iter().find_map(|b| on_path(b)).zip(on_path(driver));
+        let found = browsers
+            .iter()
+            .find_map(|b| on_path(b))
+            .zip(on_path(driver));
         if let Some((browser, driver)) = &found {
             // A browser removed later is noticed too.
             println!("cargo::rerun-if-changed={}", browser.display());
