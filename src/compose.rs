@@ -74,8 +74,7 @@ pub fn from_body(
             if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
                 return Err(AppError::bad_request(NOT_AN_OBJECT));
             }
-            let m: JsonMessage = serde_json::from_slice(body)
-                .map_err(|e| AppError::bad_request(format!("malformed JSON: {e}")))?;
+            let m: JsonMessage = serde_json::from_slice(body).map_err(|e| malformed_json(&e))?;
             (m.user, m.text)
         }
         BodyFormat::Form => {
@@ -102,8 +101,7 @@ pub fn from_ws_text(
     max_text_bytes: usize,
 ) -> Result<(NewMessage, Option<Value>), (AppError, Option<Value>)> {
     if frame.trim_start().starts_with('{') {
-        let m: JsonMessage = serde_json::from_str(frame)
-            .map_err(|e| (AppError::bad_request(format!("malformed JSON: {e}")), None))?;
+        let m: JsonMessage = serde_json::from_str(frame).map_err(|e| (malformed_json(&e), None))?;
         let user = m.user.or_else(|| default_user.map(str::to_owned));
         match validate(user, m.text, max_text_bytes) {
             Ok(message) => Ok((message, m.reference)),
@@ -146,10 +144,52 @@ fn validate(
         }
         Some(u) => {
             check_characters("user", u, false)?;
+            check_invisible(u)?;
             u.to_owned()
         }
     };
     Ok(NewMessage { user, text })
+}
+
+/// What a JSON body's parse error says, in words a sender can act on. serde_json reports a lone
+/// UTF-16 surrogate (`"\ud800"`, which no string can hold) as an "unexpected end of hex escape";
+/// say what it is.
+fn malformed_json(e: &serde_json::Error) -> AppError {
+    let message = e.to_string();
+    if message.contains("hex escape") && !message.starts_with("invalid escape") {
+        return AppError::bad_request(format!(
+            "malformed JSON: invalid Unicode escape (lone surrogate) at line {} column {}",
+            e.line(),
+            e.column()
+        ));
+    }
+    AppError::bad_request(format!("malformed JSON: {message}"))
+}
+
+/// Characters that change how a name reads without showing themselves: bidirectional overrides
+/// and isolates (U+202E turns "ada" plus "gpj.exe" around), zero-width spaces and joiners, marks.
+/// In a user name they serve only to impersonate; a message text may keep them (it is shown as
+/// text and cannot pass for someone else).
+const INVISIBLE: [(char, char); 5] = [
+    ('\u{061C}', '\u{061C}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2069}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+];
+
+fn check_invisible(user: &str) -> Result<(), AppError> {
+    match user.chars().find(|c| {
+        INVISIBLE
+            .iter()
+            .any(|(low, high)| (low..=high).contains(&c))
+    }) {
+        None => Ok(()),
+        Some(c) => Err(AppError::bad_request(format!(
+            "user contains U+{:04X}, an invisible or direction-changing character; names may not",
+            c as u32
+        ))),
+    }
 }
 
 /// Control characters corrupt terminals and logs; newline and tab are the only ones a chat

@@ -11,24 +11,37 @@ use protocol::{Cursor, Epoch};
 
 use crate::error::AppError;
 
-/// Decoded pairs, in order; the first occurrence of a key wins.
+/// Decoded pairs, in order, each key once.
 #[derive(Debug, Default)]
 pub struct Params {
     pairs: Vec<(String, String)>,
+    /// Each value as it was sent (before `+` and `%XX` decoding), for error messages that quote
+    /// what the client wrote.
+    raw: Vec<String>,
 }
 
 impl Params {
     /// Decodes `a=1&b=x+y` (`+` is a space, `%XX` a byte; the result must be UTF-8).
     pub fn parse(input: &[u8], what: &str) -> Result<Self, AppError> {
-        let mut pairs = Vec::new();
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        let mut raw = Vec::new();
         for piece in input.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
             let (key, value) = match piece.iter().position(|&b| b == b'=') {
                 Some(i) => (&piece[..i], &piece[i + 1..]),
                 None => (piece, &b""[..]),
             };
-            pairs.push((decode(key, what)?, decode(value, what)?));
+            let key = decode(key, what)?;
+            // Which of two values was meant is a guess; refusing is not.
+            if pairs.iter().any(|(k, _)| *k == key) {
+                return Err(AppError::bad_request(format!(
+                    "{what} gives {} more than once; give each parameter once",
+                    quote(&key)
+                )));
+            }
+            pairs.push((key, decode(value, what)?));
+            raw.push(String::from_utf8_lossy(value).into_owned());
         }
-        Ok(Self { pairs })
+        Ok(Self { pairs, raw })
     }
 
     /// Decodes a request's query string.
@@ -36,7 +49,7 @@ impl Params {
         Self::parse(query_string.as_bytes(), "query string")
     }
 
-    /// The first value given for `key`.
+    /// The value given for `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.pairs
             .iter()
@@ -44,9 +57,31 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The value for `key` as it was sent, before decoding.
+    fn raw(&self, key: &str) -> Option<&str> {
+        let at = self.pairs.iter().position(|(k, _)| k == key)?;
+        self.raw.get(at).map(String::as_str)
+    }
+
     /// A cursor such as `since`: absent, `EPOCH-ID`, or a bare non-negative id.
     pub fn cursor(&self, key: &str) -> Result<Option<Cursor>, AppError> {
-        self.get(key).map(|v| parse_cursor(key, v)).transpose()
+        self.get(key)
+            .map(|v| parse_cursor(key, v).map_err(|e| self.as_sent(key, e, parse_cursor)))
+            .transpose()
+    }
+
+    /// An error about `key`'s value, quoting the value as sent when decoding changed it (`+3`
+    /// is sent as a plus sign, though it decodes to a space).
+    fn as_sent<T>(
+        &self,
+        key: &str,
+        error: AppError,
+        parse: impl Fn(&str, &str) -> Result<T, AppError>,
+    ) -> AppError {
+        match self.raw(key) {
+            Some(raw) if Some(raw) != self.get(key) => parse(key, raw).err().unwrap_or(error),
+            _ => error,
+        }
     }
 
     /// Whole seconds, at most `max`.
@@ -64,7 +99,9 @@ impl Params {
                     "{key} must be at most {max} seconds, got {got}"
                 )))
             }
-            Some(v) => parse_u64(key, v).map(Some),
+            Some(v) => parse_u64(key, v)
+                .map(Some)
+                .map_err(|e| self.as_sent(key, e, parse_u64)),
         }
     }
 }
@@ -111,6 +148,20 @@ pub fn parse_u64(key: &str, value: &str) -> Result<u64, AppError> {
 }
 
 fn decode(raw: &[u8], what: &str) -> Result<String, AppError> {
+    // A `%` must start an escape; the usual decoders pass `%ZZ` through as text, which stores
+    // something the sender did not mean.
+    let mut rest = raw;
+    while let Some(at) = rest.iter().position(|&b| b == b'%') {
+        let escape = rest.get(at + 1..at + 3);
+        if !escape.is_some_and(|e| e.iter().all(u8::is_ascii_hexdigit)) {
+            let shown = String::from_utf8_lossy(&rest[at..(at + 3).min(rest.len())]).into_owned();
+            return Err(AppError::bad_request(format!(
+                "{what} has a malformed percent escape {}; write % itself as %25",
+                quote(&shown)
+            )));
+        }
+        rest = &rest[at + 3..];
+    }
     let spaced: Cow<'_, [u8]> = if raw.contains(&b'+') {
         Cow::Owned(
             raw.iter()
@@ -141,10 +192,10 @@ pub fn quote(value: &str) -> String {
 mod tests {
     use super::*;
 
-    /// Plus, percent escapes and first-wins lookup; a key without `=` has an empty value.
+    /// Plus and percent escapes; a key without `=` has an empty value.
     #[test]
     fn decodes_pairs() {
-        let p = Params::parse(b"user=ada+l&text=caf%C3%A9%21&user=bob&flag", "form").unwrap();
+        let p = Params::parse(b"user=ada+l&text=caf%C3%A9%21&flag", "form").unwrap();
         assert_eq!(p.get("user"), Some("ada l"));
         assert_eq!(p.get("text"), Some("café!"));
         assert_eq!(p.get("flag"), Some(""));

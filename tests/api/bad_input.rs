@@ -60,6 +60,57 @@ fn cases() -> Vec<Case> {
     let nested = format!("{{\"text\":{}1{}}}", "[".repeat(200), "]".repeat(200));
     vec![
         post(
+            "a right-to-left override in a user name (name spoofing)",
+            JSON,
+            "{\"user\":\"ada\u{202E}gpj.exe\",\"text\":\"x\"}",
+            400,
+            Exactly(
+                "user contains U+202E, an invisible or direction-changing character; names may not",
+            ),
+        ),
+        post(
+            "a zero-width space in a user name",
+            FORM,
+            "user=a%E2%80%8Bda&text=x",
+            400,
+            Exactly(
+                "user contains U+200B, an invisible or direction-changing character; names may not",
+            ),
+        ),
+        post(
+            "a form field given twice",
+            FORM,
+            "text=a&text=b",
+            400,
+            Exactly(r#"form body gives "text" more than once; give each parameter once"#),
+        ),
+        post(
+            "a malformed percent escape in a form",
+            FORM,
+            "text=100%ZZ",
+            400,
+            Exactly(r#"form body has a malformed percent escape "%ZZ"; write % itself as %25"#),
+        ),
+        get(
+            "a query parameter given twice",
+            "/api/poll?since=1&since=9",
+            400,
+            Exactly(r#"query string gives "since" more than once; give each parameter once"#),
+        ),
+        get(
+            "a plus sign before a cursor (quoted as sent, not as decoded)",
+            "/api/poll?since=+3",
+            400,
+            Exactly(r#"since must be a non-negative integer, got "+3""#),
+        ),
+        post(
+            "a lone UTF-16 surrogate in JSON",
+            JSON,
+            r#"{"text":"\ud800"}"#,
+            400,
+            Exactly("malformed JSON: invalid Unicode escape (lone surrogate) at line 1 column 16"),
+        ),
+        post(
             "truncated JSON",
             JSON,
             r#"{"text":"#,
