@@ -36,6 +36,10 @@ pub enum AppError {
     /// The sender publishes faster than its allowance; `retry_after_s` says when it may again.
     #[error("too many messages from your address; try again in {retry_after_s} s")]
     TooManyRequests { retry_after_s: u64 },
+    /// A WebSocket handshake in a protocol version this server does not speak (RFC 6455 §4.4:
+    /// answer with the version it does).
+    #[error("{0}")]
+    UpgradeRequired(String),
     /// A browser page from another origin may not open a WebSocket here.
     #[error("{0}")]
     Forbidden(String),
@@ -77,6 +81,7 @@ impl ResponseError for AppError {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,6 +97,12 @@ impl ResponseError for AppError {
             }
             Self::TooManyRequests { retry_after_s } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_s.to_string()));
+            }
+            Self::UpgradeRequired(_) => {
+                response.insert_header((
+                    header::SEC_WEBSOCKET_VERSION,
+                    HeaderValue::from_static("13"),
+                ));
             }
             Self::Unavailable(_) => {
                 response

@@ -1,6 +1,8 @@
 //! The `transport-lab` binary: parse the configuration, set up logging, bind, serve until
 //! SIGINT or SIGTERM, then shut down gracefully.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use tikv_jemallocator::Jemalloc;
 use tracing_subscriber::EnvFilter;
@@ -17,6 +19,8 @@ static ALLOCATOR: Jemalloc = Jemalloc;
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()
+        // Colour codes only for a person at a terminal, never into a file or a pipe.
+        .with_ansi(std::io::stdout().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )

@@ -15,6 +15,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use actix_web::http::header::SEC_WEBSOCKET_VERSION;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev, web};
 use actix_ws::{CloseCode, CloseReason, Session};
 use bytestring::ByteString;
@@ -37,6 +38,15 @@ pub async fn ws(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     origin::check_handshake(&req, &state.config)?;
+    // RFC 6455 §4.4: a version other than 13 is told the one spoken here, in a header.
+    if let Some(version) = req.headers().get(SEC_WEBSOCKET_VERSION)
+        && version.as_bytes() != b"13"
+    {
+        return Err(AppError::UpgradeRequired(format!(
+            "WebSocket version {:?} is not supported; this server speaks version 13",
+            String::from_utf8_lossy(version.as_bytes())
+        )));
+    }
     // actix-ws answers the handshake and gives the writing half; it gets an empty payload,
     // since the client's frames are read by `ClientFrames` (see the module docs).
     // (Taking a payload out of a request cannot fail.)

@@ -114,7 +114,7 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
         ("a negative Content-Length", b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: -5\r\n\r\nhello".to_vec(), Status("HTTP/1.1 400 Bad Request")),
         ("a chunk size that is not hex", b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n".to_vec(), Status("HTTP/1.1 400 Bad Request")),
         ("Expect: 100-continue with a body over the limit", b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 10000000\r\nExpect: 100-continue\r\n\r\n".to_vec(), Status("HTTP/1.1 413 Payload Too Large")),
-        ("a WebSocket handshake of version 8", b"GET /api/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".to_vec(), Status("HTTP/1.1 400 Bad Request")),
+        ("a WebSocket handshake of version 8", b"GET /api/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".to_vec(), Status("HTTP/1.1 426 Upgrade Required")),
         ("a WebSocket handshake without a key", b"GET /api/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n".to_vec(), Status("HTTP/1.1 400 Bad Request")),
         ("an unmasked client frame", b"\x81\x02hi".to_vec(), Close(1002, "Received an unmasked frame from client")),
         ("a fragmented ping (control frames may not be fragmented)", masked(0x09, b""), Close(1002, "a ping frame without FIN: control frames may not be fragmented")),

@@ -147,3 +147,26 @@ async fn closed_taps_are_let_go() {
     let again = open_taps(4).await;
     assert_eq!(again.len(), 4);
 }
+
+/// A WebSocket handshake of another protocol version gets 426 naming the version spoken here in
+/// `Sec-WebSocket-Version` (RFC 6455 §4.4), with a JSON body.
+#[tokio::test]
+async fn websocket_version_8_is_told_version_13() {
+    let app = spawn_app().await;
+    let answer = exchange(
+        &app,
+        b"GET /api/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .await;
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
+        "{head}"
+    );
+    assert!(head.contains("\r\nsec-websocket-version: 13\r\n"), "{head}");
+    assert_eq!(
+        serde_json::from_str::<Value>(body).unwrap(),
+        json!({"error": "WebSocket version \"8\" is not supported; this server speaks version 13"})
+    );
+}
