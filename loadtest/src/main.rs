@@ -47,14 +47,17 @@ fn real_main() -> anyhow::Result<ExitCode> {
                 if let Some(path) = &args.markdown {
                     std::fs::write(path, &md)
                         .with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!("wrote {}", path.display());
                 }
                 if let Some(path) = &args.json {
                     let json = serde_json::to_string_pretty(&reports)?;
                     std::fs::write(path, json + "\n")
                         .with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!("wrote {}", path.display());
                 }
                 if let (Some(path), Some(last)) = (&args.report, reports.last()) {
                     report::html::write(last, path)?;
+                    eprintln!("wrote {}", path.display());
                 }
                 Ok(status(reports.iter()))
             }
@@ -62,11 +65,14 @@ fn real_main() -> anyhow::Result<ExitCode> {
                 let args = cli.run;
                 let report = loadtest::run::run(&args, stop).await?;
                 print!("{}", report::table::render(&report));
+                // Where the files went, so they can be found (and opened) without guessing.
                 if let Some(path) = &args.json {
                     report::json::write(&report, path)?;
+                    eprintln!("wrote {}", path.display());
                 }
                 if let Some(path) = &args.report {
                     report::html::write(&report, path)?;
+                    eprintln!("wrote {}", path.display());
                 }
                 Ok(status(std::iter::once(&report)))
             }
