@@ -55,6 +55,17 @@ pub async fn spawn_app() -> TestApp {
 }
 
 impl TestApp {
+    /// A handle on a server that runs elsewhere (no shutdown of its own): for code that needs
+    /// only its address.
+    pub fn at(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            server: None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

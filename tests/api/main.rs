@@ -15,6 +15,7 @@ mod long_poll;
 mod newcomer;
 mod peer_gone;
 mod raw;
+mod readme;
 mod restart;
 mod shutdown;
 mod sse;
