@@ -1,4 +1,5 @@
-//! What gets served: requests in HTTP/1.1 (HTTP/1.0 gets a JSON 505), and on a connection
+//! What gets served: requests in HTTP/1.1 (HTTP/1.0 gets a JSON 505) for a host this server
+//! answers to (421 otherwise: DNS rebinding, see [`crate::origin`]), and on a connection
 //! admitted over `--max-connections` only `/healthz` or `/metrics`, once. Anything else on such a
 //! connection gets the same JSON 503 a refused connection gets, and every answer on it closes it.
 //!
@@ -51,6 +52,22 @@ pub async fn health_only_over_cap(
         .head_mut()
         .set_connection_type(ConnectionType::Close);
     Ok(res)
+}
+
+/// Middleware: only requests for a host this server answers to (see [`crate::origin`]).
+pub async fn known_hosts_only(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let checked = req
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .map(|state| crate::origin::check_host(req.request(), &state.config));
+    match checked {
+        Some(Err(refusal)) => Ok(req
+            .into_response(refusal.error_response())
+            .map_into_right_body()),
+        _ => Ok(next.call(req).await?.map_into_left_body()),
+    }
 }
 
 /// Middleware: HTTP/1.1 only; an HTTP/1.0 request gets a JSON 505 and the connection closes.

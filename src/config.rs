@@ -136,6 +136,11 @@ pub struct Config {
     #[arg(long, env = "TRANSPORT_LAB_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// Host names this server answers to besides `localhost` and IP addresses, comma-separated
+    /// (`teacher-laptop.local`); a request naming another host gets 421 (DNS rebinding).
+    #[arg(long, env = "TRANSPORT_LAB_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
     /// Origins allowed to call the /api endpoints cross-origin (CORS), comma-separated; none by default.
     #[arg(long, env = "TRANSPORT_LAB_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,

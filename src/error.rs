@@ -40,6 +40,9 @@ pub enum AppError {
     /// answer with the version it does).
     #[error("{0}")]
     UpgradeRequired(String),
+    /// The request names a host this server does not answer to (DNS rebinding).
+    #[error("{0}")]
+    MisdirectedRequest(String),
     /// A browser page from another origin may not open a WebSocket here.
     #[error("{0}")]
     Forbidden(String),
@@ -82,6 +85,7 @@ impl ResponseError for AppError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,
+            Self::MisdirectedRequest(_) => StatusCode::MISDIRECTED_REQUEST,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

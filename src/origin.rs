@@ -1,4 +1,10 @@
-//! Which web pages may act on this server: the cross-site request checks.
+//! Which web pages may act on this server: the host and cross-site request checks.
+//!
+//! DNS rebinding first: a page of `evil.example` can make its own name resolve to 127.0.0.1 (or a
+//! classroom's LAN address), and its requests then reach this server as *same-origin* requests of
+//! `evil.example`, with `Host: evil.example`, passing every origin check below. So a request is
+//! answered only when its `Host` is an IP address (a page served from an address cannot rebind
+//! it), `localhost`, or a name in `--allowed-hosts`; anything else gets 421.
 //!
 //! A browser attaches the user's cookies to requests a page of *another* site makes, and some need
 //! no CORS permission at all: an HTML form, `navigator.sendBeacon`, a `no-cors` `fetch()` can all
@@ -74,5 +80,68 @@ pub fn check_write(req: &HttpRequest, config: &Config) -> Result<(), AppError> {
             }
             _ => Ok(()),
         },
+    }
+}
+
+/// Whether this server answers to `host` (a `Host` header: `name[:port]` or `[v6]:port`).
+pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    let name = match host.strip_prefix('[') {
+        // An IPv6 literal: only an address can be in brackets.
+        Some(rest) => {
+            return rest
+                .split(']')
+                .next()
+                .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok());
+        }
+        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+    };
+    name.parse::<std::net::Ipv4Addr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || allowed.iter().any(|a| a.trim().eq_ignore_ascii_case(name))
+}
+
+/// Any request: refused (421) when its `Host` names a host this server does not answer to.
+pub fn check_host(req: &HttpRequest, config: &Config) -> Result<(), AppError> {
+    let Some(host) = req.headers().get(HOST) else {
+        return Ok(());
+    };
+    let host = String::from_utf8_lossy(host.as_bytes());
+    if host_allowed(&host, &config.allowed_hosts) {
+        Ok(())
+    } else {
+        Err(AppError::MisdirectedRequest(format!(
+            "host {host:?} is not served here: use the server's address or localhost, or name \
+             it in --allowed-hosts"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Addresses and localhost always; names only when allowed; ports do not matter.
+    #[test]
+    fn hosts() {
+        let allowed = vec!["class.example".to_owned()];
+        for ok in [
+            "127.0.0.1:8080",
+            "192.168.1.20",
+            "[::1]:8080",
+            "localhost:8080",
+            "LOCALHOST",
+            "Class.Example:8080",
+        ] {
+            assert!(host_allowed(ok, &allowed), "{ok}");
+        }
+        for refused in [
+            "evil.example",
+            "evil.example:8080",
+            "127.0.0.1.evil.example",
+            "[evil]:1",
+            "",
+        ] {
+            assert!(!host_allowed(refused, &allowed), "{refused}");
+        }
     }
 }

@@ -97,6 +97,7 @@ impl Application {
                         cors(&config.cors_origins),
                     ))
                     .wrap(from_fn(admission::health_only_over_cap))
+                    .wrap(from_fn(admission::known_hosts_only))
                     .wrap(from_fn(admission::http11_only))
                     // Outermost (the last wrapped), so the refusals above get its headers too.
                     .wrap(from_fn(response_headers::add))

@@ -39,10 +39,13 @@ fn spawn_server(extra: &[&str]) -> (String, transport_lab::startup::Shutdown) {
 /// `GET /api/stats?client=ID`: the server's ledger for one client.
 async fn ledger(url: &str, client: &str) -> serde_json::Value {
     let addr = url["http://".len()..].parse().unwrap();
-    let mut conn =
-        loadtest::http1::Connection::connect(addr, "x", loadtest::wire::WireCounters::new())
-            .await
-            .unwrap();
+    let mut conn = loadtest::http1::Connection::connect(
+        addr,
+        &url["http://".len()..],
+        loadtest::wire::WireCounters::new(),
+    )
+    .await
+    .unwrap();
     let (status, body) = conn
         .fetch(
             hyper::Method::GET,

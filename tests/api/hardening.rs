@@ -138,7 +138,7 @@ async fn connections_are_capped_with_a_clear_answer() {
 
     let mut third = TcpStream::connect(app.addr).await.unwrap();
     third
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await
         .unwrap();
     let refused = read_all(third).await;
@@ -168,7 +168,7 @@ async fn connections_are_capped_with_a_clear_answer() {
     only.read_response().await;
     // Over the total cap, the API is refused...
     let mut over = TcpStream::connect(total.addr).await.unwrap();
-    over.write_all(b"GET /api/poll HTTP/1.1\r\nHost: x\r\n\r\n")
+    over.write_all(b"GET /api/poll HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await
         .unwrap();
     let refused = read_all(over).await;
@@ -200,7 +200,7 @@ async fn a_full_server_still_answers_its_health_check() {
 
     let mut health = TcpStream::connect(app.addr).await.unwrap();
     health
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await
         .unwrap();
     let answer = read_all(health).await;
@@ -215,7 +215,7 @@ async fn a_full_server_still_answers_its_health_check() {
     );
     let mut metrics = TcpStream::connect(app.addr).await.unwrap();
     metrics
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await
         .unwrap();
     let answer = read_all(metrics).await;
@@ -306,13 +306,13 @@ async fn clients_that_stop_reading_are_let_go() {
     .await;
     let mut sse_sleeper = TcpStream::connect(app.addr).await.unwrap();
     sse_sleeper
-        .write_all(b"GET /api/sse?client=sleepy-sse HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(b"GET /api/sse?client=sleepy-sse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await
         .unwrap();
     let mut ws_sleeper = TcpStream::connect(app.addr).await.unwrap();
     ws_sleeper
         .write_all(
-            b"GET /api/ws?client=sleepy-ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+            b"GET /api/ws?client=sleepy-ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
               Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
         )
         .await
@@ -589,7 +589,7 @@ async fn answers_say_nosniff_and_upgrade_only_when_they_do() {
     let mut socket = TcpStream::connect(app.addr).await.unwrap();
     socket
         .write_all(
-            b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+            b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n\
               Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
         )
         .await
@@ -615,13 +615,13 @@ async fn a_get_with_an_unread_body_closes_its_connection() {
     let app = spawn_app().await;
     let mut socket = TcpStream::connect(app.addr).await.unwrap();
     socket
-        .write_all(b"GET /api/poll HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        .write_all(b"GET /api/poll HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello")
         .await
         .unwrap();
     // Sent after the first answer is on its way: a second request the server must not serve.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let _ = socket
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await;
     let answer = read_all(socket).await;
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");

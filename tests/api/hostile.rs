@@ -19,7 +19,7 @@ enum Expect {
 }
 
 pub const HANDSHAKE: &[u8] =
-    b"GET /api/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    b"GET /api/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
 Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
 
 /// A client frame: `first_byte` (FIN, RSV, opcode), the masked length, mask and masked payload.
@@ -103,19 +103,19 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
     let close =
         |code: u16, reason: &[u8]| masked(0x88, &[&code.to_be_bytes()[..], reason].concat());
     vec![
-        ("slowloris: a head never finished", b"GET /api/poll HTTP/1.1\r\nHost: x\r\nX-Slow: ".to_vec(), Status("HTTP/1.1 408 Request Timeout")),
-        ("a 200 KB header", [&b"GET /api/poll HTTP/1.1\r\nHost: x\r\nX-Big: "[..], &vec![b'a'; 200_000], b"\r\n\r\n"].concat(), Status("HTTP/1.1 431 Request Header Fields Too Large")),
-        ("100 headers", format!("GET /api/poll HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n").into_bytes(), Status("HTTP/1.1 431 Request Header Fields Too Large")),
+        ("slowloris: a head never finished", b"GET /api/poll HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".to_vec(), Status("HTTP/1.1 408 Request Timeout")),
+        ("a 200 KB header", [&b"GET /api/poll HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: "[..], &vec![b'a'; 200_000], b"\r\n\r\n"].concat(), Status("HTTP/1.1 431 Request Header Fields Too Large")),
+        ("100 headers", format!("GET /api/poll HTTP/1.1\r\nHost: 127.0.0.1\r\n{many_headers}\r\n").into_bytes(), Status("HTTP/1.1 431 Request Header Fields Too Large")),
         ("binary garbage", b"\x00\x01\x02\x03\xff\r\n\r\n".to_vec(), Status("HTTP/1.1 400 Bad Request")),
         ("an HTTP/2 preface on HTTP/1.1", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(), Status("HTTP/1.1 400 Bad Request")),
-        ("NUL in the request target", b"GET /api/po\x00ll HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), Status("HTTP/1.1 400 Bad Request")),
-        ("Content-Length and Transfer-Encoding together (smuggling)", b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n".to_vec(), Status("HTTP/1.1 400 Bad Request")),
-        ("a non-numeric Content-Length", b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: abc\r\n\r\nhello".to_vec(), Status("HTTP/1.1 400 Bad Request")),
-        ("a negative Content-Length", b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: -5\r\n\r\nhello".to_vec(), Status("HTTP/1.1 400 Bad Request")),
-        ("a chunk size that is not hex", b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n".to_vec(), Status("HTTP/1.1 400 Bad Request")),
-        ("Expect: 100-continue with a body over the limit", b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 10000000\r\nExpect: 100-continue\r\n\r\n".to_vec(), Status("HTTP/1.1 413 Payload Too Large")),
-        ("a WebSocket handshake of version 8", b"GET /api/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".to_vec(), Status("HTTP/1.1 426 Upgrade Required")),
-        ("a WebSocket handshake without a key", b"GET /api/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n".to_vec(), Status("HTTP/1.1 400 Bad Request")),
+        ("NUL in the request target", b"GET /api/po\x00ll HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".to_vec(), Status("HTTP/1.1 400 Bad Request")),
+        ("Content-Length and Transfer-Encoding together (smuggling)", b"POST /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n".to_vec(), Status("HTTP/1.1 400 Bad Request")),
+        ("a non-numeric Content-Length", b"POST /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: abc\r\n\r\nhello".to_vec(), Status("HTTP/1.1 400 Bad Request")),
+        ("a negative Content-Length", b"POST /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: -5\r\n\r\nhello".to_vec(), Status("HTTP/1.1 400 Bad Request")),
+        ("a chunk size that is not hex", b"POST /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n".to_vec(), Status("HTTP/1.1 400 Bad Request")),
+        ("Expect: 100-continue with a body over the limit", b"POST /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 10000000\r\nExpect: 100-continue\r\n\r\n".to_vec(), Status("HTTP/1.1 413 Payload Too Large")),
+        ("a WebSocket handshake of version 8", b"GET /api/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".to_vec(), Status("HTTP/1.1 426 Upgrade Required")),
+        ("a WebSocket handshake without a key", b"GET /api/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n".to_vec(), Status("HTTP/1.1 400 Bad Request")),
         ("an unmasked client frame", b"\x81\x02hi".to_vec(), Close(1002, "Received an unmasked frame from client")),
         ("a fragmented ping (control frames may not be fragmented)", masked(0x09, b""), Close(1002, "a ping frame without FIN: control frames may not be fragmented")),
         ("a reserved opcode", masked(0x83, b"x"), Close(1002, "Invalid opcode (3)")),

@@ -389,8 +389,8 @@ async fn open_follows_the_transport_a_connection_serves() {
 async fn bare_lf_request_heads_are_counted_under_their_own_client() {
     let app = crate::helpers::spawn_app().await;
     let mut conn = RawConn::connect(app.addr).await;
-    let lf = b"GET /api/poll?client=lfA HTTP/1.1\nHost: x\n\n";
-    let crlf = b"GET /api/poll?client=crlfB HTTP/1.1\r\nHost: x\r\n\r\n";
+    let lf = b"GET /api/poll?client=lfA HTTP/1.1\nHost: 127.0.0.1\n\n";
+    let crlf = b"GET /api/poll?client=crlfB HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 
     conn.send(lf).await;
     let (lf_head, lf_body) = conn.read_response().await;

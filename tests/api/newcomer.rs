@@ -30,7 +30,7 @@ async fn a_body_that_stops_arriving_gets_408() {
     let started = Instant::now();
     let answer = exchange(
         &app,
-        b"POST /api/messages HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nhello, ",
+        b"POST /api/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nhello, ",
     )
     .await;
     let (head, body) = answer.split_once("\r\n\r\n").unwrap();
@@ -65,7 +65,8 @@ async fn head_is_answered_where_get_is() {
     ] {
         let answer = exchange(
             &app,
-            format!("HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            format!("HEAD {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
         )
         .await;
         assert!(
@@ -79,7 +80,7 @@ async fn head_is_answered_where_get_is() {
     }
     let answer = exchange(
         &app,
-        b"HEAD /api/sse HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"HEAD /api/sse HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
     )
     .await;
     assert!(
@@ -97,7 +98,7 @@ async fn http_1_0_gets_505() {
     for path in ["/api/sse", "/api/stream", "/api/poll", "/healthz"] {
         let answer = exchange(
             &app,
-            format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes(),
+            format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes(),
         )
         .await;
         let (head, body) = answer.split_once("\r\n\r\n").unwrap();
@@ -155,7 +156,7 @@ async fn websocket_version_8_is_told_version_13() {
     let app = spawn_app().await;
     let answer = exchange(
         &app,
-        b"GET /api/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        b"GET /api/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
           Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
     )
     .await;
@@ -169,4 +170,59 @@ async fn websocket_version_8_is_told_version_13() {
         serde_json::from_str::<Value>(body).unwrap(),
         json!({"error": "WebSocket version \"8\" is not supported; this server speaks version 13"})
     );
+}
+
+/// DNS rebinding: a request naming a host this server was not told about gets 421 on every
+/// endpoint (a WebSocket handshake from that "origin" included); addresses, `localhost` and the
+/// names in `--allowed-hosts` are served.
+#[tokio::test]
+async fn only_known_hosts_are_served() {
+    let app = spawn_app_with(&["--allowed-hosts", "class.example"]).await;
+    let port = app.addr.port();
+    for path in ["/api/poll", "/", "/healthz"] {
+        let answer = exchange(
+            &app,
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: evil.example:{port}\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await;
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.starts_with("HTTP/1.1 421 Misdirected Request\r\n"),
+            "{path}: {head}"
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(body).unwrap(),
+            json!({"error": format!("host \"evil.example:{port}\" is not served here: use the server's address or localhost, or name it in --allowed-hosts")}),
+        );
+    }
+    let rebound = exchange(
+        &app,
+        format!(
+            "GET /api/ws HTTP/1.1\r\nHost: evil.example:{port}\r\nOrigin: http://evil.example:{port}\r\n\
+             Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(rebound.starts_with("HTTP/1.1 421 "), "{rebound}");
+    for host in [
+        format!("localhost:{port}"),
+        format!("class.example:{port}"),
+        format!("127.0.0.1:{port}"),
+    ] {
+        let answer = exchange(
+            &app,
+            format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200 OK\r\n"),
+            "{host}: {answer}"
+        );
+    }
 }

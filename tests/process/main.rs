@@ -350,7 +350,7 @@ async fn poll_as(addr: SocketAddr, client: &str) {
     socket
         .write_all(
             format!(
-                "GET /api/poll?client={client} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                "GET /api/poll?client={client} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
             )
             .as_bytes(),
         )
