@@ -108,9 +108,12 @@ pub fn from_ws_text(
             Err(e) => Err((e, m.reference)),
         }
     } else {
+        // Line-based tools (websocat) end every frame with the newline that sent it; that one
+        // newline is the tool's, not the message's.
+        let text = frame.strip_suffix('\n').unwrap_or(frame);
         validate(
             default_user.map(str::to_owned),
-            Some(frame.to_owned()),
+            Some(text.to_owned()),
             max_text_bytes,
         )
         .map(|message| (message, None))
@@ -218,6 +221,15 @@ mod tests {
 
     fn json(body: &str) -> Result<NewMessage, AppError> {
         from_body(BodyFormat::Json, body.as_bytes(), None, 10)
+    }
+
+    /// A plain-text WebSocket frame loses the one newline a line-based tool ends it with.
+    #[test]
+    fn plain_text_frame_loses_one_trailing_newline() {
+        let text = |frame| from_ws_text(frame, Some("ada"), 100).unwrap().0.text;
+        assert_eq!(text("hello\n"), "hello");
+        assert_eq!(text("two\nlines\n\n"), "two\nlines\n");
+        assert_eq!(text("no newline"), "no newline");
     }
 
     /// Each format yields the same message; a missing user is anonymous.
