@@ -283,12 +283,13 @@ pub fn render(report: &RunReport) -> anyhow::Result<String> {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>loadtest {run}: five transports compared</title>
 <style>
-body {{ font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; max-width: 980px; margin: 2em auto; padding: 0 1em; }}
+body {{ font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; max-width: 1200px; margin: 2em auto; padding: 0 1em; }}
 h1 {{ font-size: 1.6em; margin-bottom: .2em; }}
 .sub {{ color: #555; margin-top: 0; }}
 .scroll {{ overflow-x: auto; }}
 table {{ border-collapse: collapse; margin: 1em 0; font-size: .85em; }}
-th, td {{ padding: .3em .6em; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }}
+th, td {{ padding: .3em .45em; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }}
+th {{ white-space: normal; vertical-align: bottom; }}
 th:first-child, td:first-child {{ text-align: left; }}
 th {{ background: #f4f4f4; }}
 .ok {{ color: #1a7f37; font-weight: 600; }} .bad {{ color: #c62828; font-weight: 700; }}
