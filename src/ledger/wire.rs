@@ -72,10 +72,6 @@ impl PeerGone {
         self.0.cancelled().await;
     }
 
-    pub fn is_gone(&self) -> bool {
-        self.0.is_cancelled()
-    }
-
     fn fire(&self) {
         self.0.cancel();
     }

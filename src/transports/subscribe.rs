@@ -20,8 +20,6 @@ use crate::transports::Transport;
 /// What a subscribe request asks for.
 #[derive(Debug)]
 pub struct Subscribe {
-    /// The transport, from the path the request came in on.
-    pub transport: Option<Transport>,
     /// Where to resume: deliver what is after this cursor (see [`protocol::cursor`]). `None`: live messages only (a short poll
     /// answers the newest instead). For SSE, `Last-Event-ID` wins over `?since=`, because
     /// `EventSource` can only set the header on reconnects, and the query string is the one it was
@@ -45,8 +43,8 @@ impl Subscribe {
             .get("client")
             .map(|id| ledger::check_client_id(id).map(str::to_owned))
             .transpose()?;
-        let transport = Transport::from_path(req.path());
-        let last_event_id = match transport {
+        // Only SSE resumes by header: `EventSource` sets it, no other client does.
+        let last_event_id = match Transport::from_path(req.path()) {
             Some(Transport::Sse) => req.headers().get("last-event-id"),
             _ => None,
         };
@@ -60,7 +58,6 @@ impl Subscribe {
             None => params.cursor("since")?,
         };
         Ok(Self {
-            transport,
             since,
             client,
             params,

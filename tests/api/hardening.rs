@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
-use crate::raw::RawConn;
+use crate::raw::{self, RawConn};
 
 /// Opens a WebSocket with an `Origin` header; the HTTP status and, on refusal, the JSON body.
 async fn ws_with_origin(app: &TestApp, origin: &str) -> (u16, Option<Value>) {
@@ -114,16 +114,6 @@ async fn publishing_is_rate_limited_per_address() {
     }
 }
 
-/// Reads one whole response from a fresh connection (the server closes refused ones).
-async fn read_all(mut socket: TcpStream) -> String {
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut out))
-        .await
-        .unwrap()
-        .unwrap();
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Connections over the per-address or total cap get a JSON 503 with Retry-After; closing one
 /// frees its place.
 #[tokio::test]
@@ -141,7 +131,7 @@ async fn connections_are_capped_with_a_clear_answer() {
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await
         .unwrap();
-    let refused = read_all(third).await;
+    let refused = raw::read_to_close(third).await;
     let (head, body) = refused.split_once("\r\n\r\n").unwrap();
     assert!(
         head.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
@@ -171,7 +161,7 @@ async fn connections_are_capped_with_a_clear_answer() {
     over.write_all(b"GET /api/poll HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await
         .unwrap();
-    let refused = read_all(over).await;
+    let refused = raw::read_to_close(over).await;
     let (head, body) = refused.split_once("\r\n\r\n").unwrap();
     assert!(
         head.starts_with("HTTP/1.1 503 Service Unavailable\r\n")
@@ -185,10 +175,6 @@ async fn connections_are_capped_with_a_clear_answer() {
     );
 }
 
-fn body_epoch(body: &str) -> Value {
-    serde_json::from_str::<Value>(body).unwrap()["epoch"].clone()
-}
-
 /// A server holding its maximum of connections still answers its health check (full is load,
 /// not failure), once per connection, with how full it is; the metrics answer too.
 #[tokio::test]
@@ -196,14 +182,22 @@ async fn a_full_server_still_answers_its_health_check() {
     let app = spawn_app_with(&["--max-connections", "1"]).await;
     let mut only = RawConn::connect(app.addr).await;
     only.get("/api/sse").await;
-    only.read_through(b"event: ready", b"\n\n").await;
+    let ready = only.read_through(b"event: ready", b"\n\n").await;
+    // The run's epoch as the stream named it, to check /healthz against another source.
+    let ready = String::from_utf8_lossy(&ready).into_owned();
+    let epoch = ready
+        .split("\nid: ")
+        .nth(1)
+        .and_then(|rest| rest.split('-').next())
+        .unwrap()
+        .to_owned();
 
     let mut health = TcpStream::connect(app.addr).await.unwrap();
     health
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await
         .unwrap();
-    let answer = read_all(health).await;
+    let answer = raw::read_to_close(health).await;
     let (head, body) = answer.split_once("\r\n\r\n").unwrap();
     assert!(
         head.starts_with("HTTP/1.1 200 OK\r\n") && head.contains("\r\nconnection: close"),
@@ -211,14 +205,14 @@ async fn a_full_server_still_answers_its_health_check() {
     );
     assert_eq!(
         serde_json::from_str::<Value>(body).unwrap(),
-        json!({"status": "ok", "epoch": body_epoch(body), "connections": {"open": 1, "max": 1, "full": true}})
+        json!({"status": "ok", "epoch": epoch, "connections": {"open": 1, "max": 1, "full": true}})
     );
     let mut metrics = TcpStream::connect(app.addr).await.unwrap();
     metrics
         .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await
         .unwrap();
-    let answer = read_all(metrics).await;
+    let answer = raw::read_to_close(metrics).await;
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     assert!(
         answer.contains("transport_lab_open_connections"),
@@ -623,7 +617,7 @@ async fn a_get_with_an_unread_body_closes_its_connection() {
     let _ = socket
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .await;
-    let answer = read_all(socket).await;
+    let answer = raw::read_to_close(socket).await;
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
     assert!(answer.contains("\r\nconnection: close\r\n"), "{answer}");
     assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");

@@ -3,23 +3,13 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
-use crate::raw::RawConn;
+use crate::raw::{self, RawConn};
 
-/// Sends `request` on a new connection and reads until the server closes (at most 5 s).
 async fn exchange(app: &TestApp, request: &[u8]) -> String {
-    let mut socket = TcpStream::connect(app.addr).await.unwrap();
-    socket.write_all(request).await.unwrap();
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer))
-        .await
-        .expect("the server closed the connection")
-        .unwrap();
-    String::from_utf8_lossy(&answer).into_owned()
+    raw::exchange(app.addr, request).await
 }
 
 /// A post whose body stops arriving gets a JSON 408 after `--request-timeout` of silence (the

@@ -2,6 +2,7 @@
 //! sends and receives, to check the server's ledger against.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use protocol::headers::{self, HeaderProfile, RequestKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,6 +19,24 @@ pub fn browser_headers() -> String {
         headers::DEFAULT_ORIGIN,
         None,
     ))
+}
+
+/// Sends `request` on a new connection and reads everything until the server closes it (at most
+/// 5 s): for answers that end their connection (refusals, `Connection: close`).
+pub async fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    socket.write_all(request).await.unwrap();
+    read_to_close(socket).await
+}
+
+/// Everything `socket` receives until the server closes it (at most 5 s).
+pub async fn read_to_close(mut socket: TcpStream) -> String {
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut out))
+        .await
+        .expect("the server closed the connection within 5 s")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// One keep-alive connection and its own byte counts.
