@@ -1,124 +1,118 @@
-//! The message bus: THE shared state of the chat room, read by all five transports.
+//! The message bus: every room, created on first use and bounded, read by all five transports.
 //!
-//! An append-only log with strictly increasing ids (from 1) and a bounded history. Every transport
-//! is the same cursor loop over it: "give me what is after my cursor", then wait for the newest id
-//! to move. A reader whose cursor is older than the history is told how many messages it can no
-//! longer get (a gap). A reader whose cursor belongs to an earlier run of the server (its
-//! [`Epoch`] is not this bus's, or, for a bare id, it is ahead of the log) is told so too (a
-//! reset), and starts again from the oldest retained message. Nothing is ever skipped silently.
+//! Each [`Room`] is its own log with its own ids from 1 and its own history; the bus finds or
+//! creates rooms by name, caps how many exist (`--max-rooms`, the lobby included), caps the
+//! bytes all their histories hold together (`--max-history-bytes`), and once a second runs the
+//! sweep: it publishes changed head counts (the `presence` events) and drops rooms nobody has
+//! been in or written to for `--room-idle`.
 //!
-//! The log sits behind a `std::sync::Mutex`: nothing awaits under the lock, and every critical
-//! section is a push or a slice copy of reference-counted pointers.
-//!
-//! The one rule every waiting reader must keep (mark the newest id seen *before* reading the log,
-//! so a publish that lands after the read always wakes it) is kept in one place: [`Reader`].
+//! A dropped room's history goes with it, but not its ids: the bus remembers where each dropped
+//! room stopped, so a room re-created under the same name in the same run continues its ids, and
+//! a cursor into the old history gets a gap, never someone else's messages. Should it ever have
+//! to forget (more dropped rooms than [`MAX_ENDED`]), rooms created after that get an epoch of
+//! their own, so every old cursor into them is a reset.
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use protocol::{Cursor, Epoch};
-use tokio::sync::watch;
+use protocol::{Epoch, RoomName};
 
 use crate::lock::lock;
-use crate::message::Message;
+use crate::room::{HistoryBytes, Room};
 
-/// A cheap-to-clone handle to the one message log.
+/// Dropped rooms whose next id is remembered; past it the list is forgotten (see module docs).
+pub const MAX_ENDED: usize = 100_000;
+/// How often presence is published and idle rooms are dropped: also the presence debounce.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// What the bus is built with, from the command line.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Messages each room keeps for resume.
+    pub history: usize,
+    /// Bytes all rooms' histories hold together.
+    pub history_bytes: usize,
+    /// Rooms that may exist at once, the lobby included.
+    pub max_rooms: usize,
+    /// An empty room unused this long is dropped.
+    pub room_idle: Duration,
+    /// How long a poll keeps its client a member.
+    pub presence_window: Duration,
+}
+
+/// A cheap-to-clone handle to every room.
 #[derive(Clone)]
 pub struct Bus {
     shared: Arc<Shared>,
 }
 
 struct Shared {
-    log: Mutex<Log>,
-    /// The newest id. Readers mark the value seen *before* reading the log, so a publish that
-    /// lands after their read always wakes them: the wake-up cannot be missed.
-    newest: watch::Sender<u64>,
-    /// How many messages the log keeps; older ones are evicted and reported as gaps.
-    capacity: usize,
-    /// This run of the server: every cursor handed out names it, so one from another run is
-    /// always recognised, whatever its id.
+    /// This run of the server: the first half of every cursor.
     epoch: Epoch,
+    settings: Settings,
+    history: Arc<HistoryBytes>,
+    rooms: Mutex<Rooms>,
+    /// Always there, so a request without `?room=` never waits on the registry's lock or its cap.
+    lobby: Room,
 }
 
-struct Log {
-    /// Retained messages, oldest first; ids are contiguous, so an id maps to an index.
-    messages: VecDeque<Arc<Message>>,
-    /// The id the next message will get.
-    next_id: u64,
+struct Rooms {
+    by_name: HashMap<RoomName, Room>,
+    /// Where each dropped room stopped: the id its next incarnation starts from.
+    ended: HashMap<RoomName, u64>,
+    /// `ended` overflowed and was cleared: a new room may be one we forgot.
+    forgot: bool,
 }
 
-/// What is after a cursor.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Since {
-    /// Messages after the cursor, oldest first, at most the requested limit.
-    pub messages: Vec<Arc<Message>>,
-    /// Messages after the cursor that were evicted from history and can no longer be delivered.
-    pub missed: u64,
-    /// The cursor was ahead of the newest id: it belongs to an earlier run of the server.
-    /// Delivery restarts from the oldest retained message.
-    pub reset: bool,
-    /// Where the reader stands after taking `messages`: the cursor to pass next time.
-    pub cursor: u64,
-    /// Where delivery continued from: the id before the first of `messages`. After a gap, the
-    /// reader's new cursor.
-    pub from: u64,
+/// The room cap was reached.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "the server has {max} rooms, its limit (--max-rooms); join an existing room, or try again \
+     once idle rooms are dropped"
+)]
+pub struct RoomsFull {
+    pub max: usize,
 }
-
-impl Since {
-    /// A gap notice is due: the reader cannot continue contiguously from its cursor.
-    pub fn is_gap(&self) -> bool {
-        self.missed > 0 || self.reset
-    }
-}
-
-impl PartialEq for Message {
-    fn eq(&self, other: &Self) -> bool {
-        self.id == other.id
-    }
-}
-impl Eq for Message {}
 
 impl Bus {
-    /// A bus keeping the newest `capacity` messages (at least one).
-    pub fn new(capacity: usize) -> Self {
-        let capacity = capacity.max(1);
-        let (newest, _) = watch::channel(0);
-        // Random, so two runs started in the same instant still differ.
-        let bits = RandomState::new().hash_one(SystemTime::now()) as u32;
+    pub fn new(settings: Settings) -> Self {
+        let epoch = random_epoch();
+        let history = Arc::new(HistoryBytes::new(settings.history_bytes));
+        let lobby = Room::new(
+            RoomName::lobby(),
+            epoch.clone(),
+            settings.history,
+            1,
+            Arc::clone(&history),
+            settings.presence_window,
+        );
+        let by_name = HashMap::from([(RoomName::lobby(), lobby.clone())]);
         Self {
             shared: Arc::new(Shared {
-                log: Mutex::new(Log {
-                    messages: VecDeque::with_capacity(capacity.min(4096)),
-                    next_id: 1,
+                epoch,
+                settings,
+                history,
+                rooms: Mutex::new(Rooms {
+                    by_name,
+                    ended: HashMap::new(),
+                    forgot: false,
                 }),
-                newest,
-                capacity,
-                epoch: Epoch::from_bits(bits),
+                lobby,
             }),
         }
     }
 
-    /// Appends a message and wakes every waiting reader.
-    pub fn publish(&self, user: &str, text: &str) -> Arc<Message> {
-        let mut log = self.lock();
-        let id = log.next_id;
-        log.next_id += 1;
-        let message = Arc::new(Message::encode(
-            &self.shared.epoch,
-            id,
-            user,
-            text,
-            unix_millis(),
-        ));
-        if log.messages.len() == self.shared.capacity {
-            log.messages.pop_front();
-        }
-        log.messages.push_back(Arc::clone(&message));
-        // Sent under the lock so the watched id never moves backwards between two publishers.
-        self.shared.newest.send_replace(id);
-        message
+    /// A bus of `history` messages per room and the other defaults: for unit tests.
+    pub fn with_history(history: usize) -> Self {
+        Self::new(Settings {
+            history,
+            history_bytes: usize::MAX,
+            max_rooms: 1000,
+            room_idle: Duration::from_secs(300),
+            presence_window: Duration::from_secs(10),
+        })
     }
 
     /// This run's epoch: the first half of every cursor.
@@ -126,310 +120,191 @@ impl Bus {
         &self.shared.epoch
     }
 
-    /// Up to `limit` messages after `cursor`, with the gap or reset that applies to that cursor.
-    pub fn since(&self, cursor: &Cursor, limit: usize) -> Since {
-        match self.resolve(cursor) {
-            Start::After(id) => self.after(id, limit),
-            Start::Reset => self.reset(limit),
+    /// The room of requests that name none.
+    pub fn lobby(&self) -> &Room {
+        &self.shared.lobby
+    }
+
+    /// The room called `name`, created now if there is none, unless the cap is reached.
+    pub fn room(&self, name: &RoomName) -> Result<Room, RoomsFull> {
+        if name.is_lobby() {
+            return Ok(self.shared.lobby.clone());
         }
-    }
-
-    /// Where a client's cursor starts in this run.
-    fn resolve(&self, cursor: &Cursor) -> Start {
-        match &cursor.epoch {
-            Some(epoch) if *epoch != self.shared.epoch => Start::Reset,
-            _ => Start::After(cursor.id),
+        let mut rooms = self.rooms();
+        if let Some(room) = rooms.by_name.get(name) {
+            return Ok(room.clone());
         }
-    }
-
-    /// Up to `limit` messages after id `cursor` of this run. An id ahead of the newest is a
-    /// reset: it can only come from an earlier run.
-    pub fn after(&self, cursor: u64, limit: usize) -> Since {
-        let log = self.lock();
-        let reset = cursor > log.next_id - 1;
-        Self::read(&log, if reset { 0 } else { cursor }, reset, limit)
-    }
-
-    /// From the start of this run, as a reset: what a cursor of an earlier run gets.
-    fn reset(&self, limit: usize) -> Since {
-        Self::read(&self.lock(), 0, true, limit)
-    }
-
-    fn read(log: &Log, from: u64, reset: bool, limit: usize) -> Since {
-        let newest = log.next_id - 1;
-        // The log is never empty once something was published (capacity >= 1), so `oldest` is
-        // `newest + 1` only for a fresh bus.
-        let oldest = log.messages.front().map_or(newest + 1, |m| m.id);
-        let missed = (oldest - 1).saturating_sub(from);
-        let from = from.max(oldest - 1);
-        let start = (from + 1 - oldest) as usize;
-        let messages: Vec<_> = log.messages.range(start..).take(limit).cloned().collect();
-        let cursor = messages.last().map_or(from, |m| m.id);
-        Since {
-            messages,
-            missed,
-            reset,
-            cursor,
-            from,
+        let max = self.shared.settings.max_rooms;
+        if rooms.by_name.len() >= max {
+            return Err(RoomsFull { max });
         }
-    }
-
-    /// The newest `limit` messages (what a poll without a cursor gets).
-    pub fn latest(&self, limit: usize) -> Since {
-        let newest = self.newest_id();
-        self.after(newest.saturating_sub(limit as u64), limit)
-    }
-
-    /// The id of the newest message, 0 before the first.
-    pub fn newest_id(&self) -> u64 {
-        *self.shared.newest.borrow()
-    }
-
-    /// A reader after `since`, or (without a cursor) after the newest message now, so it gets
-    /// live messages only. It watches the newest id from before that id is read, so nothing
-    /// published in between can slip past it.
-    ///
-    /// A cursor of an earlier run starts the reader at 0 of this run with a reset pending: its
-    /// [`Reader::cursor`] is then already a safe one to resume from, before anything was read.
-    pub fn reader(&self, since: Option<&Cursor>) -> Reader {
-        let mut wake = self.shared.newest.subscribe();
-        wake.borrow_and_update();
-        let start = since.map_or_else(|| Start::After(self.newest_id()), |c| self.resolve(c));
-        let (cursor, reset_pending) = match start {
-            Start::After(id) => (id, false),
-            Start::Reset => (0, true),
-        };
-        Reader {
-            cursor,
-            reset_pending,
-            bus: self.clone(),
-            wake,
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Log> {
-        lock(&self.shared.log)
-    }
-}
-
-/// Where a cursor starts in this run.
-enum Start {
-    /// After this id of this run.
-    After(u64),
-    /// From the start of this run, with a reset notice: the cursor is of an earlier run.
-    Reset,
-}
-
-/// One reader's place in the log, and its wake-up: the only way to read by cursor and wait for
-/// more, so the ordering that makes a wake-up impossible to miss is written once, here.
-pub struct Reader {
-    bus: Bus,
-    /// Id of the last message read (or the starting point), in this run.
-    cursor: u64,
-    /// The client's cursor was of an earlier run: the first read says so.
-    reset_pending: bool,
-    wake: watch::Receiver<u64>,
-}
-
-impl Reader {
-    /// The id of the last message read: the cursor a client resumes from.
-    pub fn cursor(&self) -> u64 {
-        self.cursor
-    }
-
-    /// Up to `limit` messages after the cursor (with the gap that applies to it), and moves the
-    /// cursor past them.
-    pub fn read(&mut self, limit: usize) -> Since {
-        // Mark the newest id seen *before* reading: a publish after this read moves it again,
-        // and that is what `wait` waits for.
-        self.wake.borrow_and_update();
-        let since = if std::mem::take(&mut self.reset_pending) {
-            self.bus.reset(limit)
+        let first_id = rooms.ended.remove(name).unwrap_or(1);
+        let epoch = if rooms.forgot && first_id == 1 {
+            random_epoch()
         } else {
-            self.bus.after(self.cursor, limit)
+            self.shared.epoch.clone()
         };
-        self.cursor = since.cursor;
-        since
+        let settings = &self.shared.settings;
+        let room = Room::new(
+            name.clone(),
+            epoch,
+            settings.history,
+            first_id,
+            Arc::clone(&self.shared.history),
+            settings.presence_window,
+        );
+        rooms.by_name.insert(name.clone(), room.clone());
+        Ok(room)
     }
 
-    /// Resolves once a message newer than the last [`Self::read`] exists (at once if one already
-    /// does); `false` if the bus is gone. Cancel-safe: dropping it loses nothing.
-    pub async fn wait(&mut self) -> bool {
-        self.wake.changed().await.is_ok()
+    /// The room called `name`, if it exists; creates nothing.
+    pub fn find(&self, name: &str) -> Option<Room> {
+        self.rooms().by_name.get(name).cloned()
+    }
+
+    /// Every room, by name.
+    pub fn rooms_by_name(&self) -> Vec<Room> {
+        let mut rooms: Vec<Room> = self.rooms().by_name.values().cloned().collect();
+        rooms.sort_unstable_by(|a, b| a.name().cmp(b.name()));
+        rooms
+    }
+
+    /// Rooms that exist now.
+    pub fn room_count(&self) -> usize {
+        self.rooms().by_name.len()
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.shared.settings
+    }
+
+    /// Bytes all histories hold, and their cap.
+    pub fn history_bytes(&self) -> (usize, usize) {
+        (self.shared.history.used(), self.shared.history.cap())
+    }
+
+    /// One sweep: publishes changed head counts and drops idle rooms (never the lobby).
+    pub fn sweep(&self) {
+        let idle = self.shared.settings.room_idle;
+        let mut dropped = Vec::new();
+        {
+            let mut rooms = self.rooms();
+            let Rooms {
+                by_name,
+                ended,
+                forgot,
+            } = &mut *rooms;
+            by_name.retain(|name, room| {
+                room.presence().refresh();
+                if name.is_lobby() || !room.is_idle(idle) {
+                    return true;
+                }
+                if ended.len() >= MAX_ENDED {
+                    ended.clear();
+                    *forgot = true;
+                }
+                ended.insert(name.clone(), room.next_id());
+                dropped.push(room.clone());
+                false
+            });
+        }
+        if !dropped.is_empty() {
+            tracing::debug!(rooms = dropped.len(), "dropped idle rooms");
+        }
+        // The histories are freed here, outside the registry's lock.
+        drop(dropped);
+    }
+
+    /// Sweeps every [`SWEEP_EVERY`] for as long as the bus has other handles.
+    pub async fn sweep_forever(self) {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if Arc::strong_count(&self.shared) == 1 {
+                return;
+            }
+            self.sweep();
+        }
+    }
+
+    fn rooms(&self) -> MutexGuard<'_, Rooms> {
+        lock(&self.shared.rooms)
     }
 }
 
-fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+/// Random, so two runs (or rooms) started in the same instant still differ.
+fn random_epoch() -> Epoch {
+    let bits = RandomState::new().hash_one(SystemTime::now()) as u32;
+    Epoch::from_bits(bits)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ids(since: &Since) -> Vec<u64> {
-        since.messages.iter().map(|m| m.id).collect()
+    fn name(s: &str) -> RoomName {
+        RoomName::parse(s).unwrap()
     }
 
-    fn bare(id: u64) -> Cursor {
-        Cursor { epoch: None, id }
+    fn bus(max_rooms: usize, idle: Duration) -> Bus {
+        Bus::new(Settings {
+            max_rooms,
+            room_idle: idle,
+            ..Bus::with_history(10).shared.settings.clone()
+        })
     }
 
-    /// Ids start at 1 and increase by one per publish, across threads.
+    /// Rooms are separate logs with ids from 1; the cap counts the lobby; names find rooms.
     #[test]
-    fn ids_are_strictly_increasing_from_one() {
-        let bus = Bus::new(10_000);
-        let handles: Vec<_> = (0..4)
-            .map(|_| {
-                let bus = bus.clone();
-                std::thread::spawn(move || {
-                    (0..500)
-                        .map(|_| bus.publish("u", "t").id)
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for h in handles {
-            let mine = h.join().unwrap();
-            assert!(mine.windows(2).all(|w| w[0] < w[1]));
-        }
-        let all = bus.after(0, usize::MAX);
-        assert_eq!(ids(&all), (1..=2000).collect::<Vec<_>>());
-        assert_eq!(bus.newest_id(), 2000);
-    }
-
-    /// A fresh bus is empty and a cursor of 0 is neither a gap nor a reset.
-    #[test]
-    fn fresh_bus_is_empty() {
-        let bus = Bus::new(5);
-        let s = bus.after(0, 100);
+    fn rooms_are_separate_and_capped() {
+        let bus = bus(3, Duration::from_secs(300));
+        let math = bus.room(&name("math")).unwrap();
+        let art = bus.room(&name("art")).unwrap();
+        assert_eq!(math.publish("u", "a", None).id, 1);
+        assert_eq!(math.publish("u", "b", None).id, 2);
+        assert_eq!(art.publish("u", "c", None).id, 1);
+        assert_eq!(bus.lobby().newest_id(), 0);
+        assert_eq!(bus.room(&name("math")).unwrap().newest_id(), 2);
+        let full = bus.room(&name("music")).err().unwrap();
+        assert_eq!(full.max, 3);
+        assert!(bus.find("music").is_none(), "a refused room is not created");
+        assert!(bus.room(&RoomName::lobby()).is_ok());
         assert_eq!(
-            (s.messages.len(), s.missed, s.reset, s.cursor),
-            (0, 0, false, 0)
+            bus.rooms_by_name()
+                .iter()
+                .map(|r| r.name().to_string())
+                .collect::<Vec<_>>(),
+            ["art", "lobby", "math"]
         );
-        assert_eq!(bus.newest_id(), 0);
     }
 
-    /// The history keeps the newest `capacity` messages; older cursors get an exact gap count.
+    /// An idle room is dropped; a room with a reader or a member is not; a re-created room
+    /// continues its ids, and the lobby stays.
     #[test]
-    fn eviction_reports_exact_gap() {
-        let bus = Bus::new(5);
-        for i in 0..12 {
-            bus.publish("u", &format!("m{i}"));
+    fn idle_rooms_are_dropped_and_continue_their_ids() {
+        let bus = bus(10, Duration::ZERO);
+        let math = bus.room(&name("math")).unwrap();
+        for _ in 0..3 {
+            math.publish("u", "t", None);
         }
-        // 12 published, 8..=12 retained.
-        let s = bus.after(0, 100);
-        assert_eq!(
-            (ids(&s), s.missed, s.reset, s.cursor),
-            (vec![8, 9, 10, 11, 12], 7, false, 12)
-        );
-        let s = bus.after(5, 100);
-        assert_eq!((ids(&s), s.missed), (vec![8, 9, 10, 11, 12], 2));
-        let s = bus.after(7, 100);
-        assert_eq!(
-            (ids(&s), s.missed, s.is_gap()),
-            (vec![8, 9, 10, 11, 12], 0, false)
-        );
-        let s = bus.after(10, 100);
-        assert_eq!((ids(&s), s.missed, s.cursor), (vec![11, 12], 0, 12));
-        let s = bus.after(12, 100);
-        assert_eq!((ids(&s), s.missed, s.cursor), (vec![], 0, 12));
-    }
-
-    /// A limit cuts the batch, and the cursor continues where it stopped.
-    #[test]
-    fn limit_and_continue() {
-        let bus = Bus::new(100);
-        for _ in 0..10 {
-            bus.publish("u", "t");
-        }
-        let s = bus.after(2, 3);
-        assert_eq!((ids(&s), s.cursor), (vec![3, 4, 5], 5));
-        let s = bus.after(s.cursor, 100);
-        assert_eq!((ids(&s), s.cursor), ((6..=10).collect(), 10));
-        let s = bus.latest(4);
-        assert_eq!((ids(&s), s.cursor, s.missed), (vec![7, 8, 9, 10], 10, 0));
-    }
-
-    /// A cursor ahead of the newest id (from before a restart) restarts from the oldest retained
-    /// message and says so, counting what was evicted meanwhile.
-    #[test]
-    fn cursor_ahead_of_log_is_a_reset() {
-        let bus = Bus::new(3);
-        for _ in 0..5 {
-            bus.publish("u", "t");
-        }
-        let s = bus.after(99, 100);
-        assert_eq!(
-            (ids(&s), s.missed, s.reset, s.cursor),
-            (vec![3, 4, 5], 2, true, 5)
-        );
-        let fresh = Bus::new(3);
-        let s = fresh.after(99, 100);
-        assert_eq!((ids(&s), s.missed, s.reset, s.cursor), (vec![], 0, true, 0));
-    }
-
-    /// A reader is woken by a publish after its read, even one that landed before it waited.
-    #[tokio::test]
-    async fn wake_up_cannot_be_missed() {
-        let bus = Bus::new(10);
-        let mut reader = bus.reader(Some(&bare(0)));
-        assert!(reader.read(10).messages.is_empty());
-        let publisher = bus.clone();
-        let handle = tokio::spawn(async move { publisher.publish("u", "late") });
-        assert!(reader.wait().await);
-        assert_eq!(ids(&reader.read(10)), vec![1]);
-        assert_eq!((reader.cursor(), handle.await.unwrap().id), (1, 1));
-        // Published after the read but before waiting: wait() returns at once.
-        bus.publish("u", "early");
-        let woke = tokio::time::timeout(std::time::Duration::from_millis(100), reader.wait()).await;
-        assert_eq!(woke, Ok(true), "a publish before waiting still wakes");
-        assert_eq!(ids(&reader.read(10)), vec![2]);
-    }
-
-    /// A reader without a cursor starts at the newest message: live messages only.
-    #[test]
-    fn reader_without_cursor_is_live_only() {
-        let bus = Bus::new(10);
-        bus.publish("u", "old");
-        let mut reader = bus.reader(None);
-        assert_eq!(reader.cursor(), 1);
-        bus.publish("u", "new");
-        assert_eq!(ids(&reader.read(10)), vec![2]);
-    }
-
-    /// A cursor of another run is a reset whatever its id, even one below the newest (the case a
-    /// bare id cannot tell); this run's epoch continues; the reader's cursor is safe at once.
-    #[test]
-    fn cursor_of_another_run_is_a_reset() {
-        let bus = Bus::new(3);
-        for _ in 0..5 {
-            bus.publish("u", "t");
-        }
-        let old = Cursor {
-            epoch: Epoch::parse("zzzzzz"),
-            id: 2,
-        };
-        let s = bus.since(&old, 100);
-        assert_eq!(
-            (ids(&s), s.missed, s.reset, s.from, s.cursor),
-            (vec![3, 4, 5], 2, true, 2, 5)
-        );
-        let this = Cursor {
-            epoch: Some(bus.epoch().clone()),
-            id: 4,
-        };
-        let s = bus.since(&this, 100);
-        assert_eq!((ids(&s), s.reset, s.from), (vec![5], false, 4));
-
-        let mut reader = bus.reader(Some(&old));
-        assert_eq!(reader.cursor(), 0);
-        let s = reader.read(100);
-        assert_eq!((ids(&s), s.reset, s.missed), (vec![3, 4, 5], true, 2));
-        assert!(!reader.read(100).reset, "the reset is said once");
-        let event = bus.publish("u", "t").sse_event();
-        assert!(event.starts_with(format!("id: {}-6\ndata: ", bus.epoch()).as_bytes()));
+        let reader = math.reader(None);
+        drop(math);
+        bus.sweep();
+        assert!(bus.find("math").is_some(), "a reader holds the room");
+        drop(reader);
+        let member = bus
+            .room(&name("math"))
+            .unwrap()
+            .join(Arc::from("ada"), protocol::Transport::Sse);
+        bus.sweep();
+        assert!(bus.find("math").is_some(), "a member holds the room");
+        drop(member);
+        bus.sweep();
+        assert!(bus.find("math").is_none());
+        assert!(bus.find("lobby").is_some());
+        let again = bus.room(&name("math")).unwrap();
+        assert_eq!(again.publish("u", "t", None).id, 4);
+        assert_eq!(again.epoch(), bus.epoch());
     }
 }

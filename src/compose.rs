@@ -4,11 +4,12 @@
 //! One set of rules for every path in, so a message refused over HTTP is refused over WebSocket
 //! with the same words, and whatever passes is safe to store and show.
 
+use protocol::{Cursor, RoomName};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::AppError;
-use crate::params::Params;
+use crate::params::{self, Params};
 
 /// The name used when a sender gives none.
 pub const ANONYMOUS: &str = "anonymous";
@@ -29,9 +30,40 @@ const NOT_AN_OBJECT: &str = r#"malformed JSON: expected an object like {"user":"
 struct JsonMessage {
     user: Option<String>,
     text: Option<String>,
-    /// WebSocket only: echoed in the sender's acknowledgement, like a Socket.IO callback id.
+}
+
+/// A WebSocket frame as JSON: a message, or (with a `type`) a join or a leave.
+#[derive(Deserialize)]
+struct JsonFrame {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    user: Option<String>,
+    text: Option<String>,
     #[serde(rename = "ref")]
     reference: Option<Value>,
+    room: Option<String>,
+    since: Option<Value>,
+    except_sender: Option<bool>,
+}
+// (`ref` is echoed in the sender's acknowledgement, like a Socket.IO callback id.)
+
+/// What a WebSocket client's text frame asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsRequest {
+    /// Say something: in `room` (default: the socket's first room), to everyone there or, with
+    /// `except_sender`, to everyone but this socket's client.
+    Publish {
+        message: NewMessage,
+        room: Option<RoomName>,
+        except_sender: bool,
+    },
+    /// `{"type":"join","room":"x","since":N}`: read `room` too, from `since` (live only without).
+    Join {
+        room: RoomName,
+        since: Option<Cursor>,
+    },
+    /// `{"type":"leave","room":"x"}`: stop reading `room`.
+    Leave { room: RoomName },
 }
 
 /// The body formats `POST /api/messages` reads.
@@ -93,19 +125,20 @@ pub fn from_body(
     validate(user, text, max_text_bytes)
 }
 
-/// A WebSocket text frame: JSON `{"user","text","ref"}`, or any other text as the message itself.
+/// A WebSocket text frame: JSON `{"user","text","ref","room","except_sender"}`, a join or leave
+/// (`{"type":"join","room":..,"since":..}`), or any other text as the message itself.
 /// The error keeps the `ref` when one could be read, so the sender can match it to its request.
 pub fn from_ws_text(
     frame: &str,
     default_user: Option<&str>,
     max_text_bytes: usize,
-) -> Result<(NewMessage, Option<Value>), (AppError, Option<Value>)> {
+) -> Result<(WsRequest, Option<Value>), (AppError, Option<Value>)> {
     if frame.trim_start().starts_with('{') {
-        let m: JsonMessage = serde_json::from_str(frame).map_err(|e| (malformed_json(&e), None))?;
-        let user = m.user.or_else(|| default_user.map(str::to_owned));
-        match validate(user, m.text, max_text_bytes) {
-            Ok(message) => Ok((message, m.reference)),
-            Err(e) => Err((e, m.reference)),
+        let m: JsonFrame = serde_json::from_str(frame).map_err(|e| (malformed_json(&e), None))?;
+        let reference = m.reference.clone();
+        match ws_request(m, default_user, max_text_bytes) {
+            Ok(request) => Ok((request, reference)),
+            Err(e) => Err((e, reference)),
         }
     } else {
         // Line-based tools (websocat) end every frame with the newline that sent it; that one
@@ -116,8 +149,65 @@ pub fn from_ws_text(
             Some(text.to_owned()),
             max_text_bytes,
         )
-        .map(|message| (message, None))
+        .map(|message| {
+            let publish = WsRequest::Publish {
+                message,
+                room: None,
+                except_sender: false,
+            };
+            (publish, None)
+        })
         .map_err(|e| (e, None))
+    }
+}
+
+fn ws_request(
+    m: JsonFrame,
+    default_user: Option<&str>,
+    max_text_bytes: usize,
+) -> Result<WsRequest, AppError> {
+    let room = m.room.as_deref().map(RoomName::parse).transpose()?;
+    let named = |room: Option<RoomName>, kind: &str| {
+        room.ok_or_else(|| AppError::bad_request(format!("{kind} needs a \"room\"")))
+    };
+    match m.kind.as_deref() {
+        None | Some("message") => {
+            let user = m.user.or_else(|| default_user.map(str::to_owned));
+            Ok(WsRequest::Publish {
+                message: validate(user, m.text, max_text_bytes)?,
+                room,
+                except_sender: m.except_sender.unwrap_or(false),
+            })
+        }
+        Some("join") => {
+            let since = match m.since {
+                None | Some(Value::Null) => None,
+                Some(Value::Number(n)) => Some(Cursor {
+                    epoch: None,
+                    id: n.as_u64().ok_or_else(|| {
+                        AppError::bad_request(format!(
+                            "since must be a message id or a cursor; got {n}"
+                        ))
+                    })?,
+                }),
+                Some(Value::String(cursor)) => Some(params::parse_cursor("since", &cursor)?),
+                Some(other) => {
+                    return Err(AppError::bad_request(format!(
+                        "since must be a message id or a cursor; got {other}"
+                    )));
+                }
+            };
+            Ok(WsRequest::Join {
+                room: named(room, "join")?,
+                since,
+            })
+        }
+        Some("leave") => Ok(WsRequest::Leave {
+            room: named(room, "leave")?,
+        }),
+        Some(other) => Err(AppError::bad_request(format!(
+            "unknown frame type {other:?}; send a message, or \"join\" or \"leave\" with a room"
+        ))),
     }
 }
 
@@ -226,7 +316,10 @@ mod tests {
     /// A plain-text WebSocket frame loses the one newline a line-based tool ends it with.
     #[test]
     fn plain_text_frame_loses_one_trailing_newline() {
-        let text = |frame| from_ws_text(frame, Some("ada"), 100).unwrap().0.text;
+        let text = |frame| match from_ws_text(frame, Some("ada"), 100).unwrap().0 {
+            WsRequest::Publish { message, .. } => message.text,
+            other => panic!("{other:?}"),
+        };
         assert_eq!(text("hello\n"), "hello");
         assert_eq!(text("two\nlines\n\n"), "two\nlines\n");
         assert_eq!(text("no newline"), "no newline");
@@ -306,12 +399,16 @@ mod tests {
     /// WebSocket frames: JSON with a ref, or plain text; errors keep the ref.
     #[test]
     fn websocket_frames() {
-        let (m, r) = from_ws_text(r#"{"text":"hi","ref":7}"#, Some("bob"), 10).unwrap();
+        let publish = |frame: &str, user| match from_ws_text(frame, user, 10).unwrap() {
+            (WsRequest::Publish { message, .. }, r) => (message, r),
+            other => panic!("{other:?}"),
+        };
+        let (m, r) = publish(r#"{"text":"hi","ref":7}"#, Some("bob"));
         assert_eq!(
             (m.user.as_str(), m.text.as_str(), r),
             ("bob", "hi", Some(Value::from(7)))
         );
-        let (m, r) = from_ws_text("just words", None, 10).unwrap();
+        let (m, r) = publish("just words", None);
         assert_eq!(
             (m.user.as_str(), m.text.as_str(), r),
             (ANONYMOUS, "just words", None)
@@ -322,5 +419,46 @@ mod tests {
             ("text is required".to_owned(), Some(Value::from("a1")))
         );
         assert!(from_ws_text("{not json", None, 10).is_err());
+    }
+
+    /// Joins, leaves, rooms and "to others": each read, each refusal named.
+    #[test]
+    fn websocket_room_frames() {
+        let ok = |frame: &str| from_ws_text(frame, None, 100).unwrap().0;
+        let err = |frame: &str| from_ws_text(frame, None, 100).unwrap_err().0.to_string();
+        let math = RoomName::parse("math").unwrap();
+        assert_eq!(
+            ok(r#"{"type":"join","room":"math","since":3}"#),
+            WsRequest::Join {
+                room: math.clone(),
+                since: Some(Cursor { epoch: None, id: 3 })
+            }
+        );
+        assert_eq!(
+            ok(r#"{"type":"join","room":"math"}"#),
+            WsRequest::Join {
+                room: math.clone(),
+                since: None
+            }
+        );
+        assert!(matches!(
+            ok(r#"{"type":"join","room":"math","since":"k3x9qa-4"}"#),
+            WsRequest::Join {
+                since: Some(Cursor { id: 4, .. }),
+                ..
+            }
+        ));
+        assert_eq!(
+            ok(r#"{"type":"leave","room":"math"}"#),
+            WsRequest::Leave { room: math.clone() }
+        );
+        assert!(matches!(
+            ok(r#"{"room":"math","text":"hi","except_sender":true}"#),
+            WsRequest::Publish { room: Some(r), except_sender: true, .. } if r == math
+        ));
+        assert_eq!(err(r#"{"type":"join"}"#), "join needs a \"room\"");
+        assert!(err(r#"{"type":"join","room":"a b"}"#).starts_with("room must be"));
+        assert!(err(r#"{"type":"join","room":"a","since":-1}"#).starts_with("since must be"));
+        assert!(err(r#"{"type":"dance","room":"a"}"#).starts_with("unknown frame type"));
     }
 }

@@ -14,6 +14,15 @@ use clap::builder::RangedU64ValueParser;
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 /// Messages kept for `since` / `Last-Event-ID` resume; older ones are reported as a gap.
 pub const DEFAULT_HISTORY: usize = 1000;
+/// Rooms that may exist at once, the lobby included.
+pub const DEFAULT_MAX_ROOMS: usize = 1000;
+/// Seconds an empty, unused room lives before it is dropped with its history.
+pub const DEFAULT_ROOM_IDLE_S: u64 = 300;
+/// Bytes all rooms' histories may hold together: 64 MiB, about 400,000 short messages.
+pub const DEFAULT_MAX_HISTORY_BYTES: usize = 64 * 1024 * 1024;
+/// Seconds a poll or long poll keeps its client a member of its room. A page short-polls every
+/// second or two, and a long poll is back within a round trip, so 10 s spans a few missed polls.
+pub const DEFAULT_PRESENCE_WINDOW_S: f64 = 10.0;
 /// How long a long poll is held by default. Below the 30 s that many proxies allow an idle request.
 pub const DEFAULT_LONG_POLL_TIMEOUT_S: u64 = 25;
 /// The longest a client may ask a long poll to be held.
@@ -60,6 +69,38 @@ pub struct Config {
     #[arg(long, env = "TRANSPORT_LAB_HISTORY", default_value_t = DEFAULT_HISTORY,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
     pub history: usize,
+
+    /// Rooms that may exist at once, the lobby included; a request for a new one beyond it gets 503.
+    #[arg(long, env = "TRANSPORT_LAB_MAX_ROOMS", default_value_t = DEFAULT_MAX_ROOMS,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub max_rooms: usize,
+
+    /// Seconds an empty room nobody reads or writes lives before it is dropped with its history
+    /// (its ids continue if it comes back).
+    #[arg(long, env = "TRANSPORT_LAB_ROOM_IDLE", default_value_t = DEFAULT_ROOM_IDLE_S,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub room_idle: u64,
+
+    /// Bytes all rooms' histories may hold together; past it, the room being written to forgets
+    /// its oldest messages first.
+    #[arg(long, env = "TRANSPORT_LAB_MAX_HISTORY_BYTES", default_value_t = DEFAULT_MAX_HISTORY_BYTES,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1024..=1 << 40))]
+    pub max_history_bytes: usize,
+
+    /// Seconds a poll or long poll keeps its client a member of its room (decimals allowed).
+    #[arg(long, env = "TRANSPORT_LAB_PRESENCE_WINDOW", default_value_t = DEFAULT_PRESENCE_WINDOW_S,
+          value_parser = parse_positive_secs)]
+    pub presence_window: f64,
+
+    /// Do not send `presence` events on streams and WebSockets (the measurement of per-message
+    /// cost turns them off: they are a cost of people coming and going, not of messages).
+    #[arg(long, env = "TRANSPORT_LAB_NO_PRESENCE_EVENTS")]
+    pub no_presence_events: bool,
+
+    /// Label `/metrics` series with the room too (one series per room and transport: use with
+    /// care, rooms are made by clients).
+    #[arg(long, env = "TRANSPORT_LAB_METRICS_ROOMS")]
+    pub metrics_rooms: bool,
 
     /// Default seconds a long poll is held when the request names no `timeout` (at most 60).
     #[arg(long, env = "TRANSPORT_LAB_LONG_POLL_TIMEOUT", default_value_t = DEFAULT_LONG_POLL_TIMEOUT_S,
@@ -154,6 +195,17 @@ impl Config {
     /// The heartbeat interval as a duration.
     pub fn heartbeat_interval(&self) -> Duration {
         Duration::from_secs_f64(self.heartbeat)
+    }
+
+    /// What the bus is built with.
+    pub fn bus_settings(&self) -> crate::bus::Settings {
+        crate::bus::Settings {
+            history: self.history,
+            history_bytes: self.max_history_bytes,
+            max_rooms: self.max_rooms,
+            room_idle: Duration::from_secs(self.room_idle),
+            presence_window: Duration::from_secs_f64(self.presence_window),
+        }
     }
 
     /// How long a connection may stay unable to write.

@@ -63,6 +63,18 @@ impl From<crate::ledger::InvalidClientId> for AppError {
     }
 }
 
+impl From<crate::bus::RoomsFull> for AppError {
+    fn from(error: crate::bus::RoomsFull) -> Self {
+        Self::Unavailable(error.to_string())
+    }
+}
+
+impl From<protocol::room::InvalidRoomName> for AppError {
+    fn from(error: protocol::room::InvalidRoomName) -> Self {
+        Self::bad_request(error.to_string())
+    }
+}
+
 /// Seconds a client is asked to wait after a 503.
 pub const RETRY_AFTER_UNAVAILABLE_S: u64 = 5;
 

@@ -1,4 +1,4 @@
-//! transport-lab: one chat room served over five realtime web transports (short polling, long
+//! transport-lab: chat rooms served over five realtime web transports (short polling, long
 //! polling, HTTP streaming, Server-Sent Events, WebSocket) that all read one in-memory message bus.
 //!
 //! # Layout
@@ -10,7 +10,10 @@
 //! - [`lock`]: taking a mutex whose holder panicked.
 //! - [`state`]: what every handler shares.
 //! - [`routes`]: every path the server answers.
-//! - [`bus`]: the message log: ids, bounded history, gaps, wake-ups.
+//! - [`bus`]: every room, created on first use and bounded; the sweep that drops idle ones.
+//! - [`room`]: one room's log: ids, bounded history, gaps, wake-ups.
+//! - [`presence`]: who is in a room, by transport.
+//! - [`rooms`]: `GET /api/rooms`: the rooms, their members and their histories.
 //! - [`origin`]: which web pages may act on this server (cross-site checks).
 //! - [`message`]: a chat message, encoded once into the bytes every transport sends.
 //! - [`compose`]: parsing and validating what clients send.
@@ -40,8 +43,11 @@ pub mod overhead;
 pub mod pages;
 pub mod params;
 pub mod permit;
+pub mod presence;
 pub mod publish;
 pub mod response_headers;
+pub mod room;
+pub mod rooms;
 pub mod routes;
 pub mod shutdown;
 pub mod startup;

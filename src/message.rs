@@ -10,14 +10,21 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use std::sync::Arc;
+
 use bytes::{BufMut, Bytes, BytesMut};
-use protocol::{ChatMessage, Epoch};
+use protocol::{ChatMessage, Epoch, RoomName};
+
+use crate::presence::MemberKey;
 
 /// A stored chat message.
 #[derive(Debug, Clone)]
 pub struct Message {
-    /// Position in the log: strictly increasing from 1, the cursor every transport resumes from.
+    /// Position in its room's log: strictly increasing from 1, the cursor every transport
+    /// resumes from.
     pub id: u64,
+    /// Who must not receive it: the sender of a message sent "to others". Never on the wire.
+    pub except: Option<MemberKey>,
     /// Unix milliseconds at publish, so clients can measure delivery latency.
     pub ts: u64,
     /// `id: <epoch>-<id>\ndata: <json>\n\n`; every wire form below is a slice of it.
@@ -30,17 +37,28 @@ const SSE_ID: &[u8] = b"id: ";
 const SSE_DATA: &[u8] = b"\ndata: ";
 
 impl Message {
-    /// Encodes a message of run `epoch`. `user` and `text` were validated by [`crate::compose`].
-    pub fn encode(epoch: &Epoch, id: u64, user: &str, text: &str, ts: u64) -> Self {
+    /// Encodes message `id` of `room` in run `epoch`. `user` and `text` were validated by
+    /// [`crate::compose`].
+    pub fn encode(
+        epoch: &Epoch,
+        room: &RoomName,
+        id: u64,
+        user: &str,
+        text: &str,
+        ts: u64,
+        except: Option<MemberKey>,
+    ) -> Self {
         // The message as JSON (`protocol`'s shape): the only serialization a message ever gets.
         let wire = ChatMessage {
             id,
+            room: Cow::Borrowed(room.as_str()),
             user: Cow::Borrowed(user),
             text: Cow::Borrowed(text),
             ts,
         };
         let id_text = format!("{epoch}-{id}");
-        let mut buf = BytesMut::with_capacity(64 + user.len() + text.len() + 2 * id_text.len());
+        let mut buf =
+            BytesMut::with_capacity(80 + room.len() + user.len() + text.len() + 2 * id_text.len());
         buf.put_slice(SSE_ID);
         buf.put_slice(id_text.as_bytes());
         buf.put_slice(SSE_DATA);
@@ -55,13 +73,19 @@ impl Message {
         buf.put_slice(b"\n\n");
         Self {
             id,
+            except,
             ts,
             frame: buf.freeze(),
             json: start..end,
         }
     }
 
-    /// The message JSON: `{"id":..,"user":..,"text":..,"ts":..}`.
+    /// Whether `viewer` is the one member this message is not for.
+    pub fn hidden_from(&self, viewer: Option<&MemberKey>) -> bool {
+        matches!((&self.except, viewer), (Some(except), Some(viewer)) if Arc::ptr_eq(except, viewer) || except == viewer)
+    }
+
+    /// The message JSON: `{"id":..,"room":..,"user":..,"text":..,"ts":..}`.
     pub fn json(&self) -> Bytes {
         self.frame.slice(self.json.clone())
     }
@@ -86,12 +110,21 @@ mod tests {
     #[test]
     fn wire_forms_share_one_encoding() {
         let epoch = Epoch::parse("k3x9qa").unwrap();
-        let m = Message::encode(&epoch, 7, "ada", "hi\nthere \"you\"", 1_700_000_000_000);
+        let room = RoomName::parse("math").unwrap();
+        let m = Message::encode(
+            &epoch,
+            &room,
+            7,
+            "ada",
+            "hi\nthere \"you\"",
+            1_700_000_000_000,
+            None,
+        );
 
         let json: serde_json::Value = serde_json::from_slice(&m.json()).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({"id": 7, "user": "ada", "text": "hi\nthere \"you\"", "ts": 1_700_000_000_000u64})
+            serde_json::json!({"id": 7, "room": "math", "user": "ada", "text": "hi\nthere \"you\"", "ts": 1_700_000_000_000u64})
         );
         assert_eq!(&m.ndjson_line()[..], [&m.json()[..], b"\n"].concat());
         assert_eq!(

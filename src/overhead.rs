@@ -34,7 +34,8 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// The private server's flags. The page is modelled as served from the default address, so its
 /// WebSocket handshake's `Origin` is that address's, which the private server must accept.
-pub const PRIVATE_FLAGS: [&str; 6] = [
+pub const PRIVATE_FLAGS: [&str; 7] = [
+    "--no-presence-events",
     "--workers",
     "1",
     // No heartbeat inside the window: it would be a cost of time, not of messages.

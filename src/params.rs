@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use percent_encoding::percent_decode;
-use protocol::{Cursor, Epoch};
+use protocol::{Cursor, Epoch, RoomName};
 
 use crate::error::AppError;
 
@@ -61,6 +61,14 @@ impl Params {
     fn raw(&self, key: &str) -> Option<&str> {
         let at = self.pairs.iter().position(|(k, _)| k == key)?;
         self.raw.get(at).map(String::as_str)
+    }
+
+    /// `?room=`, the lobby when absent; a name against the rule is a 400.
+    pub fn room(&self) -> Result<RoomName, AppError> {
+        match self.get("room") {
+            None => Ok(RoomName::lobby()),
+            Some(name) => RoomName::parse(name).map_err(|e| AppError::bad_request(e.to_string())),
+        }
     }
 
     /// A cursor such as `since`: absent, `EPOCH-ID`, or a bare non-negative id.

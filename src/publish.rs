@@ -1,5 +1,7 @@
-//! `POST /api/messages`: how the HTTP transports send. Reads the body within its limit, parses it
-//! as JSON, form or plain text, validates it, and answers 201 with the stored message JSON.
+//! `POST /api/messages?room=NAME&except=CLIENT`: how the HTTP transports send. Reads the body
+//! within its limit, parses it as JSON, form or plain text, validates it, and answers 201 with the
+//! stored message JSON. `room` (default: the lobby) is where it is said; `except` names the client
+//! it is not for: the sender's own, for Socket.IO's "broadcast to everyone but me".
 
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use crate::compose::{self, BodyFormat};
 use crate::error::AppError;
 use crate::params::{Params, quote};
 use crate::permit::publish_permit;
+use crate::presence::MemberKey;
 use crate::state::AppState;
 use crate::transports::Transport;
 use crate::{ledger, origin};
@@ -29,6 +32,20 @@ pub async fn publish(
     if let Some(id) = params.get("client") {
         ledger::check_client_id(id)?;
     }
+    let except = params
+        .get("except")
+        .map(|id| {
+            ledger::check_client_id(id)
+                .map(MemberKey::from)
+                .map_err(|_| {
+                    AppError::bad_request(format!(
+                        "except must be a client id; {}",
+                        ledger::InvalidClientId
+                    ))
+                })
+        })
+        .transpose()?;
+    let room = params.room()?;
     if let Some(name) = params.get("transport") {
         transport(name)?;
     }
@@ -50,8 +67,9 @@ pub async fn publish(
         params.get("user"),
         state.config.max_text_bytes,
     )?;
+    let room = state.bus.room(&room)?;
     let _permit = publish_permit(&state, req.peer_addr().map(|a| a.ip()))?;
-    let stored = state.bus.publish(&message.user, &message.text);
+    let stored = room.publish(&message.user, &message.text, except);
     Ok(HttpResponse::Created()
         .insert_header((CONTENT_TYPE, "application/json"))
         .body(stored.json()))

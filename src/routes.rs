@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::transports::{self, Transport};
-use crate::{assets, overhead, pages, publish, stats};
+use crate::{assets, overhead, pages, publish, rooms, stats};
 
 /// Registers every route on an `App`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -28,6 +28,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             [web::post().to(publish::publish)],
         ))
         .service(get_and_head("/api/stats", stats::stats_json))
+        .service(get_and_head("/api/rooms", rooms::list))
+        .service(get_and_head("/api/rooms/{name}", rooms::one))
         .service(resource(
             "/api/stats/stream",
             "GET",

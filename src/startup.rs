@@ -192,9 +192,12 @@ impl Application {
         self.shutdown.clone()
     }
 
-    /// Serves until shut down.
+    /// Serves until shut down. The bus's sweep (presence, idle rooms) runs beside the server.
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let sweep = tokio::spawn(self.shutdown.state.bus.clone().sweep_forever());
+        let served = self.server.await;
+        sweep.abort();
+        served
     }
 }
 

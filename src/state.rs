@@ -1,4 +1,4 @@
-//! What every handler shares: the bus, the configuration and the shutdown signal.
+//! What every handler shares: the bus (every room), the configuration and the shutdown signal.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -43,7 +43,7 @@ impl AppState {
     pub fn new(config: Config, start_private: StartPrivate) -> Self {
         Self {
             start_private,
-            bus: Bus::new(config.history),
+            bus: Bus::new(config.bus_settings()),
             publish_limiter: PublishLimiter::new(&config),
             connections: ConnectionLimiter::new(&config),
             config: Arc::new(config),

@@ -42,7 +42,20 @@ pub async fn stats_json(
         .get("client")
         .map(ledger::check_client_id)
         .transpose()?;
-    let stats = stats(&state, client)?;
+    let stats = match params.get("room") {
+        None => stats(&state, client)?,
+        Some(_) if client.is_some() => {
+            return Err(AppError::bad_request(
+                "ask for one client or one room, not both",
+            ));
+        }
+        Some(_) => {
+            let room = params.room()?;
+            state.ledger.room_stats(&room).ok_or_else(|| {
+                AppError::NotFound(format!("no traffic has been seen in room {room:?}"))
+            })?
+        }
+    };
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
         .json(stats))
@@ -163,7 +176,7 @@ fn tap_records(
 }
 
 pub async fn prometheus(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let text = metrics::render(&state.ledger)
+    let text = metrics::render(&state.ledger, state.config.metrics_rooms)
         .map_err(|e| AppError::Internal(format!("metrics encoding failed: {e}")))?;
     Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, metrics::CONTENT_TYPE))

@@ -15,8 +15,9 @@ const CLIENTS: u64 = 20;
 const MESSAGES: u64 = 50;
 const PAYLOAD: u64 = 40;
 
-/// Starts the server; heartbeats are pushed out of the test's time span so byte counts are
-/// exactly messages plus fixed per-connection costs.
+/// Starts the server; heartbeats are pushed out of the test's time span, and presence events
+/// (a cost of clients coming and going, sent once a second while they connect) are off, so byte
+/// counts are exactly messages plus fixed per-connection costs.
 fn spawn_server(extra: &[&str]) -> (String, transport_lab::startup::Shutdown) {
     let mut args = vec![
         "transport-lab",
@@ -26,6 +27,7 @@ fn spawn_server(extra: &[&str]) -> (String, transport_lab::startup::Shutdown) {
         "2",
         "--heartbeat",
         "60",
+        "--no-presence-events",
     ];
     args.extend_from_slice(extra);
     let config = Config::try_parse_from(&args).unwrap();
@@ -65,10 +67,10 @@ fn args(list: &[&str]) -> RunArgs {
     Cli::try_parse_from(argv).unwrap().run
 }
 
-/// `{"id":N,"user":"loadtest","text":"<40 bytes>","ts":<13 digits>}`: the exact JSON of one of
-/// our messages, as the server encodes it.
+/// `{"id":N,"room":"lobby","user":"loadtest","text":"<40 bytes>","ts":<13 digits>}`: the exact
+/// JSON of one of our messages, as the server encodes it.
 fn json_len(id: u64) -> u64 {
-    let fixed = r#"{"id":,"user":"loadtest","text":"","ts":}"#.len() as u64;
+    let fixed = r#"{"id":,"room":"lobby","user":"loadtest","text":"","ts":}"#.len() as u64;
     fixed + id.to_string().len() as u64 + PAYLOAD + 13
 }
 

@@ -436,7 +436,10 @@ impl Conversation {
         } else {
             Transport::from_path(path)
         };
-        let target = transport.map(|t| self.ledger.target(t, params.get("client")));
+        let target = transport.map(|t| {
+            self.ledger
+                .target(t, params.get("client"), params.get("room"))
+        });
         if let Some(target) = &target {
             target.add_request();
             target.add_bytes(Direction::Up, Kind::Header, head.len() as u64);

@@ -3,6 +3,10 @@
 //!
 //! A collector reads the same counters `/api/stats` reads, at scrape time, so the two can never
 //! disagree: there is no second set of metrics to keep in step.
+//!
+//! With `--metrics-rooms`, `transport_lab_room_bytes` and `transport_lab_room_messages_delivered`
+//! repeat the byte and message counts per room. Off by default: rooms are named by clients, and
+//! every name would become a series a Prometheus server keeps (its cardinality).
 
 use std::fmt;
 
@@ -19,7 +23,10 @@ use crate::transports::Transport;
 /// The content type Prometheus negotiates for OpenMetrics text.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-struct LedgerCollector(Ledger);
+struct LedgerCollector {
+    ledger: Ledger,
+    rooms: bool,
+}
 
 impl fmt::Debug for LedgerCollector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -60,7 +67,7 @@ const PER_TRANSPORT: [Family; 5] = [
 
 impl Collector for LedgerCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
-        let Some(stats) = self.0.stats(None) else {
+        let Some(stats) = self.ledger.stats(None) else {
             return Ok(());
         };
         let snapshots: Vec<(&str, Snapshot)> = Transport::ALL
@@ -110,14 +117,63 @@ impl Collector for LedgerCollector {
             let value = i64::try_from(snapshot.open).unwrap_or(i64::MAX);
             ConstGauge::new(value).encode(family.encode_family(&[("transport", *transport)])?)?;
         }
+        if self.rooms {
+            self.encode_rooms(&mut encoder)?;
+        }
         Ok(())
     }
 }
 
-/// The exposition text for the ledger's current counters.
-pub fn render(ledger: &Ledger) -> Result<String, fmt::Error> {
+impl LedgerCollector {
+    /// Bytes (down and up) and messages per room and transport.
+    fn encode_rooms(&self, encoder: &mut DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
+        let rooms = self.ledger.rooms();
+        let counter = ConstCounter::new(0u64);
+        let mut family = encoder.encode_descriptor(
+            "transport_lab_room_bytes",
+            "Bytes on the wire, by room, transport and direction (up: client to server).",
+            None,
+            counter.metric_type(),
+        )?;
+        for (room, stats) in &rooms {
+            for t in Transport::ALL {
+                let snapshot = stats.get(t);
+                for (direction, bytes) in [
+                    (Direction::Up, snapshot.request_bytes),
+                    (Direction::Down, snapshot.response_bytes),
+                ] {
+                    let labels = [
+                        ("room", room.as_str()),
+                        ("transport", t.name()),
+                        ("direction", direction.name()),
+                    ];
+                    ConstCounter::new(bytes).encode(family.encode_family(&labels)?)?;
+                }
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "transport_lab_room_messages_delivered",
+            "Chat messages delivered to clients, by room and transport.",
+            None,
+            counter.metric_type(),
+        )?;
+        for (room, stats) in &rooms {
+            for t in Transport::ALL {
+                let labels = [("room", room.as_str()), ("transport", t.name())];
+                ConstCounter::new(stats.get(t).messages).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The exposition text for the ledger's current counters; per room too when `rooms`.
+pub fn render(ledger: &Ledger, rooms: bool) -> Result<String, fmt::Error> {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(LedgerCollector(ledger.clone())));
+    registry.register_collector(Box::new(LedgerCollector {
+        ledger: ledger.clone(),
+        rooms,
+    }));
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)?;
     Ok(text)

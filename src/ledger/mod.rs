@@ -6,9 +6,11 @@
 //! framing, payload, heartbeat or other, at the moment it is read or written. Nothing is
 //! estimated from parsed headers.
 //!
-//! Counts go to the transport's global [`Counters`] and, when the request carried
-//! `?client=ID`, to that client's too. The client registry is bounded: idle clients are evicted,
-//! and a flood of made-up ids cannot grow memory past [`MAX_CLIENTS`].
+//! Counts go to the transport's global [`Counters`], to its room's (`?room=`, the lobby when
+//! absent; a WebSocket's bytes count under the room its handshake named) and, when the request
+//! carried `?client=ID`, to that client's too. The client and room registries are bounded: idle
+//! entries are evicted, and a flood of made-up ids or names cannot grow memory past
+//! [`MAX_CLIENTS`] and [`MAX_ROOMS`].
 
 pub mod chunked;
 pub mod classify;
@@ -30,6 +32,7 @@ pub use counts::{Counters, Direction, Kind, Snapshot, Split};
 use tap::Tap;
 
 use crate::transports::Transport;
+use protocol::{LOBBY, RoomName};
 
 /// Most clients tracked at once; beyond it the least recently seen idle client makes room.
 pub const MAX_CLIENTS: usize = 10_000;
@@ -37,6 +40,9 @@ pub const MAX_CLIENTS: usize = 10_000;
 pub const CLIENT_IDLE_EVICT: Duration = Duration::from_secs(600);
 /// Idle clients forgotten at once when the registry is full.
 const EVICT_BATCH: usize = MAX_CLIENTS / 100;
+/// Most rooms counted at once: ten times the default room cap, so every room the bus holds is
+/// counted, and a flood of made-up names is bounded.
+pub const MAX_ROOMS: usize = 10_000;
 /// Longest client id: an id, not a place to store data.
 pub const MAX_CLIENT_ID_BYTES: usize = 64;
 
@@ -50,6 +56,20 @@ struct Inner {
     started: Instant,
     transports: [Counters; Transport::COUNT],
     clients: Mutex<Clients>,
+    rooms: Mutex<HashMap<RoomName, Arc<RoomCounters>>>,
+}
+
+/// One room's counters, per transport.
+pub struct RoomCounters {
+    transports: [Counters; Transport::COUNT],
+    /// Milliseconds since the ledger started, at the room's last traffic.
+    last_seen_ms: AtomicU64,
+}
+
+impl RoomCounters {
+    fn open_connections(&self) -> u64 {
+        self.transports.iter().map(Counters::open).sum()
+    }
 }
 
 struct Clients {
@@ -77,12 +97,17 @@ impl Client {
 pub struct Target {
     pub transport: Transport,
     pub client: Option<Arc<Client>>,
+    pub room: Option<Arc<RoomCounters>>,
     ledger: Ledger,
 }
 
 impl Target {
     fn each(&self, f: impl Fn(&Counters)) {
         f(&self.ledger.inner.transports[self.transport.index()]);
+        if let Some(room) = &self.room {
+            f(&room.transports[self.transport.index()]);
+            room.last_seen_ms.store(self.ledger.elapsed_ms(), Relaxed);
+        }
         if let Some(client) = &self.client {
             f(&client.transports[self.transport.index()]);
             client.last_seen_ms.store(self.ledger.elapsed_ms(), Relaxed);
@@ -113,12 +138,16 @@ impl Target {
     }
     /// Whether two targets count into the same counters.
     pub fn same_as(&self, other: &Target) -> bool {
-        self.transport == other.transport
-            && match (&self.client, &other.client) {
+        fn same<T>(a: &Option<Arc<T>>, b: &Option<Arc<T>>) -> bool {
+            match (a, b) {
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b),
                 (None, None) => true,
                 _ => false,
             }
+        }
+        self.transport == other.transport
+            && same(&self.client, &other.client)
+            && same(&self.room, &other.room)
     }
 
     /// The client's tap, when one is being watched.
@@ -135,6 +164,8 @@ impl Target {
 pub struct Stats {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
     pub transports: TransportStats,
     pub uptime_s: f64,
 }
@@ -181,17 +212,78 @@ impl Ledger {
                     by_id: HashMap::new(),
                     last_sweep: started,
                 }),
+                rooms: Mutex::default(),
             }),
         }
     }
 
-    /// The counting target for a transport request, registering the client if new (and valid).
-    pub fn target(&self, transport: Transport, client_id: Option<&str>) -> Target {
+    /// The counting target for a transport request in `room` (the lobby when `None`),
+    /// registering the client and the room if new (and valid).
+    pub fn target(
+        &self,
+        transport: Transport,
+        client_id: Option<&str>,
+        room: Option<&str>,
+    ) -> Target {
         Target {
             transport,
             client: client_id.and_then(|id| self.client_or_register(id)),
+            room: self.room_or_register(room.unwrap_or(LOBBY)),
             ledger: self.clone(),
         }
+    }
+
+    /// A room's counters, registered now if new. `None` for an invalid name, or when the registry
+    /// is full of rooms that all have open connections.
+    fn room_or_register(&self, name: &str) -> Option<Arc<RoomCounters>> {
+        let name = RoomName::parse(name).ok()?;
+        let mut rooms = crate::lock::lock(&self.inner.rooms);
+        if let Some(room) = rooms.get(&name) {
+            return Some(Arc::clone(room));
+        }
+        if rooms.len() >= MAX_ROOMS {
+            // The idle ones go first, the least recently seen half of them.
+            let mut idle: Vec<(u64, RoomName)> = rooms
+                .iter()
+                .filter(|(_, r)| r.open_connections() == 0)
+                .map(|(n, r)| (r.last_seen_ms.load(Relaxed), n.clone()))
+                .collect();
+            if idle.is_empty() {
+                return None;
+            }
+            idle.sort_unstable();
+            for (_, name) in idle.iter().take(idle.len().div_ceil(2)) {
+                rooms.remove(name);
+            }
+        }
+        let room = Arc::new(RoomCounters {
+            transports: Default::default(),
+            last_seen_ms: AtomicU64::new(self.elapsed_ms()),
+        });
+        rooms.insert(name, Arc::clone(&room));
+        Some(room)
+    }
+
+    /// One room's counters; `None` for a room with no traffic counted.
+    pub fn room_stats(&self, room: &str) -> Option<Stats> {
+        let counters = crate::lock::lock(&self.inner.rooms).get(room).cloned()?;
+        Some(Stats {
+            client: None,
+            room: Some(room.to_owned()),
+            transports: TransportStats::from(&counters.transports),
+            uptime_s: self.inner.started.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Every counted room's counters, by name.
+    pub fn rooms(&self) -> Vec<(RoomName, TransportStats)> {
+        let rooms = crate::lock::lock(&self.inner.rooms);
+        let mut all: Vec<_> = rooms
+            .iter()
+            .map(|(n, r)| (n.clone(), TransportStats::from(&r.transports)))
+            .collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     /// Every transport's counters, or one client's; `None` for an unknown client.
@@ -202,6 +294,7 @@ impl Ledger {
         };
         Some(Stats {
             client: client_id.map(str::to_owned),
+            room: None,
             transports,
             uptime_s: self.inner.started.elapsed().as_secs_f64(),
         })
@@ -308,12 +401,12 @@ mod tests {
     #[test]
     fn counts_reach_transport_and_client() {
         let ledger = Ledger::new();
-        let target = ledger.target(Transport::Sse, Some("alice"));
+        let target = ledger.target(Transport::Sse, Some("alice"), None);
         target.add_request();
         target.add_bytes(Direction::Down, Kind::Payload, 40);
         target.add_bytes(Direction::Down, Kind::Framing, 12);
         ledger
-            .target(Transport::Sse, None)
+            .target(Transport::Sse, None, None)
             .add_bytes(Direction::Up, Kind::Header, 100);
 
         let all = *ledger.stats(None).unwrap().transports.get(Transport::Sse);
@@ -344,6 +437,22 @@ mod tests {
             Snapshot::default()
         );
         assert!(ledger.stats(Some("bob")).is_none());
+        let lobby = ledger.room_stats("lobby").unwrap();
+        assert_eq!(lobby.transports.get(Transport::Sse).response_bytes, 52);
+        let math = ledger.target(Transport::Ws, None, Some("math"));
+        math.add_bytes(Direction::Down, Kind::Payload, 7);
+        let math = ledger.room_stats("math").unwrap();
+        assert_eq!(math.transports.get(Transport::Ws).response_bytes, 7);
+        assert_eq!(
+            ledger
+                .room_stats("lobby")
+                .unwrap()
+                .transports
+                .get(Transport::Ws)
+                .response_bytes,
+            0
+        );
+        assert!(ledger.room_stats("art").is_none());
     }
 
     /// Invalid ids are never registered.
@@ -352,13 +461,16 @@ mod tests {
         let ledger = Ledger::new();
         for bad in ["", "has space", "ünï", &"x".repeat(65), "a/b"] {
             assert!(
-                ledger.target(Transport::Poll, Some(bad)).client.is_none(),
+                ledger
+                    .target(Transport::Poll, Some(bad), None)
+                    .client
+                    .is_none(),
                 "{bad:?}"
             );
         }
         assert!(
             ledger
-                .target(Transport::Poll, Some("ok-id_1.2"))
+                .target(Transport::Poll, Some("ok-id_1.2"), None)
                 .client
                 .is_some()
         );
@@ -369,7 +481,7 @@ mod tests {
     #[test]
     fn registry_is_bounded() {
         let ledger = Ledger::new();
-        let busy = ledger.target(Transport::Ws, Some("busy"));
+        let busy = ledger.target(Transport::Ws, Some("busy"), None);
         busy.connection_opened();
         for i in 0..(MAX_CLIENTS + 500) {
             ledger.client_or_register(&format!("flood-{i}"));

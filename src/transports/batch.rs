@@ -2,7 +2,8 @@
 //! `{"messages":[...],"last_id":N,"cursor":"k3x9qa-N","gap":false}`.
 //!
 //! Assembled from the messages' stored JSON bytes rather than re-serialized, so a poll costs a copy,
-//! not an encoding, per message.
+//! not an encoding, per message. A message the poller sent "to others" is left out; the cursor
+//! moves past it all the same, so it never looks like a gap.
 
 use actix_web::HttpResponse;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -10,16 +11,18 @@ use bytes::{BufMut, BytesMut};
 
 use protocol::Epoch;
 
-use crate::bus::Since;
+use crate::presence::MemberKey;
+use crate::room::Since;
 
 /// A 200 with the batch. `cursor` is what to send as `since` next time (`last_id` with this
 /// run's epoch; `last_id` alone still works, with the weaker restart check of a bare id);
 /// `missed` and `reset` appear only when `gap` is true.
-pub fn respond(batch: &Since, epoch: &Epoch) -> HttpResponse {
+pub fn respond(batch: &Since, epoch: &Epoch, viewer: Option<&MemberKey>) -> HttpResponse {
     let payload: usize = batch.messages.iter().map(|m| m.json().len() + 1).sum();
     let mut body = BytesMut::with_capacity(payload + 96);
     body.put_slice(b"{\"messages\":[");
-    for (i, message) in batch.messages.iter().enumerate() {
+    let visible = batch.messages.iter().filter(|m| !m.hidden_from(viewer));
+    for (i, message) in visible.enumerate() {
         if i > 0 {
             body.put_u8(b',');
         }

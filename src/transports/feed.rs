@@ -5,19 +5,25 @@
 //! the loop reads the bus by cursor instead of queueing copies per connection, a slow reader costs
 //! no memory beyond the history: it reads from the log when it is ready, and if it falls behind the
 //! history it gets a gap notice.
+//!
+//! A feed reads one room. It holds the subscriber's membership of the room while it lives, skips
+//! the messages its subscriber sent "to others" (its cursor still moves past them), and passes on
+//! the room's head count when it changes.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
 use tokio_util::sync::CancellationToken;
 
 use protocol::Cursor;
 
-use crate::bus::{Bus, Reader};
 use crate::ledger::wire::PeerGone;
 use crate::message::Message;
+use crate::presence::Headcount;
+use crate::room::{Membership, Reader, Room};
 
 /// Messages taken from the bus per lock; keeps each critical section short when a reader
 /// replays a long history.
@@ -39,6 +45,8 @@ pub enum Event {
     },
     /// The next message after the cursor.
     Message(Arc<Message>),
+    /// The room's head count changed (at most once a second).
+    Presence(Headcount),
     /// Nothing was sent for one heartbeat interval.
     Heartbeat,
     /// The server is shutting down and everything after the cursor has been handed out: end
@@ -49,7 +57,7 @@ pub enum Event {
     PeerGone,
 }
 
-/// One subscriber's position in the bus.
+/// One subscriber's position in a room.
 pub struct Feed {
     /// The cursor: id of the last message read from the bus (or the starting point).
     reader: Reader,
@@ -60,30 +68,50 @@ pub struct Feed {
     shutdown: CancellationToken,
     peer_gone: PeerGone,
     ready_sent: bool,
+    /// The subscriber is in the room while the feed lives; its key is also who it is when a
+    /// message is sent to everyone but its sender.
+    membership: Membership,
+    /// The room's published head count; `None` when presence events are off.
+    presence: Option<watch::Receiver<Headcount>>,
+}
+
+/// Who reads a feed, and what else it wants besides messages.
+pub struct Subscriber {
+    pub membership: Membership,
+    /// `None` for transports with their own keep-alive (WebSocket pings).
+    pub heartbeat: Option<Duration>,
+    pub presence_events: bool,
 }
 
 impl Feed {
-    /// A feed after `since`, or of live messages only when there is no cursor.
+    /// A feed of `room` after `since`, or of live messages only when there is no cursor.
     pub fn new(
-        bus: &Bus,
+        room: &Room,
         since: Option<&Cursor>,
-        heartbeat: Option<Duration>,
+        subscriber: Subscriber,
         shutdown: CancellationToken,
         peer_gone: PeerGone,
     ) -> Self {
-        let heartbeat = heartbeat.map(|every| {
+        let heartbeat = subscriber.heartbeat.map(|every| {
             let mut interval = interval_at(Instant::now() + every, every);
             interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
             interval
         });
         Self {
-            reader: bus.reader(since),
+            reader: room.reader(since),
             pending: VecDeque::new(),
             heartbeat,
             shutdown,
             peer_gone,
             ready_sent: false,
+            presence: subscriber.presence_events.then(|| room.presence().watch()),
+            membership: subscriber.membership,
         }
+    }
+
+    /// The room it reads.
+    pub fn room(&self) -> &Room {
+        self.reader.room()
     }
 
     /// The next event. Cancel-safe: state only changes between await points, so a `select!`
@@ -97,6 +125,9 @@ impl Feed {
         }
         loop {
             if let Some(message) = self.pending.pop_front() {
+                if message.hidden_from(Some(self.membership.key())) {
+                    continue;
+                }
                 if let Some(heartbeat) = &mut self.heartbeat {
                     heartbeat.reset();
                 }
@@ -131,9 +162,20 @@ impl Feed {
                     }
                 }
                 () = tick(&mut self.heartbeat) => return Event::Heartbeat,
+                count = presence(&mut self.presence) => return Event::Presence(count),
             }
         }
     }
+}
+
+/// The next published head count; never, without a watcher or once the room is gone.
+async fn presence(watcher: &mut Option<watch::Receiver<Headcount>>) -> Headcount {
+    if let Some(receiver) = watcher
+        && receiver.changed().await.is_ok()
+    {
+        return *receiver.borrow_and_update();
+    }
+    std::future::pending().await
 }
 
 async fn tick(heartbeat: &mut Option<Interval>) {

@@ -29,6 +29,12 @@ use futures_util::Stream;
 
 pub use subscribe::Subscribe;
 
+use crate::presence::Headcount;
+use crate::room::Room;
+use crate::state::AppState;
+use feed::Subscriber;
+use protocol::{Control, RoomName};
+
 /// The five transports: defined once, in the `protocol` crate the loadtest shares.
 pub use protocol::Transport;
 
@@ -41,6 +47,31 @@ pub fn route(transport: Transport) -> Route {
         Transport::Stream => web::get().to(stream::stream),
         Transport::Sse => web::get().to(sse::sse),
         Transport::Ws => web::get().to(ws::ws),
+    }
+}
+
+/// How a streaming subscriber of `transport` is in `room`: a member for as long as it is open,
+/// with the server's heartbeat (none for WebSocket, which pings) and presence events unless
+/// they are turned off.
+pub fn subscriber(
+    request: &Subscribe,
+    room: &Room,
+    transport: Transport,
+    state: &AppState,
+) -> Subscriber {
+    Subscriber {
+        membership: request.join(room, transport),
+        heartbeat: (transport != Transport::Ws).then(|| state.config.heartbeat_interval()),
+        presence_events: !state.config.no_presence_events,
+    }
+}
+
+/// The `presence` control object of `room`.
+pub fn presence(room: &RoomName, count: Headcount) -> Control {
+    Control::Presence {
+        room: room.clone(),
+        members: count.members,
+        by_transport: count.by_transport,
     }
 }
 

@@ -1,6 +1,7 @@
-//! HTTP streaming: `GET /api/stream?since=ID`, one chunked response that never ends, carrying
-//! newline-delimited JSON. Each line is one chunk: a message object, or a control object with a
-//! `type` (`ready` first, `gap` when history was lost, `heartbeat` while idle).
+//! HTTP streaming: `GET /api/stream?room=NAME&since=ID`, one chunked response that never ends,
+//! carrying newline-delimited JSON. Each line is one chunk: a message object, or a control object
+//! with a `type` (`ready` first, `gap` when history was lost, `heartbeat` while idle, `presence`
+//! when the room's head count changes).
 //!
 //! Hand-framed: each item is written as its own chunk, so what a reader sees on the wire is
 //! exactly `<hex length>\r\n<line>\r\n`, the cost the ledger counts and the pages teach.
@@ -11,45 +12,56 @@ use actix_web::{HttpResponse, web};
 use bytes::Bytes;
 use futures_util::stream;
 use protocol::wire::NDJSON_HEARTBEAT;
-use protocol::{Control, Epoch};
+use protocol::{Control, Epoch, RoomName};
 
+use crate::error::AppError;
 use crate::state::AppState;
 use crate::transports::feed::{Event, Feed};
-use crate::transports::{Subscribe, streaming_response};
+use crate::transports::{Subscribe, Transport, presence, streaming_response, subscriber};
 
-pub async fn stream(request: Subscribe, state: web::Data<AppState>) -> HttpResponse {
-    let epoch = state.bus.epoch().clone();
+pub async fn stream(
+    request: Subscribe,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let room = request.open_room(&state)?;
+    let epoch = room.epoch().clone();
     let feed = Feed::new(
-        &state.bus,
+        &room,
         request.since.as_ref(),
-        Some(state.config.heartbeat_interval()),
+        subscriber(&request, &room, Transport::Stream, &state),
         state.shutdown.streams().clone(),
         request.peer_gone,
     );
     let body = stream::unfold((feed, epoch), |(mut feed, epoch)| async move {
-        let line = frame(feed.next().await, &epoch)?;
+        let line = frame(feed.next().await, &epoch, feed.room().name())?;
         Some((Ok::<_, Infallible>(line), (feed, epoch)))
     });
-    streaming_response("application/x-ndjson", body)
+    Ok(streaming_response("application/x-ndjson", body))
 }
 
 /// One NDJSON line per event; `None` ends the response.
-fn frame(event: Event, epoch: &Epoch) -> Option<Bytes> {
+fn frame(event: Event, epoch: &Epoch, room: &RoomName) -> Option<Bytes> {
     let line = |control: Control| Bytes::from(control.to_json() + "\n");
     let epoch = epoch.clone();
     match event {
-        Event::Ready { since } => Some(line(Control::Ready { since, epoch })),
+        Event::Ready { since } => Some(line(Control::Ready {
+            room: None,
+            since,
+            epoch,
+        })),
         Event::Gap {
             missed,
             reset,
             since,
         } => Some(line(Control::Gap {
+            room: None,
             missed,
             reset,
             since,
             epoch,
         })),
         Event::Message(message) => Some(message.ndjson_line()),
+        Event::Presence(count) => Some(line(presence(room, count))),
         // Valid NDJSON, so line-by-line readers need no special case.
         Event::Heartbeat => Some(Bytes::from_static(NDJSON_HEARTBEAT)),
         Event::Shutdown | Event::PeerGone => None,

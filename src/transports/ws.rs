@@ -1,13 +1,18 @@
-//! WebSocket: `GET /api/ws?since=ID&user=NAME`, both directions on one connection.
+//! WebSocket: `GET /api/ws?room=NAME&since=ID&user=NAME`, both directions on one connection, and
+//! several rooms on one socket, like Socket.IO's `socket.join()`.
 //!
 //! Server to client: one text frame per message (the message JSON, the same bytes every other
-//! transport sends), after a `{"type":"ready"}` frame and any gap notice. Client to server: text
-//! frames `{"user","text","ref"}` (or plain text) are published; a `ref` earns the sender alone an
-//! `{"type":"ack","ref":..,"id":..}`, while the broadcast itself stays the shared bytes.
+//! transport sends, naming its room), after a `{"type":"ready","room":..}` frame per joined room
+//! and any gap notice (which names its room too); `presence` frames when a joined room's head
+//! count changes. Client to server: text frames `{"user","text","ref","room","except_sender"}`
+//! (or plain text) are published, to the named room or the socket's first; a `ref` earns the
+//! sender alone an `{"type":"ack","ref":..,"id":..}`, while the broadcast itself stays the shared
+//! bytes. `{"type":"join","room":..,"since":..}` and `{"type":"leave","room":..}` change which
+//! rooms the socket reads, each with its own cursor; the handshake's `?room=` is the first.
 //!
-//! One `select!` loop per connection (as in actix/examples' echo-actorless) over the feed, the
-//! client's frames and a ping tick. actix-ws neither answers pings nor sends them, so both are
-//! here: a peer that has said nothing for two ping intervals is dropped.
+//! One `select!` loop per connection (as in actix/examples' echo-actorless) over the joined
+//! rooms' feeds, the client's frames and a ping tick. actix-ws neither answers pings nor sends
+//! them, so both are here: a peer that has said nothing for two ping intervals is dropped.
 //!
 //! actix-ws writes our frames; the client's are read by [`ClientFrames`], one frame at a time,
 //! so each violation gets its RFC 6455 close code.
@@ -19,17 +24,25 @@ use actix_web::http::header::SEC_WEBSOCKET_VERSION;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev, web};
 use actix_ws::{CloseCode, CloseReason, Session};
 use bytestring::ByteString;
-use protocol::Control;
+use futures_util::future::select_all;
+use protocol::{Control, Cursor, RoomName};
 use serde_json::Value;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
 
+use crate::compose::{self, NewMessage, WsRequest};
 use crate::error::AppError;
+use crate::ledger::wire::PeerGone;
+use crate::origin;
 use crate::permit::publish_permit;
+use crate::presence::MemberKey;
 use crate::state::AppState;
-use crate::transports::Subscribe;
 use crate::transports::client_frames::{ClientFrame, ClientFrames};
-use crate::transports::feed::{Event, Feed};
-use crate::{compose, origin};
+use crate::transports::feed::{Event, Feed, Subscriber};
+use crate::transports::{Subscribe, Transport, presence};
+
+/// Rooms one socket may read at once: enough for any chat UI, and a bound on what one
+/// connection can make the server hold.
+pub const MAX_ROOMS_PER_SOCKET: usize = 16;
 
 pub async fn ws(
     request: Subscribe,
@@ -47,6 +60,8 @@ pub async fn ws(
             String::from_utf8_lossy(version.as_bytes())
         )));
     }
+    // Before the upgrade, so a full server refuses with a JSON 503 rather than a dead socket.
+    let first_room = request.open_room(&state)?;
     // actix-ws answers the handshake and gives the writing half; it gets an empty payload,
     // since the client's frames are read by `ClientFrames` (see the module docs).
     // (Taking a payload out of a request cannot fail.)
@@ -59,25 +74,23 @@ pub async fn ws(
         ))
     })?;
     let frames = ClientFrames::new(body, state.config.max_body_bytes);
-    let connection = Connection {
+    let mut connection = Connection {
         state: state.get_ref().clone(),
         peer: req.peer_addr().map(|a| a.ip()),
         user: request.params.get("user").map(str::to_owned),
         ping_every: state.config.heartbeat_interval(),
+        key: request.member_key(),
+        peer_gone: request.peer_gone.clone(),
+        rooms: Vec::new(),
+        turn: 0,
     };
-    let feed = Feed::new(
-        &state.bus,
-        request.since.as_ref(),
-        None,
-        state.shutdown.streams().clone(),
-        request.peer_gone,
-    );
+    connection.join(first_room, request.since.as_ref());
     // Answer the handshake now; the connection lives on in its own task.
-    actix_rt::spawn(connection.run(session, frames, feed));
+    actix_rt::spawn(connection.run(session, frames));
     Ok(response)
 }
 
-/// What one connection's loop needs besides its session, frames and feed.
+/// One connection's state besides its session and frames.
 struct Connection {
     /// The bus, limits and shutdown gate.
     state: AppState,
@@ -87,27 +100,76 @@ struct Connection {
     user: Option<String>,
     /// Also the liveness bound: no frame at all for two of these and the peer is dropped.
     ping_every: Duration,
+    /// Who this socket is in its rooms' head counts, and whom "to others" leaves out: its
+    /// `?client=`, or a key of its own.
+    key: MemberKey,
+    peer_gone: PeerGone,
+    /// The rooms it reads, in the order joined: the first is where a frame naming no room goes.
+    rooms: Vec<Feed>,
+    /// Which room's feed is asked first next time, so one busy room cannot starve the others.
+    turn: usize,
 }
 
 impl Connection {
-    async fn run(self, mut session: Session, mut frames: ClientFrames, mut feed: Feed) {
+    fn join(&mut self, room: crate::room::Room, since: Option<&Cursor>) {
+        let subscriber = Subscriber {
+            membership: room.join(self.key.clone(), Transport::Ws),
+            heartbeat: None,
+            presence_events: !self.state.config.no_presence_events,
+        };
+        let feed = Feed::new(
+            &room,
+            since,
+            subscriber,
+            self.state.shutdown.streams().clone(),
+            self.peer_gone.clone(),
+        );
+        self.rooms.push(feed);
+    }
+
+    fn joined(&self, room: &RoomName) -> Option<usize> {
+        self.rooms.iter().position(|f| f.room().name() == room)
+    }
+
+    /// The next event of any joined room, and which room it is of; never, with no room joined.
+    async fn next_event(rooms: &mut [Feed], turn: usize) -> (RoomName, Event) {
+        if rooms.is_empty() {
+            return std::future::pending().await;
+        }
+        let mut futures: Vec<_> = rooms
+            .iter_mut()
+            .map(|feed| {
+                Box::pin(async move {
+                    let event = feed.next().await;
+                    (feed.room().name().clone(), event)
+                })
+            })
+            .collect();
+        let n = futures.len();
+        futures.rotate_left(turn % n);
+        select_all(futures).await.0
+    }
+
+    async fn run(mut self, mut session: Session, mut frames: ClientFrames) {
         let mut ping = interval_at(Instant::now() + self.ping_every, self.ping_every);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
 
         let close = loop {
+            self.turn = self.turn.wrapping_add(1);
             tokio::select! {
-                event = feed.next() => {
+                (room, event) = Self::next_event(&mut self.rooms, self.turn) => {
                     let sent = match event {
                         Event::Ready { since } => {
-                            let epoch = self.state.bus.epoch().clone();
-                            send_control(&mut session, &Control::Ready { since, epoch }).await
+                            let epoch = self.epoch_of(&room);
+                            send_control(&mut session, &Control::Ready { room: Some(room), since, epoch }).await
                         }
                         Event::Gap { missed, reset, since } => {
-                            let epoch = self.state.bus.epoch().clone();
-                            send_control(&mut session, &Control::Gap { missed, reset, since, epoch }).await
+                            let epoch = self.epoch_of(&room);
+                            send_control(&mut session, &Control::Gap { room: Some(room), missed, reset, since, epoch }).await
                         }
                         Event::Message(message) => send_json(&mut session, message.json()).await,
+                        Event::Presence(count) => send_control(&mut session, &presence(&room, count)).await,
                         Event::Heartbeat => Ok(()),
                         Event::Shutdown => break Some(reason(CloseCode::Away, "server shutting down")),
                         Event::PeerGone => break None,
@@ -128,7 +190,7 @@ impl Connection {
                         Some(Ok(frame)) => frame,
                     };
                     let answered = match frame {
-                        ClientFrame::Text(text) => self.publish(&mut session, &text).await,
+                        ClientFrame::Text(text) => self.text(&mut session, &text).await,
                         ClientFrame::Binary => {
                             send_error(&mut session, "binary frames are not accepted; send text frames", None).await
                         }
@@ -159,34 +221,110 @@ impl Connection {
         }
     }
 
-    /// Publishes a client's text frame; acknowledges it when it carries a `ref`.
-    async fn publish(&self, session: &mut Session, text: &str) -> Result<(), actix_ws::Closed> {
-        match compose::from_ws_text(text, self.user.as_deref(), self.state.config.max_text_bytes) {
-            Ok((message, reference)) => {
-                let permit = match publish_permit(&self.state, self.peer) {
-                    Ok(permit) => permit,
-                    Err(refused) => {
-                        return send_error(session, &refused.to_string(), reference).await;
-                    }
-                };
-                let stored = self.state.bus.publish(&message.user, &message.text);
-                drop(permit);
-                match reference {
-                    Some(reference) => {
-                        let ack = Control::Ack {
-                            reference,
-                            id: stored.id,
-                        };
-                        send_control(session, &ack).await
-                    }
-                    None => Ok(()),
-                }
+    fn epoch_of(&self, room: &RoomName) -> protocol::Epoch {
+        self.joined(room).map_or_else(
+            || self.state.bus.epoch().clone(),
+            |i| self.rooms[i].room().epoch().clone(),
+        )
+    }
+
+    /// A client's text frame: a message, a join or a leave. A refusal is an error frame; the
+    /// connection stays open and nothing changed.
+    async fn text(&mut self, session: &mut Session, text: &str) -> Result<(), actix_ws::Closed> {
+        let parsed =
+            compose::from_ws_text(text, self.user.as_deref(), self.state.config.max_text_bytes);
+        let (request, reference) = match parsed {
+            Ok(parsed) => parsed,
+            Err((error, reference)) => {
+                return send_error(session, &error.to_string(), reference).await;
             }
-            Err((error, reference)) => send_error(session, &error.to_string(), reference).await,
+        };
+        let answer = match request {
+            WsRequest::Publish {
+                message,
+                room,
+                except_sender,
+            } => {
+                return self
+                    .publish(session, message, room, except_sender, reference)
+                    .await;
+            }
+            WsRequest::Join { room, since } => self.join_frame(&room, since.as_ref()),
+            WsRequest::Leave { room } => match self.joined(&room) {
+                None => Err(format!("not in room {:?}; nothing to leave", room.as_str())),
+                Some(i) => {
+                    self.rooms.remove(i);
+                    return send_control(session, &Control::Left { room }).await;
+                }
+            },
+        };
+        match answer {
+            // The join's `ready` comes from its feed, in order with the room's messages.
+            Ok(()) => Ok(()),
+            Err(error) => send_error(session, &error, reference).await,
+        }
+    }
+
+    fn join_frame(&mut self, room: &RoomName, since: Option<&Cursor>) -> Result<(), String> {
+        if self.joined(room).is_some() {
+            return Err(format!(
+                "already in room {:?}; leave it first to join from another cursor",
+                room.as_str()
+            ));
+        }
+        if self.rooms.len() >= MAX_ROOMS_PER_SOCKET {
+            return Err(format!(
+                "a socket may be in at most {MAX_ROOMS_PER_SOCKET} rooms; leave one first"
+            ));
+        }
+        let opened = self.state.bus.room(room).map_err(|e| e.to_string())?;
+        self.join(opened, since);
+        Ok(())
+    }
+
+    /// Publishes a client's message; acknowledges it when it carries a `ref`.
+    async fn publish(
+        &self,
+        session: &mut Session,
+        message: NewMessage,
+        room: Option<RoomName>,
+        except_sender: bool,
+        reference: Option<Value>,
+    ) -> Result<(), actix_ws::Closed> {
+        let room = match room {
+            Some(name) => match self.state.bus.room(&name) {
+                Ok(room) => room,
+                Err(full) => return send_error(session, &full.to_string(), reference).await,
+            },
+            None => match self.rooms.first() {
+                Some(feed) => feed.room().clone(),
+                None => {
+                    let error = "this socket is in no room; name one with \"room\" or join one";
+                    return send_error(session, error, reference).await;
+                }
+            },
+        };
+        let permit = match publish_permit(&self.state, self.peer) {
+            Ok(permit) => permit,
+            Err(refused) => {
+                return send_error(session, &refused.to_string(), reference).await;
+            }
+        };
+        let except = except_sender.then(|| self.key.clone());
+        let stored = room.publish(&message.user, &message.text, except);
+        drop(permit);
+        match reference {
+            Some(reference) => {
+                let ack = Control::Ack {
+                    reference,
+                    id: stored.id,
+                };
+                send_control(session, &ack).await
+            }
+            None => Ok(()),
         }
     }
 }
-
 /// A message's stored JSON, as one text frame.
 async fn send_json(session: &mut Session, json: bytes::Bytes) -> Result<(), actix_ws::Closed> {
     // Our frames are JSON we encoded ourselves: always UTF-8, so this check never fails.

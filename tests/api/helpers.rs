@@ -28,9 +28,26 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
     spawn_app_on("127.0.0.1:0", extra).await
 }
 
+/// Starts the server with `presence` events on, as a real server sends them: for the tests of
+/// rooms and presence. (Every other test reads its streams byte for byte, and a head count
+/// arriving once a second would land between any two of their reads.)
+pub async fn spawn_app_with_presence(extra: &[&str]) -> TestApp {
+    let mut args = vec![PRESENCE_ON];
+    args.extend_from_slice(extra);
+    spawn_app_on("127.0.0.1:0", &args).await
+}
+
+/// A marker for `spawn_app_on`, not a server flag.
+const PRESENCE_ON: &str = "(presence events on)";
+
 /// Starts the server on `bind`: `restart()` uses it to come back on the address it had.
 pub async fn spawn_app_on(bind: &str, extra: &[&str]) -> TestApp {
     let mut args = vec!["--workers", "2"];
+    let (presence, extra): (Vec<&str>, Vec<&str>) = extra.iter().partition(|a| **a == PRESENCE_ON);
+    if presence.is_empty() {
+        args.push("--no-presence-events");
+    }
+    let extra = &extra[..];
     // Tests wait for heartbeats, so they come every 0.3 s unless a test asks otherwise.
     if !extra.contains(&"--heartbeat") {
         args.extend_from_slice(&["--heartbeat", "0.3"]);
@@ -120,7 +137,28 @@ impl TestApp {
     /// The `ready` object exactly as the server writes it (field order included).
     pub async fn ready_text(&self, since: u64) -> String {
         let epoch = protocol::Epoch::parse(&self.epoch().await).expect("the server's epoch");
-        protocol::Control::Ready { since, epoch }.to_json()
+        protocol::Control::Ready {
+            room: None,
+            since,
+            epoch,
+        }
+        .to_json()
+    }
+
+    /// The WebSocket's `ready` for the lobby, exactly as the server writes it.
+    pub async fn ws_ready_text(&self, since: u64) -> String {
+        let epoch = protocol::Epoch::parse(&self.epoch().await).expect("the server's epoch");
+        protocol::Control::Ready {
+            room: Some(protocol::RoomName::lobby()),
+            since,
+            epoch,
+        }
+        .to_json()
+    }
+
+    /// The `ready` object a WebSocket gets for a room it joins: it names the room.
+    pub async fn ws_ready(&self, room: &str, since: u64) -> Value {
+        serde_json::json!({"type": "ready", "room": room, "since": since, "epoch": self.epoch().await})
     }
 
     /// A poll answer without a gap: `messages`, and the cursor after them.

@@ -155,7 +155,7 @@ pub async fn exchange(app: &TestApp, bytes: &[u8], websocket: bool) -> (Vec<u8>,
             "{}",
             String::from_utf8_lossy(&head)
         );
-        let expected = app.ready_text(0).await;
+        let expected = app.ws_ready_text(0).await;
         let mut ready = vec![0u8; 2 + expected.len()];
         socket.read_exact(&mut ready).await.unwrap();
         assert_eq!(&ready[2..], expected.as_bytes());

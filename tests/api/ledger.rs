@@ -125,7 +125,7 @@ async fn ledger_equals_the_clients_own_byte_counts() {
     let upgrade = ws.read_through(b"HTTP/1.1 101", b"\r\n\r\n").await;
     assert!(String::from_utf8_lossy(&upgrade).contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
     let ready = ws.read_frames(1).await;
-    assert_eq!(ready[0].1, app.ready_text(2).await.as_bytes());
+    assert_eq!(ready[0].1, app.ws_ready_text(2).await.as_bytes());
 
     for i in 3..=7 {
         app.post("bob", &format!("message {i}")).await;
@@ -214,10 +214,10 @@ async fn ledger_equals_the_clients_own_byte_counts() {
             .iter()
             .find(|m| m["id"] == id)
             .unwrap();
-        // Stored JSON keeps field order id,user,text,ts: rebuild it exactly.
+        // Stored JSON keeps field order id,room,user,text,ts: rebuild it exactly.
         format!(
-            r#"{{"id":{},"user":{},"text":{},"ts":{}}}"#,
-            m["id"], m["user"], m["text"], m["ts"]
+            r#"{{"id":{},"room":{},"user":{},"text":{},"ts":{}}}"#,
+            m["id"], m["room"], m["user"], m["text"], m["ts"]
         )
         .len() as u64
     };

@@ -71,8 +71,10 @@ async fn every_transport_detects_a_cursor_from_before_a_restart() {
     assert_eq!(stream.next_json().await.unwrap(), app.ready(0).await);
     assert_eq!(stream.next_json().await.unwrap(), reset_notice(&app).await);
     let mut ws = app.ws(&format!("/api/ws?since={old}")).await;
-    assert_eq!(ws.next_json().await, app.ready(0).await);
-    assert_eq!(ws.next_json().await, reset_notice(&app).await);
+    assert_eq!(ws.next_json().await, app.ws_ready("lobby", 0).await);
+    let mut notice = reset_notice(&app).await;
+    notice["room"] = json!("lobby");
+    assert_eq!(ws.next_json().await, notice);
 
     let got = next_ids(&mut sse, &mut stream, &mut ws, 12).await;
     assert_eq!(got, (all.clone(), all.clone(), all));
