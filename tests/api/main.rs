@@ -17,6 +17,7 @@ mod peer_gone;
 mod raw;
 mod readme;
 mod restart;
+mod rooms;
 mod shutdown;
 mod sse;
 mod stream;

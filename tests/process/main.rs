@@ -91,15 +91,31 @@ async fn open(addr: SocketAddr, path: &str, websocket: bool) -> TcpStream {
 /// Posts `count` messages of `text` over `connections` keep-alive connections; returns the ids
 /// acknowledged with 201 (stopping quietly when the server refuses or goes away).
 async fn publish(addr: SocketAddr, count: usize, connections: usize, text: &str) -> BTreeSet<u64> {
+    publish_in(addr, count, connections, text, 1).await
+}
+
+/// As [`publish`], message `i` going to room `busy-{i % rooms}` (the lobby when `rooms` is 1).
+async fn publish_in(
+    addr: SocketAddr,
+    count: usize,
+    connections: usize,
+    text: &str,
+    rooms: usize,
+) -> BTreeSet<u64> {
     let http = reqwest::Client::new();
     let mut tasks = Vec::new();
     for worker in 0..connections {
         let (http, text) = (http.clone(), text.to_owned());
         tasks.push(tokio::spawn(async move {
             let mut acknowledged = Vec::new();
-            for _ in (worker..count).step_by(connections) {
+            for i in (worker..count).step_by(connections) {
+                let room = if rooms > 1 {
+                    format!("?room=busy-{}", i % rooms)
+                } else {
+                    String::new()
+                };
                 let sent = http
-                    .post(format!("http://{addr}/api/messages"))
+                    .post(format!("http://{addr}/api/messages{room}"))
                     .header("content-type", "text/plain")
                     .body(text.clone())
                     .send()
@@ -119,6 +135,80 @@ async fn publish(addr: SocketAddr, count: usize, connections: usize, text: &str)
         all.extend(task.await.unwrap());
     }
     all
+}
+
+/// 100 busy rooms, each with an SSE client and a WebSocket client that never read, while 50,000
+/// messages of 1 KB (50 MB) are spread over them: with a history of 5,000 per room, only the
+/// byte cap across rooms (`--max-history-bytes`, 16 MiB here) keeps the histories from holding
+/// all 50 MB; the server's memory stays within the cap plus a fixed bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_consumers_in_100_busy_rooms_do_not_grow_server_memory() {
+    const MESSAGES: usize = 50_000;
+    const ROOMS: usize = 100;
+    const CAP_MIB: u64 = 16;
+    /// The capped histories, 200 sleeping connections' buffers and the allocator's slack. Without
+    /// the cap the histories alone would pass 50 MB.
+    const BOUND_KIB: u64 = (CAP_MIB + 24) * 1024;
+    let cap = (CAP_MIB * 1024 * 1024).to_string();
+    let server = Server::start(&[
+        "--history",
+        "5000",
+        "--max-history-bytes",
+        &cap,
+        "--stall-timeout",
+        "600",
+        "--heartbeat",
+        "60",
+    ]);
+    let mut sleepers = Vec::new();
+    for room in 0..ROOMS {
+        sleepers.push(open(server.addr, &format!("/api/sse?room=busy-{room}"), false).await);
+        sleepers.push(open(server.addr, &format!("/api/ws?room=busy-{room}"), true).await);
+    }
+    let text = "m".repeat(1000);
+    // Warm up (allocator pools, the rooms created) before the baseline.
+    publish_in(server.addr, 2000, 4, &text, ROOMS).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let baseline = server.rss_kib();
+
+    let acknowledged = publish_in(server.addr, MESSAGES, 4, &text, ROOMS).await;
+    assert_eq!(acknowledged.len(), MESSAGES);
+    let after = server.rss_kib();
+    let rooms: Value = reqwest::get(format!("http://{}/api/rooms", server.addr))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    eprintln!(
+        "RSS {baseline} KiB -> {after} KiB (+{} KiB) after {MESSAGES} x 1 KB messages in {ROOMS} rooms; histories hold {}",
+        after.saturating_sub(baseline),
+        rooms["history_bytes"]
+    );
+    let busy: Vec<&Value> = rooms["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["room"].as_str().unwrap().starts_with("busy-"))
+        .collect();
+    assert_eq!(busy.len(), ROOMS);
+    for room in &busy {
+        assert_eq!(room["newest_id"], (MESSAGES + 2000) / ROOMS, "{room}");
+        assert_eq!(room["by_transport"]["sse"], 1, "{room}");
+        assert_eq!(room["by_transport"]["ws"], 1, "{room}");
+    }
+    assert!(
+        rooms["history_bytes"]["used"].as_u64().unwrap()
+            <= CAP_MIB * 1024 * 1024 + 2000 * ROOMS as u64,
+        "{}",
+        rooms["history_bytes"]
+    );
+    assert!(
+        after.saturating_sub(baseline) < BOUND_KIB,
+        "server RSS grew by {} KiB",
+        after - baseline
+    );
+    drop(sleepers);
 }
 
 /// One SSE client and one WebSocket client that never read, while 50,000 messages of 1 KB
