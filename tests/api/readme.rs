@@ -117,3 +117,63 @@ async fn the_long_polling_loop_survives_a_restart() {
         "the restart was announced:\n{stdout}"
     );
 }
+
+/// The rooms recipes, in order: the room's stream opens, posts land in the room (the lobby sees
+/// none), a poll from another client gets the message sent "to others", and the rooms list names
+/// the room with its count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rooms_recipes_work_as_written() {
+    assert!(have("curl"), "the recipes need curl");
+    let app = spawn_app().await;
+    let lines: Vec<String> = recipes()[2]
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 6, "{lines:#?}");
+    let mut outputs = Vec::new();
+    for line in &lines {
+        let out = tokio::task::spawn_blocking({
+            let (app, line) = (app.addr, line.clone());
+            move || run(&TestApp::at(app), &line, 2)
+        })
+        .await
+        .unwrap();
+        assert!(
+            matches!(out.status.code(), Some(0 | 124)),
+            "{line}: {out:?}"
+        );
+        outputs.push(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    assert!(outputs[0].contains("event: ready\n"), "{}", outputs[0]);
+    assert!(
+        outputs[1].starts_with(r#"{"id":1,"room":"math","user":"ada","text":"2+2?""#),
+        "{}",
+        outputs[1]
+    );
+    assert!(
+        outputs[2].starts_with(r#"{"id":2,"room":"math""#),
+        "{}",
+        outputs[2]
+    );
+    assert!(
+        outputs[3].contains("to the others") && outputs[3].contains("2+2?"),
+        "{}",
+        outputs[3]
+    );
+    assert!(
+        outputs[4].contains(r#""room":"math","members":1"#),
+        "bob's poll is a member: {}",
+        outputs[4]
+    );
+    assert!(
+        outputs[5].starts_with(r#"{"room":"math","members":1"#),
+        "{}",
+        outputs[5]
+    );
+    assert_eq!(
+        app.stored_ids().await,
+        Vec::<u64>::new(),
+        "the lobby saw none of it"
+    );
+}
