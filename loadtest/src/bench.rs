@@ -24,6 +24,7 @@ pub fn run_args(args: &BenchArgs, clients: u64) -> RunArgs {
         transport: TransportArg::All,
         clients,
         messages: args.messages,
+        rooms: 1,
         rate: args.rate,
         payload_bytes: 40,
         poll_interval_ms: 250,

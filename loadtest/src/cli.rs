@@ -1,7 +1,8 @@
 //! The command line (clap derive): `loadtest [run flags]` and `loadtest bench`.
 //!
-//! Limits live here, at the edge: `--clients` at most 20 000, `--messages` at most 1 000 000, and
-//! `--max-seconds` bounds the whole run, so no command line can start an unbounded load.
+//! Limits live here, at the edge: `--clients` at most 20 000, `--messages` at most 1 000 000,
+//! `--rooms` at most 999, and `--max-seconds` bounds the whole run, so no command line can start
+//! an unbounded load.
 
 use std::path::PathBuf;
 
@@ -11,6 +12,8 @@ use protocol::{HeaderProfile, Transport};
 
 pub const MAX_CLIENTS: u64 = 20_000;
 pub const MAX_MESSAGES: u64 = 1_000_000;
+/// transport-lab's default `--max-rooms` (1000) less the lobby: more would be refused with 503.
+pub const MAX_ROOMS: u64 = 999;
 
 /// Drives transport-lab's five transports (or any server that echoes text verbatim) under load
 /// and reports delivery latency, loss and bytes per message, per transport.
@@ -108,6 +111,11 @@ pub struct RunArgs {
     /// Messages published per transport (max 1000000).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=MAX_MESSAGES))]
     pub messages: u64,
+
+    /// Rooms to spread clients and messages over, round-robin, named lt-0 .. lt-{N-1}; each
+    /// client expects its room's messages only (max 999). 1: all in the lobby, no `room=` sent.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MAX_ROOMS))]
+    pub rooms: u64,
 
     /// Publish rate, messages per second (scheduled by intended send time).
     #[arg(long, default_value_t = 200.0, value_parser = parse_rate)]
@@ -273,8 +281,11 @@ mod tests {
             (100, 1000, 40)
         );
         assert_eq!(cli.run.max_seconds, 300.0);
+        assert_eq!(cli.run.rooms, 1);
         for bad in [
-            &["loadtest", "--clients", "20001"][..],
+            &["loadtest", "--rooms", "0"][..],
+            &["loadtest", "--rooms", "1000"],
+            &["loadtest", "--clients", "20001"],
             &["loadtest", "--messages", "1000001"],
             &["loadtest", "--rate", "0"],
             &["loadtest", "--payload-bytes", "5000"],

@@ -14,6 +14,8 @@
 //!   publish on schedule, drain, collect), one module each.
 //! - [`publish_log`]: which messages the server accepted and their ordering floors, written by
 //!   the publisher and read by every client.
+//! - [`rooms`]: `--rooms N`: which room each client and each message is in, and a message's
+//!   place in its room's own sequence.
 //! - [`target`]: the URLs of the server under test, and the loopback guard.
 //! - [`clients`]: one real protocol client per transport, each on its own connection
 //!   (`short_poll`, `long_poll`, `stream`, `sse`, `ws`, named as the server names them).
@@ -36,6 +38,7 @@ pub mod latency;
 pub mod probe;
 pub mod publish_log;
 pub mod report;
+pub mod rooms;
 pub mod run;
 pub mod sequence;
 pub mod sysinfo;

@@ -122,8 +122,9 @@ pub fn leading_number(bytes: &[u8]) -> Option<(u64, &[u8])> {
     Some((n, &bytes[digits..]))
 }
 
-/// The server id of a message in transport-lab's JSON (`{"id":N,...`), used to resume a dropped
-/// stream without duplicates. `None` for control objects and foreign formats.
+/// The server id of a message in transport-lab's JSON (`{"id":N,"room":"..",...`), used to resume
+/// a dropped stream without duplicates. Ids count per room, and a client reads one room, so this
+/// is a cursor in the client's own room. `None` for control objects and foreign formats.
 pub fn message_id(json: &[u8]) -> Option<u64> {
     let at = memmem::find(json, b"\"id\":")?;
     leading_number(&json[at + 5..]).map(|(n, _)| n)
@@ -172,6 +173,15 @@ mod tests {
     #[test]
     fn reads_message_ids() {
         assert_eq!(message_id(br#"{"id":42,"user":"u"}"#), Some(42));
+        // The layout since rooms: the room right after the id.
+        assert_eq!(
+            message_id(br#"{"id":7,"room":"lt-2","user":"loadtest","text":"lt:a:1:2:","ts":3}"#),
+            Some(7)
+        );
+        assert_eq!(
+            message_id(br#"{"type":"ready","room":"lt-2","since":4,"epoch":"k3x9qa"}"#),
+            None
+        );
         assert_eq!(message_id(br#"{"type":"ready","since":4}"#), None);
     }
 }

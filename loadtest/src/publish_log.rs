@@ -9,6 +9,8 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use crate::rooms::Rooms;
+
 /// `floors[seq]` before anything was acknowledged ahead of `seq` (or before `seq` was sent).
 const NONE: u64 = u64::MAX;
 
@@ -48,6 +50,17 @@ impl PublishLog {
             .iter()
             .filter(|a| a.load(Ordering::Acquire))
             .count() as u64
+    }
+
+    /// Accepted messages per room (index = room): what each room's clients must receive.
+    pub fn accepted_by_room(&self, rooms: Rooms) -> Vec<u64> {
+        let mut by_room = vec![0; rooms.count() as usize];
+        for (seq, accepted) in self.accepted.iter().enumerate() {
+            if accepted.load(Ordering::Acquire) {
+                by_room[rooms.of_seq(seq as u64) as usize] += 1;
+            }
+        }
+        by_room
     }
 
     /// Called just before `seq` is sent: fixes its floor from what has completed.
@@ -98,5 +111,8 @@ mod tests {
         assert_eq!(log.floor(3), Some(2));
         assert_eq!(log.accepted_count(), 2);
         assert!(!log.accepted(1) && log.accepted(2) && !log.accepted(9));
+        // 0 and 2 accepted: both in room 0 of 2.
+        assert_eq!(log.accepted_by_room(Rooms::new(2)), [2, 0]);
+        assert_eq!(log.accepted_by_room(Rooms::new(1)), [2]);
     }
 }

@@ -9,6 +9,10 @@
 //! `a` was acknowledged before `b` was sent (its "floor"). With one publisher connection that is
 //! simply "lower sequence numbers first"; with several, two posts in flight at the same time may
 //! legitimately be stored in either order, and the floor says so.
+//!
+//! With `--rooms N` a client's checker counts in its room's own sequence (see [`crate::rooms`]):
+//! the sequence numbers here are then the room's local indices, and another room's message is
+//! recorded as foreign.
 
 use serde::Serialize;
 
@@ -24,7 +28,7 @@ pub enum Delivery {
     NewOutOfOrder,
     /// Already received before.
     Duplicate,
-    /// Beyond the run's sequence range: not something this run published.
+    /// Beyond the run's sequence range (not something this run published), or another room's.
     Foreign,
 }
 
@@ -54,7 +58,8 @@ pub struct SequenceReport {
     pub duplicated: u64,
     /// First deliveries that arrived after a message that had to come after them.
     pub reordered: u64,
-    /// Tokens of this run with a sequence number it never used.
+    /// Tokens of this run with a sequence number it never used, or of another room's message:
+    /// either way a message the server should not have sent this client.
     pub foreign: u64,
     /// A few lost sequence numbers, for reproducing.
     pub lost_examples: Vec<u64>,
@@ -113,6 +118,13 @@ impl SequenceChecker {
         } else {
             Delivery::New
         }
+    }
+
+    /// Records a message that is not this client's to receive (another room's): a routing
+    /// error, never a delivery.
+    pub fn record_foreign(&mut self) -> Delivery {
+        self.foreign += 1;
+        Delivery::Foreign
     }
 
     /// Whether `seq` arrived at least once.
@@ -210,6 +222,17 @@ mod tests {
             (3, 3, 1, 1)
         );
         assert_eq!(r.lost_examples, [1, 3, 4]);
+    }
+
+    /// Another room's message is foreign: counted, never a delivery, never a duplicate.
+    #[test]
+    fn other_rooms_messages_are_foreign() {
+        let mut c = SequenceChecker::new(2);
+        assert_eq!(c.record(0, None), Delivery::New);
+        assert_eq!(c.record_foreign(), Delivery::Foreign);
+        assert_eq!(c.record_foreign(), Delivery::Foreign);
+        let r = c.report(|_| true);
+        assert_eq!((r.delivered, r.lost, r.duplicated, r.foreign), (1, 1, 0, 2));
     }
 
     /// With concurrent publishers, two posts in flight together may arrive in either order.

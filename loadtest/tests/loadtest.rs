@@ -40,6 +40,11 @@ fn spawn_server(extra: &[&str]) -> (String, transport_lab::startup::Shutdown) {
 
 /// `GET /api/stats?client=ID`: the server's ledger for one client.
 async fn ledger(url: &str, client: &str) -> serde_json::Value {
+    get_json(url, &format!("/api/stats?client={client}")).await
+}
+
+/// `GET path` on the server, answered 200 with JSON.
+async fn get_json(url: &str, path: &str) -> serde_json::Value {
     let addr = url["http://".len()..].parse().unwrap();
     let mut conn = loadtest::http1::Connection::connect(
         addr,
@@ -49,12 +54,7 @@ async fn ledger(url: &str, client: &str) -> serde_json::Value {
     .await
     .unwrap();
     let (status, body) = conn
-        .fetch(
-            hyper::Method::GET,
-            &format!("/api/stats?client={client}"),
-            &[],
-            None,
-        )
+        .fetch(hyper::Method::GET, path, &[], None)
         .await
         .unwrap();
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
@@ -305,6 +305,9 @@ async fn every_transport_delivers_everything_once_in_order() {
     }
     assert!(json["machine"]["cores"].as_u64().unwrap() >= 1);
     assert_eq!(json["settings"]["clients"], CLIENTS);
+    // One room: the lobby, and no per-room lines.
+    assert_eq!(json["settings"]["rooms"], 1);
+    assert!(transports.iter().all(|t| t.get("rooms").is_none()));
 
     // HTML: self-contained, three inline charts.
     let html = report::html::render(&report).unwrap();
@@ -312,6 +315,131 @@ async fn every_transport_delivers_everything_once_in_order() {
     assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("<link"));
     for name in names {
         assert!(html.contains(name));
+    }
+    shutdown.shutdown().await;
+}
+
+/// `--rooms 3` over every transport: clients and messages spread round-robin over `lt-0..lt-2`,
+/// every client gets exactly its own room's messages, and the server's rooms hold what was
+/// posted to each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_deliver_each_room_to_its_own_clients() {
+    // Arrange: 7 clients and 31 messages, so the rooms are uneven: clients 3, 2, 2 (0 3 6 |
+    // 1 4 | 2 5), messages 11, 10, 10.
+    const ROOMS: u64 = 3;
+    let (clients, messages) = (7u64, 31u64);
+    let room_clients = [3u64, 2, 2];
+    let room_messages = [11u64, 10, 10];
+    let (url, shutdown) = spawn_server(&[]);
+    let run_args = args(&[
+        "--url",
+        &url,
+        "--rooms",
+        &ROOMS.to_string(),
+        "--clients",
+        &clients.to_string(),
+        "--messages",
+        &messages.to_string(),
+        "--rate",
+        "200",
+        "--poll-interval-ms",
+        "50",
+        "--drain-s",
+        "10",
+        "--max-seconds",
+        "50",
+    ]);
+
+    // Act
+    let report = loadtest::run::run(&run_args, CancellationToken::new())
+        .await
+        .unwrap();
+
+    // Assert: every transport, in the run order, clean per room.
+    let table = report::table::render(&report);
+    println!("{table}");
+    assert_eq!(report.interrupted, None);
+    let names: Vec<_> = by_name(&report).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["sse", "ws", "stream", "longpoll", "poll"]);
+    let expected: u64 = room_clients
+        .iter()
+        .zip(&room_messages)
+        .map(|(c, m)| c * m)
+        .sum();
+    for t in &report.transports {
+        let name = t.transport.name();
+        assert_eq!((t.connected, t.failed), (clients, 0), "{name}");
+        assert_eq!((t.published, t.publish_errors), (messages, 0), "{name}");
+        assert_eq!(t.expected_deliveries, expected, "{name}");
+        assert_eq!(t.sequence.delivered, expected, "{name}");
+        assert_eq!(t.latency.count, expected, "{name}");
+        assert!(t.is_clean(), "{name}: {:?}", t.sequence);
+        assert_eq!(
+            (t.missed_by_gap, t.reconnects, t.clients_with_errors),
+            (0, 0, 0),
+            "{name}: {:?}",
+            t.first_error
+        );
+        let rooms: Vec<_> = t.rooms.iter().map(|r| r.room.as_str()).collect();
+        assert_eq!(rooms, ["lt-0", "lt-1", "lt-2"], "{name}");
+        for (k, r) in t.rooms.iter().enumerate() {
+            let room = &r.room;
+            assert_eq!(
+                (r.clients, r.connected, r.published),
+                (room_clients[k], room_clients[k], room_messages[k]),
+                "{name} {room}"
+            );
+            assert_eq!(
+                r.expected_deliveries,
+                room_clients[k] * room_messages[k],
+                "{name} {room}"
+            );
+            // No loss means each client got all of its room's messages; no duplicate and no
+            // foreign message, that it got each once and nothing of another room's.
+            let q = &r.sequence;
+            assert_eq!(q.delivered, r.expected_deliveries, "{name} {room}");
+            assert_eq!(
+                (q.lost, q.duplicated, q.reordered, q.foreign),
+                (0, 0, 0, 0),
+                "{name} {room}"
+            );
+        }
+        assert!(table.contains(&format!(
+            "  {name} lt-2: 2/2 clients, delivered 20/20, 0 lost"
+        )));
+    }
+
+    // The server: each room's ids count on their own, one phase after another, and nothing was
+    // said in the lobby.
+    let phases = report.transports.len() as u64;
+    let listing = get_json(&url, "/api/rooms").await;
+    let newest = |name: &str| {
+        listing["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["room"] == name)
+            .map(|r| r["newest_id"].as_u64().unwrap())
+    };
+    for (k, m) in room_messages.iter().enumerate() {
+        assert_eq!(newest(&format!("lt-{k}")), Some(phases * m), "{listing}");
+    }
+    assert_eq!(newest("lt-3"), None, "{listing}");
+    assert!(newest("lobby").is_none_or(|id| id == 0), "{listing}");
+
+    // JSON: the room count, and one line per room of every transport.
+    let json: serde_json::Value =
+        serde_json::from_str(&report::json::to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["settings"]["rooms"], ROOMS);
+    for t in json["transports"].as_array().unwrap() {
+        let rooms = t["rooms"].as_array().unwrap();
+        assert_eq!(rooms.len() as u64, ROOMS);
+        for r in rooms {
+            assert_eq!(r["sequence"]["delivered"], r["expected_deliveries"]);
+            for figure in ["lost", "duplicated", "reordered", "foreign"] {
+                assert_eq!(r["sequence"][figure], 0, "{r}");
+            }
+        }
     }
     shutdown.shutdown().await;
 }

@@ -16,7 +16,7 @@ use crate::http1::Connection;
 
 pub async fn run(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) -> ClientOutcome {
     let mut receiver = Receiver::new(phase.clone(), index, permit);
-    let mut cursor = phase.start_cursor;
+    let mut cursor = phase.start_cursor(index);
     let mut conn: Option<Connection> = None;
     loop {
         let path = phase.request_path(cursor, index);

@@ -27,6 +27,7 @@ use crate::http1::{self, Connection, HttpError, LiveBody};
 use crate::latency::{LatencyRecorder, SharedHistogram};
 use crate::probe::{Clock, Finder};
 use crate::publish_log::PublishLog;
+use crate::rooms::Rooms;
 use crate::sequence::{Delivery, SequenceChecker, SequenceReport};
 use crate::target::HttpUrl;
 use crate::wire::{WireCounters, WireTotals};
@@ -70,9 +71,11 @@ pub struct Phase {
     pub capacity: u64,
     /// First measured sequence number; earlier ones are warm-up (no latency recorded).
     pub measured_from: u64,
-    /// The newest id before the phase: every client subscribes from here, so a client that
-    /// connects late still gets every message (transport-lab only).
-    pub start_cursor: Option<u64>,
+    /// Which room each client and each message is in (`--rooms`).
+    pub rooms: Rooms,
+    /// Per room, the newest id before the phase: every client subscribes from its room's, so a
+    /// client that connects late still gets every message (transport-lab only; `None` else).
+    pub start_cursors: Vec<Option<u64>>,
     pub publish_log: Arc<PublishLog>,
     pub clock: Clock,
     pub histogram: SharedHistogram,
@@ -80,6 +83,8 @@ pub struct Phase {
     pub longpoll_timeout_s: u64,
     /// Clients subscribed (ready to receive).
     pub connected: AtomicU64,
+    /// The same, per room: what each room's messages are expected to reach.
+    pub connected_by_room: Vec<AtomicU64>,
     /// Clients that gave up.
     pub failed: AtomicU64,
     /// First deliveries summed over clients: drives the drain progress and its end.
@@ -94,9 +99,16 @@ impl Phase {
         format!("lt-{}-{index}", self.run)
     }
 
-    /// The request path: the URL plus cursor, long-poll timeout and client id.
+    /// The cursor client `index` first subscribes from: its room's newest id before the phase.
+    pub fn start_cursor(&self, index: u64) -> Option<u64> {
+        let room = self.rooms.of_client(index);
+        self.start_cursors.get(room as usize).copied().flatten()
+    }
+
+    /// The request path: the URL plus room (with `--rooms` above 1), cursor, long-poll timeout
+    /// and client id.
     pub fn request_path(&self, cursor: Option<u64>, index: u64) -> String {
-        let mut url = self.url.clone();
+        let mut url = self.rooms.url_in(&self.url, self.rooms.of_client(index));
         if let Some(cursor) = cursor {
             url.path_and_query = url.with_param("since", &cursor.to_string());
         }
@@ -110,6 +122,9 @@ impl Phase {
 /// What one client saw, returned when its phase ends.
 #[derive(Debug, Clone)]
 pub struct ClientOutcome {
+    /// The room it was in (its index in `--rooms`).
+    pub room: u64,
+    /// Counted in its room's sequence, but lost examples are the run's sequence numbers.
     pub sequence: SequenceReport,
     /// Everything this client's sockets carried, from the first connect to the end.
     pub wire: WireTotals,
@@ -126,7 +141,10 @@ pub struct ClientOutcome {
 pub struct Receiver {
     pub phase: Arc<Phase>,
     pub index: u64,
+    /// The room this client is in: only that room's messages are deliveries.
+    pub room: u64,
     pub counters: Arc<WireCounters>,
+    /// Counts in the room's local indices (see [`crate::rooms`]).
     checker: SequenceChecker,
     recorder: LatencyRecorder,
     at_ready: Option<WireTotals>,
@@ -139,11 +157,13 @@ pub struct Receiver {
 
 impl Receiver {
     pub fn new(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) -> Self {
+        let room = phase.rooms.of_client(index);
         Self {
-            checker: SequenceChecker::new(phase.capacity),
+            checker: SequenceChecker::new(phase.rooms.share(room, phase.capacity)),
             recorder: phase.histogram.recorder(),
             phase,
             index,
+            room,
             counters: WireCounters::new(),
             at_ready: None,
             permit: Some(permit),
@@ -161,9 +181,17 @@ impl Receiver {
             return 0;
         }
         let now = self.phase.clock.now_us();
+        let rooms = self.phase.rooms;
         for probe in &probes {
-            let floor = self.phase.publish_log.floor(probe.seq);
-            match self.checker.record(probe.seq, floor) {
+            let delivery = if rooms.of_seq(probe.seq) == self.room {
+                let floor = self.phase.publish_log.floor(probe.seq);
+                let floor = rooms.local_floor(self.room, floor);
+                self.checker.record(rooms.local(probe.seq), floor)
+            } else {
+                // Posted to another room: the server should never have sent it here.
+                self.checker.record_foreign()
+            };
+            match delivery {
                 Delivery::New | Delivery::NewOutOfOrder => {
                     self.phase.delivered.fetch_add(1, Ordering::Relaxed);
                     if probe.seq >= self.phase.measured_from {
@@ -181,6 +209,9 @@ impl Receiver {
         if self.at_ready.is_none() {
             self.at_ready = Some(self.counters.totals());
             self.phase.connected.fetch_add(1, Ordering::Relaxed);
+            if let Some(in_room) = self.phase.connected_by_room.get(self.room as usize) {
+                in_room.fetch_add(1, Ordering::Relaxed);
+            }
         }
         self.permit = None;
     }
@@ -227,9 +258,17 @@ impl Receiver {
         if self.at_ready.is_none() {
             self.phase.failed.fetch_add(1, Ordering::Relaxed);
         }
-        let log = &self.phase.publish_log;
+        let (log, rooms, room) = (&self.phase.publish_log, self.phase.rooms, self.room);
+        let mut sequence = self
+            .checker
+            .report(|local| log.accepted(rooms.seq(room, local)));
+        // Named as the run's sequence numbers, the ones in the tokens, for reproducing.
+        for example in &mut sequence.lost_examples {
+            *example = rooms.seq(room, *example);
+        }
         ClientOutcome {
-            sequence: self.checker.report(|seq| log.accepted(seq)),
+            room,
+            sequence,
             wire: self.counters.totals(),
             at_ready: self.at_ready,
             missed: self.missed,
@@ -376,4 +415,96 @@ pub async fn get(
 pub fn status_error(status: StatusCode, body: &[u8]) -> HttpError {
     let snippet: String = String::from_utf8_lossy(body).chars().take(200).collect();
     HttpError::Malformed(format!("status {}: {snippet}", status.as_u16()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe;
+    use tokio::sync::Semaphore;
+
+    /// A phase of `messages` accepted messages over `rooms` rooms, on an address nothing listens at.
+    fn phase(rooms: u64, messages: u64) -> Arc<Phase> {
+        let rooms = Rooms::new(rooms);
+        let publish_log = PublishLog::new(messages);
+        for seq in 0..messages {
+            publish_log.sending(seq);
+            publish_log.completed(seq, true);
+        }
+        Arc::new(Phase {
+            transport: Transport::Stream,
+            addr: SocketAddr::from(([127, 0, 0, 1], 9)),
+            url: HttpUrl::parse("http://127.0.0.1:9/api/stream").unwrap(),
+            lab: true,
+            headers: Vec::new(),
+            run: "ab12".into(),
+            finder: Finder::new("ab12"),
+            capacity: messages,
+            measured_from: 0,
+            rooms,
+            start_cursors: vec![Some(0); rooms.count() as usize],
+            publish_log: Arc::new(publish_log),
+            clock: Clock::new(),
+            histogram: SharedHistogram::new(),
+            poll_interval: Duration::from_millis(1),
+            longpoll_timeout_s: 1,
+            connected: AtomicU64::new(0),
+            connected_by_room: (0..rooms.count()).map(|_| AtomicU64::new(0)).collect(),
+            failed: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            stop: CancellationToken::new(),
+        })
+    }
+
+    async fn receiver(phase: &Arc<Phase>, index: u64) -> Receiver {
+        let permit = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
+        Receiver::new(phase.clone(), index, permit)
+    }
+
+    /// Client 1 of 3 rooms is in `lt-1`: messages 1 and 4 of 6 are its own (in order, as local 0
+    /// and 1), 0 and 5 are other rooms' and count as foreign, never as deliveries.
+    #[tokio::test]
+    async fn another_rooms_message_is_foreign() {
+        let phase = phase(3, 6);
+        let mut client = receiver(&phase, 1).await;
+        assert_eq!(client.room, 1);
+        assert_eq!(
+            phase.request_path(phase.start_cursor(1), 1),
+            "/api/stream?room=lt-1&since=0&client=lt-ab12-1"
+        );
+        for seq in [1, 0, 4, 5] {
+            client.on_bytes(probe::encode("ab12", seq, 1, 0).as_bytes());
+        }
+        client.ready();
+        assert_eq!(phase.connected_by_room[1].load(Ordering::Relaxed), 1);
+        assert_eq!(phase.delivered.load(Ordering::Relaxed), 2);
+        let outcome = client.finish();
+        assert_eq!(outcome.room, 1);
+        assert_eq!(
+            outcome.sequence,
+            SequenceReport {
+                delivered: 2,
+                foreign: 2,
+                ..Default::default()
+            }
+        );
+    }
+
+    /// What a room's client misses is reported by the run's sequence numbers, and one room is
+    /// the lobby with no `room=` at all.
+    #[tokio::test]
+    async fn lost_messages_are_named_by_run_sequence() {
+        let phase3 = phase(3, 9);
+        let mut client = receiver(&phase3, 2).await;
+        client.on_bytes(probe::encode("ab12", 5, 1, 0).as_bytes());
+        let outcome = client.finish();
+        assert_eq!((outcome.sequence.lost, outcome.sequence.reordered), (2, 0));
+        assert_eq!(outcome.sequence.lost_examples, [2, 8]);
+
+        let lobby = phase(1, 2);
+        assert_eq!(
+            lobby.request_path(lobby.start_cursor(5), 5),
+            "/api/stream?since=0&client=lt-ab12-5"
+        );
+    }
 }

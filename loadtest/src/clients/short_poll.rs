@@ -40,7 +40,7 @@ pub fn on_answer(receiver: &mut Receiver, body: &[u8], cursor: &mut Option<u64>)
 
 pub async fn run(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) -> ClientOutcome {
     let mut receiver = Receiver::new(phase.clone(), index, permit);
-    let mut cursor = phase.start_cursor;
+    let mut cursor = phase.start_cursor(index);
     let mut conn: Option<Connection> = None;
     let mut ticks = interval_at(Instant::now(), phase.poll_interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);

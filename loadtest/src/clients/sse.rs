@@ -96,7 +96,7 @@ async fn read_events(
         if last_event_id.is_some() {
             None
         } else {
-            phase.start_cursor
+            phase.start_cursor(receiver.index)
         },
         receiver.index,
     );

@@ -19,7 +19,7 @@ const MAX_LINE: usize = 1024 * 1024;
 
 pub async fn run(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) -> ClientOutcome {
     let mut receiver = Receiver::new(phase.clone(), index, permit);
-    let mut cursor = phase.start_cursor;
+    let mut cursor = phase.start_cursor(index);
     loop {
         let result = tokio::select! {
             () = phase.stop.cancelled() => break,

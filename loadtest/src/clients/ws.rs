@@ -24,7 +24,7 @@ use crate::wire::CountingStream;
 
 pub async fn run(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) -> ClientOutcome {
     let mut receiver = Receiver::new(phase.clone(), index, permit);
-    let mut cursor = phase.start_cursor;
+    let mut cursor = phase.start_cursor(index);
     loop {
         let result = tokio::select! {
             () = phase.stop.cancelled() => break,

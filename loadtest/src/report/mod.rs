@@ -39,6 +39,8 @@ pub struct Settings {
     pub subscribe_url: Option<String>,
     pub clients: u64,
     pub messages: u64,
+    /// `--rooms`: 1 is the lobby alone; more are `lt-0` .. `lt-{N-1}`.
+    pub rooms: u64,
     pub rate: f64,
     pub payload_bytes: u64,
     pub poll_interval_ms: u64,
@@ -77,8 +79,12 @@ pub struct TransportReport {
     pub publish_round_trip: LatencySummary,
     /// `published` x `connected`: what a lossless server delivers.
     pub expected_deliveries: u64,
-    /// Summed over clients: delivered, lost, duplicated, reordered.
+    /// Summed over clients: delivered, lost, duplicated, reordered, foreign.
     pub sequence: SequenceReport,
+    /// With `--rooms` above 1, the same per room, so a room that lost or got another room's
+    /// messages shows by name; empty (and left out of the JSON) with one room.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rooms: Vec<RoomReport>,
     /// Messages the server itself declared missed (gap notices).
     pub missed_by_gap: u64,
     pub reconnects: u64,
@@ -102,6 +108,22 @@ pub struct TransportReport {
     pub drain_s: f64,
 }
 
+/// One room's share of a transport's run (`--rooms`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomReport {
+    /// Its name on the server (`lt-K`).
+    pub room: String,
+    /// Clients started in it, and those that subscribed.
+    pub clients: u64,
+    pub connected: u64,
+    /// Its messages the server accepted.
+    pub published: u64,
+    /// `published` x `connected`.
+    pub expected_deliveries: u64,
+    /// Summed over its clients; `foreign` counts other rooms' messages they were sent.
+    pub sequence: SequenceReport,
+}
+
 /// Subscriber cost divided by delivered messages.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct PerMessage {
@@ -123,11 +145,13 @@ pub struct ServerUsage {
 }
 
 impl TransportReport {
-    /// Whether every accepted message reached every connected client exactly once, in order.
+    /// Whether every accepted message reached every connected client of its room exactly once,
+    /// in order, and nothing reached a client it was not for.
     pub fn is_clean(&self) -> bool {
         self.sequence.lost == 0
             && self.sequence.duplicated == 0
             && self.sequence.reordered == 0
+            && self.sequence.foreign == 0
             && self.failed == 0
     }
 }

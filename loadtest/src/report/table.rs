@@ -1,4 +1,5 @@
-//! The summary table printed on stdout: one row per transport, the figures a reader compares.
+//! The summary table printed on stdout: one row per transport, the figures a reader compares;
+//! with `--rooms`, one line per room of each transport below it, so a room's trouble has a name.
 
 use std::fmt::Write;
 
@@ -19,9 +20,16 @@ pub fn human_us(us: u64) -> String {
 pub fn render(report: &RunReport) -> String {
     let s = &report.settings;
     let mut out = String::new();
+    // Said only when there are rooms, so a one-room run prints what it always printed.
+    let rooms = if s.rooms > 1 {
+        format!(" over {} rooms", s.rooms)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "loadtest {} against {}: {} clients x {} messages at {}/s, {}-byte payload, {:?} headers",
+        "loadtest {} against {}: {} clients x {} messages{rooms} at {}/s, {}-byte payload, {:?} \
+         headers",
         report.run_id,
         s.publish_url.as_deref().unwrap_or(&s.url),
         s.clients,
@@ -86,16 +94,37 @@ pub fn render(report: &RunReport) -> String {
         let _ = writeln!(out, "{}", line(r));
     }
     for t in &report.transports {
-        if !t.is_clean() || t.publish_errors > 0 || t.sequence.foreign > 0 {
+        for r in &t.rooms {
+            let q = &r.sequence;
             let _ = writeln!(
                 out,
-                "! {}: {} lost (e.g. seq {:?}), {} duplicated, {} reordered, {} failed clients, \
-                 {} publish errors, {} reconnects, {} missed by gap notice; first error: {}",
+                "  {} {}: {}/{} clients, delivered {}/{}, {} lost, {} dup, {} reord, {} foreign",
+                t.transport.name(),
+                r.room,
+                r.connected,
+                r.clients,
+                q.delivered,
+                r.expected_deliveries,
+                q.lost,
+                q.duplicated,
+                q.reordered,
+                q.foreign
+            );
+        }
+    }
+    for t in &report.transports {
+        if !t.is_clean() || t.publish_errors > 0 {
+            let _ = writeln!(
+                out,
+                "! {}: {} lost (e.g. seq {:?}), {} duplicated, {} reordered, {} foreign (not this \
+                 run's, or another room's), {} failed clients, {} publish errors, {} reconnects, \
+                 {} missed by gap notice; first error: {}",
                 t.transport.name(),
                 t.sequence.lost,
                 t.sequence.lost_examples,
                 t.sequence.duplicated,
                 t.sequence.reordered,
+                t.sequence.foreign,
                 t.failed,
                 t.publish_errors,
                 t.reconnects,

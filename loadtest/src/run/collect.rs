@@ -4,6 +4,7 @@
 //! Every figure is summed over clients and divided by *delivered* messages, so a transport is
 //! charged for what actually reached its clients. A client that does not stop within the grace
 //! period contributes nothing, which shows as a client short in the totals rather than as a hang.
+//! With `--rooms`, the same sums are also made per room.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 use crate::clients::{ClientOutcome, Phase};
-use crate::report::{PerMessage, ServerUsage, TransportReport, per};
+use crate::report::{PerMessage, RoomReport, ServerUsage, TransportReport, per};
 use crate::run::drain::Drained;
 use crate::run::publish::Publisher;
 use crate::sequence::SequenceReport;
@@ -79,6 +80,11 @@ pub async fn collect(steps: Steps<'_>) -> TransportReport {
             first_error.get_or_insert_with(|| e.clone());
         }
     }
+    let rooms = if phase.rooms.count() > 1 {
+        room_reports(phase, clients, &drained, &outcomes)
+    } else {
+        Vec::new()
+    };
     let delivered = sequence.delivered;
     let connected = drained.connected;
     let server = match samples {
@@ -108,6 +114,7 @@ pub async fn collect(steps: Steps<'_>) -> TransportReport {
         },
         expected_deliveries: drained.expected,
         sequence,
+        rooms,
         missed_by_gap: missed,
         reconnects,
         clients_with_errors: with_errors,
@@ -126,4 +133,33 @@ pub async fn collect(steps: Steps<'_>) -> TransportReport {
         publish_s,
         drain_s: drained.seconds,
     }
+}
+
+/// Each room's clients and deliveries, in room order.
+fn room_reports(
+    phase: &Phase,
+    clients: u64,
+    drained: &Drained,
+    outcomes: &[ClientOutcome],
+) -> Vec<RoomReport> {
+    let rooms = phase.rooms;
+    (0..rooms.count())
+        .map(|room| {
+            let mut sequence = SequenceReport::default();
+            for o in outcomes.iter().filter(|o| o.room == room) {
+                sequence.add(&o.sequence);
+            }
+            let at = room as usize;
+            let published = drained.accepted_by_room.get(at).copied().unwrap_or(0);
+            let connected = drained.connected_by_room.get(at).copied().unwrap_or(0);
+            RoomReport {
+                room: rooms.name(room),
+                clients: rooms.share(room, clients),
+                connected,
+                published,
+                expected_deliveries: published * connected,
+                sequence,
+            }
+        })
+        .collect()
 }

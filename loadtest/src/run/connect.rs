@@ -12,12 +12,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use hyper::{Method, StatusCode};
+use protocol::Transport;
 use protocol::headers::{self, HeaderProfile, RequestKind};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::clients::{self, ClientOutcome, Phase};
 use crate::http1::Connection;
+use crate::rooms::Rooms;
 use crate::run::progress::{Progress, TICK};
 use crate::target::HttpUrl;
 use crate::wire::WireCounters;
@@ -25,33 +27,44 @@ use crate::wire::WireCounters;
 /// How long the connect phase may take before the run goes on with whoever connected.
 const CONNECT_PHASE_LIMIT: Duration = Duration::from_secs(60);
 
-/// The newest message id (transport-lab's short poll without a cursor answers with `last_id`):
-/// the cursor every client of the next phase subscribes from.
-pub async fn newest_id(addr: SocketAddr, url: &HttpUrl) -> anyhow::Result<u64> {
+/// The newest message id of every room, in room order (transport-lab's short poll without a
+/// cursor answers with `last_id`): the cursors the next phase's clients subscribe from. Ids
+/// count per room, so each room needs its own; one connection asks for all of them.
+pub async fn newest_ids(addr: SocketAddr, url: &HttpUrl, rooms: Rooms) -> anyhow::Result<Vec<u64>> {
     let mut conn = Connection::connect(addr, &url.authority(), WireCounters::new()).await?;
     let headers =
         headers::request_headers(HeaderProfile::Curl, RequestKind::Fetch, &url.origin(), None);
-    let (status, body) = conn
-        .fetch(
-            Method::GET,
-            "/api/poll?client=loadtest-setup",
-            &headers,
-            None,
-        )
-        .await?;
-    if status != StatusCode::OK {
-        bail!(
-            "GET /api/poll answered {}: is {} a transport-lab server? (use --publish-url and \
-             --subscribe-url for others)",
-            status.as_u16(),
-            url.origin()
+    let poll = HttpUrl {
+        path_and_query: Transport::Poll.path().into(),
+        ..url.clone()
+    };
+    let mut ids = Vec::with_capacity(rooms.count() as usize);
+    for room in 0..rooms.count() {
+        let path = rooms
+            .url_in(&poll, room)
+            .with_param("client", "loadtest-setup");
+        let (status, body) = conn.fetch(Method::GET, &path, &headers, None).await?;
+        if status != StatusCode::OK {
+            bail!(
+                "GET {path} answered {} ({}): is {} a transport-lab server? (use --publish-url \
+                 and --subscribe-url for others)",
+                status.as_u16(),
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>(),
+                url.origin()
+            );
+        }
+        let answer: clients::short_poll::PollAnswer = serde_json::from_slice(&body)
+            .with_context(|| format!("GET {path} did not answer poll JSON"))?;
+        ids.push(
+            answer
+                .last_id
+                .with_context(|| format!("GET {path} answer has no last_id"))?,
         );
     }
-    let answer: clients::short_poll::PollAnswer =
-        serde_json::from_slice(&body).context("GET /api/poll did not answer poll JSON")?;
-    answer
-        .last_id
-        .context("GET /api/poll answer has no last_id")
+    Ok(ids)
 }
 
 /// The clients of a phase, running.

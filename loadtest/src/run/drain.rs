@@ -20,7 +20,11 @@ pub struct Drained {
     pub accepted: u64,
     /// Clients subscribed when the drain began.
     pub connected: u64,
-    /// `accepted` x `connected`: what a lossless server delivers.
+    /// `accepted` and `connected` per room (index = room; one entry without `--rooms`).
+    pub accepted_by_room: Vec<u64>,
+    pub connected_by_room: Vec<u64>,
+    /// Per room `accepted` x `connected`, summed: what a lossless server delivers (every
+    /// client gets its own room's messages, and only those).
     pub expected: u64,
     pub seconds: f64,
 }
@@ -29,7 +33,17 @@ pub async fn drain(phase: &Phase, drain_s: f64, progress: Progress) -> Drained {
     let t2 = Instant::now();
     let accepted = phase.publish_log.accepted_count();
     let connected = phase.connected.load(Ordering::Relaxed);
-    let expected = accepted * connected;
+    let accepted_by_room = phase.publish_log.accepted_by_room(phase.rooms);
+    let connected_by_room: Vec<u64> = phase
+        .connected_by_room
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .collect();
+    let expected = accepted_by_room
+        .iter()
+        .zip(&connected_by_room)
+        .map(|(a, c)| a * c)
+        .sum();
     let bar = progress.bar(expected, format!("{} drain", phase.transport.name()));
     let drain_until = Instant::now() + Duration::from_secs_f64(drain_s);
     loop {
@@ -44,6 +58,8 @@ pub async fn drain(phase: &Phase, drain_s: f64, progress: Progress) -> Drained {
     Drained {
         accepted,
         connected,
+        accepted_by_room,
+        connected_by_room,
         expected,
         seconds: t2.elapsed().as_secs_f64(),
     }

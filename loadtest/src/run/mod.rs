@@ -3,8 +3,8 @@
 //!
 //! Transports run one after another, never together, so each one's latency, bytes and server CPU
 //! are its own. Each phase has its own run id, and its clients subscribe from the newest id before
-//! the phase, so a slow connector still receives every message and nothing from an earlier phase
-//! is counted.
+//! the phase (its room's, with `--rooms`), so a slow connector still receives every message and
+//! nothing from an earlier phase is counted.
 //!
 //! Everything is bounded: client and message counts by the CLI limits, each phase's connect and
 //! drain by timeouts, and the whole run by `--max-seconds`; Ctrl-C stops the same way and the
@@ -32,6 +32,7 @@ use crate::latency::SharedHistogram;
 use crate::probe::{Clock, Finder};
 use crate::publish_log::PublishLog;
 use crate::report::{RunReport, Settings, TransportReport};
+use crate::rooms::Rooms;
 use crate::sysinfo::{self, MachineInfo};
 use crate::target::{self, HttpUrl};
 use progress::Progress;
@@ -137,6 +138,7 @@ pub async fn run(args: &RunArgs, stop: CancellationToken) -> anyhow::Result<RunR
             subscribe_url: args.subscribe_url.clone(),
             clients: args.clients,
             messages: args.messages,
+            rooms: args.rooms,
             rate: args.rate,
             payload_bytes: args.payload_bytes,
             poll_interval_ms: args.poll_interval_ms,
@@ -182,10 +184,15 @@ async fn run_phase(setup: PhaseSetup<'_>) -> anyhow::Result<TransportReport> {
         stop,
     } = setup;
     let lab = args.subscribe_url.is_none();
-    let start_cursor = if lab {
-        Some(connect::newest_id(sub_addr, &sub_url).await?)
+    let rooms = Rooms::new(args.rooms);
+    let start_cursors = if lab {
+        connect::newest_ids(sub_addr, &sub_url, rooms)
+            .await?
+            .into_iter()
+            .map(Some)
+            .collect()
     } else {
-        None
+        vec![None; rooms.count() as usize]
     };
     let warmup = (args.warmup_s * args.rate).round() as u64;
     let capacity = warmup + args.messages;
@@ -201,13 +208,15 @@ async fn run_phase(setup: PhaseSetup<'_>) -> anyhow::Result<TransportReport> {
         run,
         capacity,
         measured_from: warmup,
-        start_cursor,
+        rooms,
+        start_cursors,
         publish_log: Arc::new(PublishLog::new(capacity)),
         clock: Clock::new(),
         histogram: SharedHistogram::new(),
         poll_interval: Duration::from_millis(args.poll_interval_ms),
         longpoll_timeout_s: args.longpoll_timeout_s,
         connected: AtomicU64::new(0),
+        connected_by_room: (0..rooms.count()).map(|_| AtomicU64::new(0)).collect(),
         failed: AtomicU64::new(0),
         delivered: AtomicU64::new(0),
         stop: stop.child_token(),

@@ -4,6 +4,9 @@
 //! stamps that time into the probe. If the publisher falls behind (a slow POST answer), the next
 //! messages go out late but keep their intended times, so the delay shows up in the latency
 //! figures instead of silently lowering the load: coordinated omission is measured, not hidden.
+//!
+//! With `--rooms N`, message `seq` is posted to room `seq % N` (see [`crate::rooms`]), so the
+//! rooms take turns whichever publisher connection takes the next number.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -125,9 +128,16 @@ impl Publisher {
         let phase = &self.phase;
         let mut conn: Option<Connection> = None;
         let mut round_trips = self.round_trips.recorder();
-        let path = self
-            .url
-            .with_param("client", &format!("lt-{}-pub", phase.run));
+        // One path per room: message `seq` goes to room `seq % rooms` (no `room=` with one).
+        let client = format!("lt-{}-pub", phase.run);
+        let paths: Vec<String> = (0..phase.rooms.count())
+            .map(|room| {
+                phase
+                    .rooms
+                    .url_in(&self.url, room)
+                    .with_param("client", &client)
+            })
+            .collect();
         loop {
             let seq = self.next.fetch_add(1, Ordering::Relaxed);
             if seq >= phase.capacity {
@@ -141,11 +151,12 @@ impl Publisher {
             let lag = phase.clock.now_us().saturating_sub(intended_us);
             self.lag_max_us.fetch_max(lag, Ordering::Relaxed);
             let text = probe::encode(&phase.run, seq, intended_us, self.payload_bytes);
+            let path = &paths[phase.rooms.of_seq(seq) as usize];
             phase.publish_log.sending(seq);
             let posted = Instant::now();
             let ok = tokio::select! {
                 () = phase.stop.cancelled() => false,
-                ok = self.post(&mut conn, &path, Bytes::from(text)) => ok,
+                ok = self.post(&mut conn, path, Bytes::from(text)) => ok,
             };
             if ok {
                 round_trips.record(posted.elapsed().as_micros() as u64);
