@@ -564,3 +564,56 @@ async fn stats_per_room() {
     assert_eq!(app.get_json("/api/stats?room=never").await.0, 404);
     assert_eq!(app.get_json("/api/stats?room=a%20b").await.0, 400);
 }
+
+/// An idle room is dropped with its history, and comes back where it stopped: its ids go on, and
+/// a cursor into the dropped history gets a gap, never another conversation's messages.
+#[tokio::test]
+async fn an_idle_room_is_dropped_and_continues_its_ids() {
+    let app = spawn_app_with(&["--room-idle", "0"]).await;
+    app.post_to("room=brief", "u", "one").await;
+    app.post_to("room=brief", "u", "two").await;
+    let mut dropped = false;
+    for _ in 0..50 {
+        if app.get_json("/api/rooms/brief").await.0 == 404 {
+            dropped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(dropped, "the sweep drops an empty, unused room");
+    let (_, lobby) = app.get_json("/api/rooms/lobby").await;
+    assert_eq!(lobby["room"], "lobby", "the lobby is never dropped");
+
+    let three = app.post_to("room=brief", "u", "three").await;
+    assert_eq!(three["id"], 3);
+    let (_, poll) = app.get_json("/api/poll?room=brief&since=1").await;
+    assert_eq!(
+        (&poll["gap"], &poll["missed"], texts(&poll["messages"])),
+        (&json!(true), &json!(1), vec!["three".to_owned()])
+    );
+}
+
+/// `/metrics` has per-room series only when asked for (`--metrics-rooms`).
+#[tokio::test]
+async fn metrics_name_rooms_only_when_asked() {
+    for (flags, per_room) in [(&[][..], false), (&["--metrics-rooms"][..], true)] {
+        let app = spawn_app_with(flags).await;
+        app.get_json("/api/poll?room=labelled&since=0").await;
+        let text = app
+            .http
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let line =
+            r#"transport_lab_room_bytes_total{room="labelled",transport="poll",direction="up"}"#;
+        assert_eq!(text.contains(line), per_room, "{flags:?}:\n{text}");
+        assert!(
+            text.contains(r#"transport_lab_requests_total{transport="poll"} 1"#),
+            "{text}"
+        );
+    }
+}
