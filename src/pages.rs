@@ -309,8 +309,10 @@ pub async fn class(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     let (host, port) = classroom::split_host(&authority);
     let port = port.unwrap_or(bind.port());
     let here = format!("http://{authority}{path}");
+    let local_only = bind.ip().is_loopback();
     let mut also = Vec::new();
-    if bind.ip().is_unspecified() || classroom::is_loopback_host(host) {
+    // The LAN addresses reach the server only when it listens on them.
+    if !local_only && (bind.ip().is_unspecified() || classroom::is_loopback_host(host)) {
         for ip in classroom::lan_ipv4() {
             let url = format!("http://{ip}:{port}{path}");
             if url != here {
@@ -318,7 +320,6 @@ pub async fn class(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
             }
         }
     }
-    let local_only = bind.ip().is_loopback();
     // A phone cannot open `localhost`: when the teacher's browser used it, the QR code holds the
     // first LAN address instead (if the server can be reached there at all).
     let url = if classroom::is_loopback_host(host) && !local_only && !also.is_empty() {
@@ -340,7 +341,7 @@ pub async fn class(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         also,
         room,
         local_only,
-        bind: bind.to_string(),
+        bind: bind.ip().to_string(),
     })
 }
 
