@@ -14,6 +14,8 @@ const FILES: &[(&str, &str, &str)] = &[
     ("demo.js", JS, include_str!("../static/demo.js")),
     ("lesson.js", JS, include_str!("../static/lesson.js")),
     ("overhead.js", JS, include_str!("../static/overhead.js")),
+    ("rooms.js", JS, include_str!("../static/rooms.js")),
+    ("class.js", JS, include_str!("../static/class.js")),
     (
         "walkthrough.js",
         JS,

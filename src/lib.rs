@@ -26,11 +26,13 @@
 //! - [`stats`]: the ledger's endpoints (`/api/stats`, its SSE stream, the tap, `/metrics`).
 //! - [`overhead`]: per-request and per-message cost measured on a private server (`/api/overhead`).
 //! - [`pages`] and [`assets`]: the HTML pages and their static files.
+//! - [`classroom`]: `/class`: the address students reach, its LAN variants, its QR code.
 //! - [`error`]: the JSON error every failure becomes.
 
 pub mod admission;
 pub mod assets;
 pub mod bus;
+pub mod classroom;
 pub mod compose;
 pub mod config;
 pub mod error;

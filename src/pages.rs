@@ -1,6 +1,6 @@
 //! The HTML pages, rendered with askama from `templates/`: `/` (the five transports side by
 //! side), `/transports/{name}` (a lesson per transport), `/overhead` (the comparison) and
-//! `/walkthrough` (classroom mode). Every page carries a Content-Security-Policy that allows only
+//! `/walkthrough` (classroom mode), `/class` (the address and QR code students join with). Every page carries a Content-Security-Policy that allows only
 //! our own scripts, styles and connections, so text from a chat message can never become markup
 //! or code (askama escapes it as well, and the scripts render messages with `textContent`).
 //!
@@ -11,7 +11,12 @@ use actix_web::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
+use protocol::RoomName;
+
+use crate::classroom;
 use crate::error::AppError;
+use crate::params::Params;
+use crate::state::AppState;
 use crate::transports::Transport;
 
 /// Only same-origin resources, no inline script, no framing by other sites.
@@ -213,6 +218,29 @@ struct Index {
     base: String,
     /// `ws://host:port`.
     ws_base: String,
+    /// The room in the URL (`/?room=math`); the lobby without one, or with one the server would
+    /// refuse (the page's script says why).
+    room: RoomName,
+}
+
+/// `/class`.
+#[derive(Template)]
+#[template(path = "class.html")]
+struct Class {
+    nav: &'static str,
+    lessons: &'static [Lesson],
+    /// The address students open, the one the QR code holds.
+    url: String,
+    /// The QR code of `url`, an inline `<svg>` drawn here.
+    qr: String,
+    /// Other addresses of this machine that reach the server (its LAN addresses).
+    also: Vec<String>,
+    /// `?room=`: the QR code opens that room.
+    room: Option<RoomName>,
+    /// The server listens on a loopback address: no student can reach it.
+    local_only: bool,
+    /// The address the server listens on.
+    bind: String,
 }
 
 /// `/transports/{name}`.
@@ -251,12 +279,69 @@ fn bases(req: &HttpRequest) -> (String, String) {
 
 pub async fn index(req: HttpRequest) -> Result<HttpResponse, AppError> {
     let (base, ws_base) = bases(&req);
+    let room = Params::query(req.query_string())
+        .and_then(|p| p.room())
+        .unwrap_or_else(|_| RoomName::lobby());
     render(&Index {
         nav: "index",
         lessons: &LESSONS,
         default_send: DEFAULT_SEND,
         base,
         ws_base,
+        room,
+    })
+}
+
+/// `/class`: the address (from the `Host` the teacher's browser used), the machine's LAN
+/// addresses when that one is `localhost` or the server listens everywhere, and the QR code.
+pub async fn class(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let params = Params::query(req.query_string())?;
+    let room = match params.get("room") {
+        Some(_) => Some(params.room()?),
+        None => None,
+    };
+    let path = match &room {
+        Some(r) => format!("/?room={}", r.as_str()),
+        None => "/".to_owned(),
+    };
+    let bind = state.config.bind;
+    let authority = req.connection_info().host().to_owned();
+    let (host, port) = classroom::split_host(&authority);
+    let port = port.unwrap_or(bind.port());
+    let here = format!("http://{authority}{path}");
+    let local_only = bind.ip().is_loopback();
+    let mut also = Vec::new();
+    // The LAN addresses reach the server only when it listens on them.
+    if !local_only && (bind.ip().is_unspecified() || classroom::is_loopback_host(host)) {
+        for ip in classroom::lan_ipv4() {
+            let url = format!("http://{ip}:{port}{path}");
+            if url != here {
+                also.push(url);
+            }
+        }
+    }
+    // A phone cannot open `localhost`: when the teacher's browser used it, the QR code holds the
+    // first LAN address instead (if the server can be reached there at all).
+    let url = if classroom::is_loopback_host(host) && !local_only && !also.is_empty() {
+        also.remove(0)
+    } else {
+        here.clone()
+    };
+    // The teacher's own `localhost` is no use to anyone else.
+    if url != here && !classroom::is_loopback_host(host) {
+        also.push(here);
+    }
+    let qr = classroom::qr_svg(&url)
+        .map_err(|e| AppError::Internal(format!("no QR code for {url}: {e}")))?;
+    render(&Class {
+        nav: "class",
+        lessons: &LESSONS,
+        url,
+        qr,
+        also,
+        room,
+        local_only,
+        bind: bind.ip().to_string(),
     })
 }
 

@@ -41,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get_and_head("/transports/{name}", pages::transport))
         .service(get_and_head("/overhead", pages::overhead))
         .service(get_and_head("/walkthrough", pages::walkthrough))
+        .service(get_and_head("/class", pages::class))
         .service(get_and_head("/api/overhead", overhead::overhead_json))
         .service(get_and_head("/static/{file}", assets::serve))
         .default_service(web::to(not_found));

@@ -5,7 +5,12 @@
 // All five panels share one ledger client id (this page load) and each is counted under its own
 // transport there, so each panel's numbers are its own. One id, because the counters arrive over
 // one /api/stats/stream connection: five would take five of the browser's six HTTP/1.1
-// connections to this server, and the long poll, stream and SSE panels need three.
+// connections to this server, and the long poll, stream and SSE panels need three. The one id
+// also makes "to others" work: the server leaves out the one client id a send names in `except`,
+// so none of this page's five panels receives it.
+//
+// All five panels are in one room, the one in the URL (`?room=math`, `lobby` without it);
+// switchRoom() moves them all, each reconnecting with a cursor of the new room.
 'use strict';
 
 (function () {
@@ -17,6 +22,8 @@
   let clockOffset = 0;
   // Messages up to this id were already in the room when the page opened: shown as history.
   let liveFrom = Infinity;
+  // The room all five panels are in.
+  let room = TL.roomFromUrl();
   const status = document.getElementById('c-status');
   const idLabel = document.getElementById('client-id');
   if (idLabel) idLabel.textContent = clientId;
@@ -45,6 +52,7 @@
         onGap: (missed, reset) => this.notice(missed, reset),
         onState: (text, cls) => this.state(text, cls),
       }, epoch);
+      this.client.room = room;
       el.querySelector('[data-act="pause"]').addEventListener('click', () => this.toggle());
       el.querySelector('[data-act="drop"]').addEventListener('click', () => this.client.drop());
     }
@@ -64,6 +72,15 @@
       this.client.start();
       this.el.querySelector('[data-act="pause"]').textContent = 'Pause';
       this.el.querySelector('[data-act="pause"]').setAttribute('aria-pressed', 'false');
+    }
+    // Forgets what the panel showed and counted: ids start from 1 again in another room.
+    reset(since) {
+      this.seen.clear();
+      this.highest = since;
+      this.resync = false;
+      for (const k of Object.keys(this.counts)) this.counts[k] = 0;
+      this.list.replaceChildren();
+      this.detector();
     }
     // The detector: ids are consecutive, so a jump is a gap, a repeat a duplicate, a step back
     // a reorder. A gap the server announced (history overflow) is shown as a notice, not hidden.
@@ -108,6 +125,9 @@
       const id = document.createElement('span');
       id.className = 'mid';
       id.textContent = '#' + m.id;
+      const where = document.createElement('span');
+      where.className = 'room';
+      where.textContent = m.room || '';
       const who = document.createElement('span');
       who.className = 'who';
       who.textContent = m.user;
@@ -120,7 +140,7 @@
       // Messages older than the page are marked, not timed.
       lat.textContent = m.id <= liveFrom ? 'history' : Math.max(0, Math.round(ms)) + ' ms';
       li.dataset.latency = String(Math.round(ms));
-      li.append(lat, id, who, text);
+      li.append(lat, id, where, who, text);
       this.list.prepend(li);
       while (this.list.children.length > MAX_SHOWN) this.list.lastChild.remove();
     }
@@ -180,18 +200,19 @@
     };
   }
 
-  async function send(via, user, text) {
+  // `toOthers`: leave this page's own panels out (the server skips our client id).
+  async function send(via, user, text, toOthers) {
     const t0 = Date.now();
-    const stored = await panels[via].client.send(user, text);
+    const stored = await panels[via].client.send(user, text, !!toOthers);
     const t1 = Date.now();
     if (typeof stored.ts === 'number') clockOffset = stored.ts - (t0 + t1) / 2;
     return stored;
   }
 
-  async function burst(via, n, user) {
+  async function burst(via, n, user, toOthers) {
     n = Math.max(1, Math.min(40, n | 0));
     let last = null;
-    for (let i = 1; i <= n; i++) last = await send(via, user, 'burst ' + i + ' of ' + n);
+    for (let i = 1; i <= n; i++) last = await send(via, user, 'burst ' + i + ' of ' + n, toOthers);
     return last;
   }
 
@@ -201,6 +222,8 @@
     const user = document.getElementById('c-user');
     const text = document.getElementById('c-text');
     const via = document.getElementById('c-via');
+    const others = document.getElementById('c-others');
+    const toOthers = () => !!(others && others.checked);
     const user0 = () => user.value.trim() || 'anonymous';
     panels.ws.client.user = user0();
     user.addEventListener('change', () => { panels.ws.client.user = user0(); });
@@ -209,8 +232,9 @@
       if (!text.value) return;
       const started = performance.now();
       try {
-        const m = await send(via.value, user0(), text.value);
-        say('sent #' + m.id + ' via ' + via.value + ' in ' + Math.round(performance.now() - started) + ' ms');
+        const m = await send(via.value, user0(), text.value, toOthers());
+        say('sent #' + m.id + ' to ' + room + (toOthers() ? ' (others only)' : '') + ' via ' + via.value +
+          ' in ' + Math.round(performance.now() - started) + ' ms');
         text.value = '';
       } catch (err) {
         say('not sent: ' + err.message, true);
@@ -219,7 +243,7 @@
     document.getElementById('c-burst').addEventListener('click', async () => {
       const n = parseInt(document.getElementById('c-n').value, 10) || 1;
       try {
-        const m = await burst(via.value, n, user0());
+        const m = await burst(via.value, n, user0(), toOthers());
         say('burst of ' + Math.min(40, n) + ' sent via ' + via.value + ', last #' + m.id);
       } catch (err) {
         say('burst stopped: ' + err.message, true);
@@ -229,12 +253,37 @@
     interval.addEventListener('change', () => { panels.poll.client.interval = parseInt(interval.value, 10); });
   }
 
+  // Moves all five panels to room `name`: the server creates it on first use, or refuses the
+  // name with a 400 whose text is thrown here. `push`: record it in the URL (and the history).
+  async function switchRoom(name, push) {
+    const newest = await TL.newest(name);
+    const since = Math.max(0, newest.id - 5);
+    room = name;
+    liveFrom = newest.id;
+    for (const p of Object.values(panels)) {
+      p.reset(since);
+      p.client.switchRoom(name, { epoch: newest.epoch, id: since });
+    }
+    if (push) {
+      const url = new URL(location.href);
+      if (name === TL.DEFAULT_ROOM) url.searchParams.delete('room'); else url.searchParams.set('room', name);
+      history.pushState({ room: name }, '', url);
+    }
+    document.body.dataset.room = name;
+    document.dispatchEvent(new CustomEvent('tl-room', { detail: name }));
+  }
+
   async function main() {
     let since = 0;
     let epoch = null;
+    if (!TL.ROOM_NAME.test(room)) {
+      say('no room ' + JSON.stringify(room) + ': names are 1 to 64 of A-Z a-z 0-9 - _ . (in the lobby instead)', true);
+      room = TL.DEFAULT_ROOM;
+    }
+    document.body.dataset.room = room;
     try {
       // Start every panel at the same cursor, a few messages back, so all five show the same list.
-      const newest = await TL.newest();
+      const newest = await TL.newest(room);
       since = Math.max(0, newest.id - 5);
       epoch = newest.epoch;
       liveFrom = newest.id;
@@ -251,10 +300,14 @@
     watchStats();
     const autostart = document.body.dataset.autostart !== 'no';
     for (const t of TL.TRANSPORTS) if (panels[t] && autostart) panels[t].resume();
+    // Back and forward move between the rooms this page was in.
+    window.addEventListener('popstate', () => {
+      switchRoom(TL.roomFromUrl(), false).catch((e) => say('could not switch room: ' + e.message, true));
+    });
     document.body.dataset.ready = 'yes';
     document.dispatchEvent(new Event('tl-ready'));
   }
 
-  window.TLDemo = { panels, clientId, send, burst, say };
+  window.TLDemo = { panels, clientId, send, burst, say, switchRoom, room: () => room };
   main();
 })();

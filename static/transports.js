@@ -13,6 +13,8 @@
 
 (function () {
   const BASE_DELAY = 500;
+  // The room every client is in until told otherwise (the server's default too).
+  const DEFAULT_ROOM = 'lobby';
   const MAX_DELAY = 30000;
 
   function backoff(attempt) {
@@ -55,10 +57,12 @@
   // One transport client. `handlers`: onMessage(msg), onGap(missed, reset), onState(text, cls),
   // onAck(ack). Subclasses implement open() and close(). `since` and `epoch`: the cursor to start
   // after (an epoch of null sends a bare id, which only detects a restart the weaker way).
+  // `room`: the room it reads and sends in (`lobby` unless set; each room numbers its own ids).
   class Client {
     constructor(transport, clientId, since, handlers, epoch) {
       this.transport = transport;
       this.clientId = clientId;
+      this.room = DEFAULT_ROOM;
       this.cursor = since;
       this.epoch = epoch || null;
       this.h = handlers;
@@ -126,12 +130,24 @@
     }
     query() {
       const since = (this.epoch ? this.epoch + '-' : '') + this.cursor;
-      return 'since=' + since + '&client=' + encodeURIComponent(this.clientId);
+      return 'since=' + since + '&client=' + encodeURIComponent(this.clientId) +
+        '&room=' + encodeURIComponent(this.room);
+    }
+    // Moves the client to `room`, reading from `cursor` ({ epoch, id }) there: one new connection.
+    switchRoom(room, cursor) {
+      const wasRunning = this.running;
+      if (wasRunning) this.stop();
+      this.room = room;
+      this.cursor = cursor.id;
+      this.epoch = cursor.epoch;
+      if (wasRunning) this.start();
     }
     // Publishes through this transport's own send path: a POST counted under this transport.
-    async send(user, text) {
+    // `toOthers`: every client of this page (they share one client id) is left out.
+    async send(user, text, toOthers) {
+      const except = toOthers ? '&except=' + encodeURIComponent(this.clientId) : '';
       const r = await fetch('/api/messages?client=' + encodeURIComponent(this.clientId) +
-        '&transport=' + this.transport, {
+        '&transport=' + this.transport + '&room=' + encodeURIComponent(this.room) + except, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
         body: JSON.stringify({ user: user, text: text }),
@@ -301,14 +317,16 @@
       this.pending.clear();
     }
     close() { if (this.ws) this.ws.close(1000, 'drop'); }
-    send(user, text) {
+    send(user, text, toOthers) {
       if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
         return Promise.reject(new Error('the WebSocket is not open'));
       }
       const ref = ++this.ref;
+      const frame = { room: this.room, text: text, user: user, ref: ref };
+      if (toOthers) frame.except_sender = true;
       return new Promise((resolve, reject) => {
         this.pending.set(ref, { resolve, reject });
-        this.ws.send(JSON.stringify({ text: text, user: user, ref: ref }));
+        this.ws.send(JSON.stringify(frame));
         setTimeout(() => { if (this.pending.delete(ref)) reject(new Error('no ack in 5 s')); }, 5000);
       });
     }
@@ -316,10 +334,21 @@
 
   const CLASSES = { poll: Poll, longpoll: LongPoll, stream: Stream, sse: Sse, ws: Ws };
 
-  // The newest cursor in the room ({ epoch, id }), so every client of a page starts from the same.
-  async function newest() {
-    const r = await fetch('/api/poll', { cache: 'no-store' });
-    return parseCursor((await r.json()).cursor);
+  // The newest cursor in `room` ({ epoch, id }), so every client of a page starts from the same.
+  async function newest(room) {
+    const r = await fetch('/api/poll?room=' + encodeURIComponent(room || DEFAULT_ROOM), { cache: 'no-store' });
+    const body = await r.json();
+    if (!r.ok) throw new Error(body.error || ('HTTP ' + r.status));
+    return parseCursor(body.cursor);
+  }
+
+  // Room names as the server accepts them; the server's own 400 says why when one is refused.
+  const ROOM_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+  // The room in this page's URL (`?room=math`), so a link shares it; `lobby` without one.
+  function roomFromUrl() {
+    const r = new URLSearchParams(location.search).get('room');
+    return r === null || r === '' ? DEFAULT_ROOM : r;
   }
 
   // Leaving the page closes every connection it holds at once. Otherwise a page kept in the
@@ -338,6 +367,7 @@
     TRANSPORTS: NAV.map((a) => a.dataset.transport),
     LABELS: Object.fromEntries(NAV.map((a) => [a.dataset.transport, a.dataset.label])),
     create: (t, clientId, since, handlers, epoch) => new CLASSES[t](t, clientId, since, handlers, epoch),
-    newClientId, newest, parseCursor, fmtBytes, figures, backoff, onLeave,
+    DEFAULT_ROOM, ROOM_NAME,
+    newClientId, newest, roomFromUrl, parseCursor, fmtBytes, figures, backoff, onLeave,
   };
 })();

@@ -1,6 +1,7 @@
 // transport-lab, `/walkthrough`: classroom mode. A fixed sequence of steps (short poll, long
 // poll, stream, SSE, WebSocket, compare); each step starts the transports it teaches on the live
 // demo panels (demo.js), sends a burst, highlights the counters that answer its question.
+// The last step leaves the panels for two clients of its own, one per room.
 // Keys: → / space / PageDown next, ← / PageUp back (presentation clickers send PageUp/PageDown).
 'use strict';
 
@@ -68,7 +69,65 @@
       show: TL.TRANSPORTS, hot: {}, compare: true,
       run: async (d) => { await wait(1500); await d.burst('ws', 10, 'teacher'); },
     },
+    {
+      title: '7. Two groups, two rooms',
+      text: 'Two clients, each an EventSource: one in room group-a, one in room group-b. ' +
+        'We post one message to group-a. Rooms are separate logs, each with its own ids.',
+      question: 'Who received the message? What id did it get, and why does group-b still count from its own 0?',
+      show: [], hot: {}, rooms: true,
+      run: async () => { await roomsDemo(); },
+    },
   ];
+
+  // The rooms step: two SSE clients in two rooms, then one POST to the first.
+  const GROUPS = ['group-a', 'group-b'];
+  let groupClients = [];
+
+  function stopGroups() {
+    for (const c of groupClients) c.stop();
+    groupClients = [];
+  }
+
+  async function roomsDemo() {
+    stopGroups();
+    const box = document.getElementById('rooms-demo');
+    const opened = GROUPS.map(async (room) => {
+      const el = box.querySelector('[data-room="' + room + '"]');
+      const list = el.querySelector('[data-role=messages]');
+      const state = el.querySelector('[data-role=state]');
+      list.replaceChildren();
+      el.dataset.received = '0';
+      // From the room's newest message: only what is sent from now on shows.
+      const newest = await TL.newest(room);
+      return new Promise((resolve) => {
+        const c = TL.create('sse', demo.clientId + '-' + room, newest.id, {
+          onMessage: (m) => {
+            const li = document.createElement('li');
+            li.dataset.id = String(m.id);
+            li.textContent = '#' + m.id + ' in ' + m.room + ': ' + m.user + ': ' + m.text;
+            list.prepend(li);
+            el.dataset.received = String(Number(el.dataset.received) + 1);
+          },
+          onGap: () => {},
+          onState: (text, cls) => {
+            state.textContent = text;
+            if (cls === 'live') resolve();
+          },
+        }, newest.epoch);
+        c.room = room;
+        groupClients.push(c);
+        c.start();
+      });
+    });
+    await Promise.all(opened);
+    const r = await fetch('/api/messages?room=group-a', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ user: 'teacher', text: 'only for group-a' }),
+    });
+    const sent = await r.json().catch(() => ({}));
+    if (r.status !== 201) throw new Error(sent.error || ('HTTP ' + r.status));
+  }
 
   let index = 0;
   let demo = null;
@@ -81,6 +140,8 @@
     document.getElementById('step-text').textContent = step.text;
     document.getElementById('step-question').textContent = step.question;
     document.getElementById('compare').hidden = !step.compare;
+    document.getElementById('rooms-demo').hidden = !step.rooms;
+    if (!step.rooms) stopGroups();
     const panels = document.getElementById('panels');
     panels.classList.toggle('few', step.show.length < 5);
     for (const t of Object.keys(demo.panels)) {
@@ -137,6 +198,7 @@
     document.getElementById('prev').addEventListener('click', () => go(-1));
     document.getElementById('again').addEventListener('click', run);
     document.addEventListener('tl-stats', (e) => compareTable(e.detail));
+    TL.onLeave(stopGroups);
     document.addEventListener('keydown', (e) => {
       if (e.target.closest && e.target.closest('input, select, textarea, button')) return;
       if (e.key === 'ArrowRight' || e.key === ' ' || e.key === 'PageDown') { e.preventDefault(); go(1); }

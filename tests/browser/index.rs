@@ -10,7 +10,7 @@ use transport_lab::startup::LocalServer;
 use crate::driver::Browser;
 use crate::helpers::TestApp;
 
-const TRANSPORTS: [&str; 5] = ["poll", "longpoll", "stream", "sse", "ws"];
+pub const TRANSPORTS: [&str; 5] = ["poll", "longpoll", "stream", "sse", "ws"];
 
 /// Opens `/` and waits until all five panels are live.
 async fn open_index(browser: &Browser, app: &TestApp) {
@@ -58,7 +58,7 @@ async fn wait_in_all_panels(browser: &Browser, text: &str) -> u64 {
 }
 
 /// Types `text` into the compose box and sends it through `via`'s own send path.
-async fn compose(browser: &Browser, via: &str, text: &str) {
+pub async fn compose(browser: &Browser, via: &str, text: &str) {
     let select = browser.client.find(Locator::Id("c-via")).await.unwrap();
     select.select_by_value(via).await.unwrap();
     let input = browser.client.find(Locator::Id("c-text")).await.unwrap();

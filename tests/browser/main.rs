@@ -9,13 +9,14 @@
 //! engine's suite is *ignored*, with the reason and the install command, so the summary says
 //! "1 ignored" rather than a pass; `TRANSPORT_LAB_REQUIRE_BROWSER=1` (CI) runs it anyway, and a
 //! missing browser fails it.
-//! Set `TRANSPORT_LAB_SCREENSHOTS=1` to (re)write `docs/screenshots/*.png`.
+//! Set `TRANSPORT_LAB_SCREENSHOTS=1` to (re)write `docs/screenshots/*.png` (from Chromium).
 
 mod cross_site;
 mod driver;
 mod helpers;
 mod index;
 mod pages;
+mod rooms;
 mod weight;
 
 use std::time::Instant;
@@ -81,6 +82,16 @@ async fn suite(engine: Engine) {
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
         let lap = Instant::now();
         pages::walkthrough_moves_with_the_keyboard(&browser, &app).await;
+        println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
+        let lap = Instant::now();
+        rooms::a_message_stays_in_its_room(&browser, &app).await;
+        println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
+        let lap = Instant::now();
+        rooms::to_others_skips_every_panel_of_the_sender(&browser, &app).await;
+        println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
+        let lap = Instant::now();
+        rooms::class_shows_the_address_and_its_qr_code(&browser, &app).await;
+        rooms::walkthrough_rooms_step(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
     })
     .catch_unwind()

@@ -14,6 +14,22 @@ const SHOTS: [(&str, &str); 4] = [
     ("/walkthrough", "walkthrough"),
 ];
 
+/// Whether this run (re)writes the documentation's pictures: `TRANSPORT_LAB_SCREENSHOTS=1`, and
+/// only from Chromium.
+pub fn saving_screenshots(browser: &Browser) -> bool {
+    std::env::var("TRANSPORT_LAB_SCREENSHOTS").is_ok_and(|v| v == "1")
+        && browser.engine == crate::driver::Engine::Chromium
+}
+
+/// Writes what the window shows to `docs/screenshots/{name}.png`.
+pub async fn save_screenshot(browser: &Browser, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    let png = browser.client.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "{name}: a PNG screenshot");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), &png).unwrap();
+}
+
 /// The error channel the page checks rely on works in this engine: an inline script (which the
 /// CSP must block) and a script that fails to load are both reported, so "no console errors"
 /// below can fail.
