@@ -335,9 +335,9 @@ async fn presence_counts_members_per_transport_and_tells_the_room() {
     let want = json!({"type": "presence", "room": "p", "members": 4,
                       "by_transport": {"poll": 2, "longpoll": 0, "stream": 1, "sse": 1, "ws": 1}});
     // (An earlier event may show the room filling up: each waits for the full count.)
-    assert_eq!(next_presence_sse(&mut sse, &want).await, want);
-    assert_eq!(next_presence_ndjson(&mut stream, &want).await, want);
-    assert_eq!(next_presence_ws(&mut ws, &want).await, want);
+    assert_eq!(presence_until(&mut sse, &want).await, want);
+    assert_eq!(presence_until(&mut stream, &want).await, want);
+    assert_eq!(presence_until(&mut ws, &want).await, want);
 
     // Polls leave after the window; a closed stream leaves at once.
     drop(stream);
@@ -352,7 +352,7 @@ async fn presence_counts_members_per_transport_and_tells_the_room() {
     );
     let want = json!({"type": "presence", "room": "p", "members": 2,
                       "by_transport": {"poll": 0, "longpoll": 0, "stream": 0, "sse": 1, "ws": 1}});
-    assert_eq!(next_presence_sse(&mut sse, &want).await, want);
+    assert_eq!(presence_until(&mut sse, &want).await, want);
     let (_, all) = app.get_json("/api/rooms").await;
     let names: Vec<&str> = all["rooms"]
         .as_array()
@@ -377,55 +377,52 @@ async fn presence_counts_members_per_transport_and_tells_the_room() {
     );
 }
 
-/// The first `presence` event equal to `want` (or the last one seen, when none is in WAIT).
-async fn next_presence_sse(sse: &mut SseClient, want: &Value) -> Value {
-    let mut seen = Value::Null;
-    let found = tokio::time::timeout(WAIT, async {
+/// A client that can be asked for the next `presence` object on its wire.
+trait Presences {
+    async fn next_presence(&mut self) -> Value;
+}
+
+impl Presences for SseClient {
+    async fn next_presence(&mut self) -> Value {
         loop {
-            let event = sse.next_event().await.unwrap();
+            let event = self.next_event().await.unwrap();
             if event.event.as_deref() == Some("presence") {
                 assert_eq!(event.id, None, "presence never moves the cursor");
-                seen = event.json();
-                if seen == *want {
-                    return;
-                }
+                return event.json();
             }
         }
-    })
-    .await;
-    assert!(found.is_ok(), "last presence event: {seen}");
-    seen
+    }
 }
 
-async fn next_presence_ndjson(stream: &mut NdjsonClient, want: &Value) -> Value {
-    let mut seen = Value::Null;
-    let found = tokio::time::timeout(WAIT, async {
+impl Presences for NdjsonClient {
+    async fn next_presence(&mut self) -> Value {
         loop {
-            let line = stream.next_json().await.unwrap();
+            let line = self.next_json().await.unwrap();
             if line["type"] == "presence" {
-                seen = line;
-                if seen == *want {
-                    return;
-                }
+                return line;
             }
         }
-    })
-    .await;
-    assert!(found.is_ok(), "last presence event: {seen}");
-    seen
+    }
 }
 
-async fn next_presence_ws(ws: &mut WsClient, want: &Value) -> Value {
+impl Presences for WsClient {
+    async fn next_presence(&mut self) -> Value {
+        loop {
+            let frame = self.next_json().await;
+            if frame["type"] == "presence" {
+                return frame;
+            }
+        }
+    }
+}
+
+/// The first `presence` object equal to `want` (failing with the last one seen when none comes
+/// within WAIT).
+async fn presence_until(client: &mut impl Presences, want: &Value) -> Value {
     let mut seen = Value::Null;
     let found = tokio::time::timeout(WAIT, async {
-        loop {
-            let frame = ws.next_json().await;
-            if frame["type"] == "presence" {
-                seen = frame;
-                if seen == *want {
-                    return;
-                }
-            }
+        while seen != *want {
+            seen = client.next_presence().await;
         }
     })
     .await;
