@@ -34,7 +34,7 @@ pub struct Lesson {
     /// "How it works", one paragraph per entry.
     pub how: &'static [&'static str],
     /// The terminal command that works against this server; `{base}` / `{ws}` are replaced by
-    /// the address the browser used.
+    /// the address the browser used, `{cursor}` by the lobby's newest cursor.
     pub command: &'static str,
     pub strengths: &'static [&'static str],
     pub weaknesses: &'static [&'static str],
@@ -101,7 +101,9 @@ pub const LESSONS: [Lesson; Transport::COUNT] = [
              exchange per timeout; while it is busy, about one exchange per message.",
             "Delivery is nearly instant, but every delivery still pays a whole request and response head.",
         ],
-        command: "curl '{base}/api/longpoll?since=0&timeout=25'",
+        // The newest cursor, not 0: with `since=0` a long poll on a room with history answers at
+        // once and never visibly holds, which is the one thing this lesson shows.
+        command: "curl '{base}/api/longpoll?since={cursor}&timeout=25'",
         strengths: &[
             "Near-instant delivery with plain HTTP requests; works wherever polling works.",
             "Quiet rooms cost almost nothing: one held request per client.",
@@ -348,6 +350,7 @@ pub async fn class(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
 pub async fn transport(
     req: HttpRequest,
     name: web::Path<String>,
+    state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let transport = Transport::from_name(&name).ok_or_else(|| {
         let names: Vec<&str> = Transport::ALL.iter().map(|t| t.name()).collect();
@@ -367,8 +370,15 @@ pub async fn transport(
         command: lesson
             .command
             .replace("{base}", &base)
-            .replace("{ws}", &ws_base),
+            .replace("{ws}", &ws_base)
+            .replace("{cursor}", &newest_cursor(&state)),
     })
+}
+
+/// The lobby's newest cursor, `EPOCH-ID`: a long poll from it waits for the next message.
+fn newest_cursor(state: &AppState) -> String {
+    let lobby = state.bus.lobby();
+    format!("{}-{}", lobby.epoch(), lobby.newest_id())
 }
 
 pub async fn overhead() -> Result<HttpResponse, AppError> {

@@ -138,7 +138,14 @@
       lat.className = 'lat';
       const ms = Date.now() - (m.ts - clockOffset);
       // Messages older than the page are marked, not timed.
-      lat.textContent = m.id <= liveFrom ? 'history' : Math.max(0, Math.round(ms)) + ' ms';
+      // Below zero, the clock offset estimated from our POSTs was off by more than the delivery
+      // took: say so rather than show a made-up 0 ms.
+      if (m.id <= liveFrom) lat.textContent = 'history';
+      else if (ms < 0) {
+        lat.textContent = 'clock skew';
+        lat.title = 'arrived ' + Math.round(-ms) + ' ms "before" it was sent: the clocks of this ' +
+          'machine and the server differ by more than the delivery took';
+      } else lat.textContent = Math.round(ms) + ' ms';
       li.dataset.latency = String(Math.round(ms));
       li.append(lat, id, where, who, text);
       this.list.prepend(li);

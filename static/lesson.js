@@ -41,6 +41,20 @@
     draw();
   }
 
+  // An arrow's label, whole: a long one (a WebSocket frame with its text) is squeezed to the
+  // arrow's width rather than cut, and its full text is the tooltip.
+  function label(text, x, y, width) {
+    const attrs = { x: x, y: y, 'text-anchor': 'middle', class: 'label' };
+    // About 7 px per character at the label's size: past the arrow's width, fit it.
+    if (text.length * 7 > width) {
+      attrs.textLength = width;
+      attrs.lengthAdjust = 'spacingAndGlyphs';
+    }
+    const el = svgEl('text', attrs, text);
+    el.append(svgEl('title', {}, text));
+    return el;
+  }
+
   function draw() {
     const W = 600, top = 34, gap = 26, left = 70, right = 530;
     const H = top + Math.max(1, arrows.length) * gap + 10;
@@ -59,7 +73,7 @@
       svg.append(
         svgEl('line', { x1: x1, y1: y, x2: x2, y2: y, class: cls }),
         svgEl('polygon', { points: x2 + ',' + y + ' ' + (x2 + tip) + ',' + (y - 4) + ' ' + (x2 + tip) + ',' + (y + 4), class: cls }),
-        svgEl('text', { x: (left + right) / 2, y: y - 4, 'text-anchor': 'middle', class: 'label' }, a.label.slice(0, 70)),
+        label(a.label, (left + right) / 2, y - 4, right - left - 16),
         svgEl('text', { x: 4, y: y + 4, class: 'time' }, a.t.toFixed(1) + ' s'));
     });
   }

@@ -319,7 +319,11 @@
     close() { if (this.ws) this.ws.close(1000, 'drop'); }
     send(user, text, toOthers) {
       if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
-        return Promise.reject(new Error('the WebSocket is not open'));
+        // Say what to do, not only what is wrong.
+        const why = this.running
+          ? 'the WebSocket is reconnecting: send again in a moment, or send via another transport'
+          : 'the WebSocket panel is paused: press Resume on it, or send via another transport';
+        return Promise.reject(new Error(why));
       }
       const ref = ++this.ref;
       const frame = { room: this.room, text: text, user: user, ref: ref };

@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod chaos;
+mod compression;
 mod delivery;
 mod gap;
 mod hardening;

@@ -13,7 +13,7 @@ use crate::helpers::TestApp;
 pub const TRANSPORTS: [&str; 5] = ["poll", "longpoll", "stream", "sse", "ws"];
 
 /// Opens `/` and waits until all five panels are live.
-async fn open_index(browser: &Browser, app: &TestApp) {
+pub async fn open_index(browser: &Browser, app: &TestApp) {
     browser.goto(&app.url("/")).await;
     browser
         .wait_for(

@@ -17,6 +17,7 @@ mod helpers;
 mod index;
 mod pages;
 mod rooms;
+mod small;
 mod weight;
 
 use std::time::Instant;
@@ -92,6 +93,10 @@ async fn suite(engine: Engine) {
         let lap = Instant::now();
         rooms::class_shows_the_address_and_its_qr_code(&browser, &app).await;
         rooms::walkthrough_rooms_step(&browser, &app).await;
+        println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
+        let lap = Instant::now();
+        small::a_send_through_a_paused_socket_says_what_to_do(&browser, &app).await;
+        small::diagram_labels_are_whole(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
     })
     .catch_unwind()

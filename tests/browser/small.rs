@@ -1,0 +1,51 @@
+//! The small things a class trips over: what a send through a paused panel says, and sequence
+//! diagram labels shown whole.
+
+use crate::driver::Browser;
+use crate::helpers::TestApp;
+use crate::index::{compose, open_index};
+
+/// Sending through a paused WebSocket panel says what to do, not only that it is "not open".
+pub async fn a_send_through_a_paused_socket_says_what_to_do(browser: &Browser, app: &TestApp) {
+    println!("step: a send through a paused socket says what to do");
+    open_index(browser, app).await;
+    browser.click("#panel-ws [data-act=pause]").await;
+    compose(browser, "ws", "into a paused socket").await;
+    browser
+        .wait_for(
+            "the compose status to say how to send",
+            "return /press Resume on it, or send via another transport/ \
+               .test(document.getElementById('c-status').textContent);",
+            10,
+        )
+        .await;
+    browser.click("#panel-ws [data-act=pause]").await;
+}
+
+/// A WebSocket frame's arrow label (longer than the 70 characters it was once cut at) is shown
+/// whole, with its full text as the tooltip.
+pub async fn diagram_labels_are_whole(browser: &Browser, app: &TestApp) {
+    println!("step: sequence diagram labels are whole");
+    browser.goto(&app.url("/transports/ws")).await;
+    browser
+        .wait_for(
+            "an arrow for a WebSocket frame",
+            "return [...document.querySelectorAll('#seq text.label')] \
+               .some(t => /websocket frame/.test(t.firstChild.textContent));",
+            15,
+        )
+        .await;
+    let labels = browser
+        .js("return [...document.querySelectorAll('#seq text.label')] \
+               .filter(t => /websocket frame/.test(t.firstChild.textContent)) \
+               .map(t => [t.firstChild.textContent, t.querySelector('title').textContent]);")
+        .await;
+    for pair in labels.as_array().unwrap() {
+        let (shown, tooltip) = (pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
+        assert!(shown.len() > 70, "a frame's label is long: {shown:?}");
+        assert!(
+            shown.ends_with("bytes)") && shown == tooltip,
+            "shown whole: {shown:?} / {tooltip:?}"
+        );
+    }
+}
