@@ -189,6 +189,12 @@
       if (this.samples.length > SPARK_POINTS) this.samples.shift();
       this.spark();
     }
+    // Posts sent via this panel's transport, apart from what receiving with it cost.
+    sends(s) {
+      const line = this.q('sending');
+      line.textContent = TL.sendingLine(s);
+      line.dataset.requests = String(s ? s.requests : 0);
+    }
     spark() {
       const max = Math.max(1, ...this.samples);
       const step = 120 / (SPARK_POINTS - 1);
@@ -202,7 +208,10 @@
     TL.onLeave(() => es.close());
     es.onmessage = (e) => {
       const snap = JSON.parse(e.data);
-      for (const t of TL.TRANSPORTS) if (panels[t] && snap.transports[t]) panels[t].stats(snap.transports[t]);
+      for (const t of TL.TRANSPORTS) {
+        if (panels[t] && snap.transports[t]) panels[t].stats(snap.transports[t]);
+        if (panels[t] && snap.sends) panels[t].sends(snap.sends[t]);
+      }
       document.dispatchEvent(new CustomEvent('tl-stats', { detail: snap }));
     };
   }

@@ -114,7 +114,13 @@
     tap.addEventListener('tap', (e) => onRecord(e.data));
     tap.onopen = () => { if (!client.running) client.start(); };
     const stats = new EventSource('/api/stats/stream?client=' + encodeURIComponent(clientId));
-    stats.onmessage = (e) => showStats(JSON.parse(e.data).transports[transport]);
+    stats.onmessage = (e) => {
+      const snap = JSON.parse(e.data);
+      showStats(snap.transports[transport]);
+      const sending = document.getElementById('sending');
+      sending.textContent = TL.sendingLine(snap.sends && snap.sends[transport]);
+      sending.dataset.requests = String(snap.sends ? snap.sends[transport].requests : 0);
+    };
     TL.onLeave(() => { tap.close(); stats.close(); client.stop(); });
     document.getElementById('send').addEventListener('click', send);
     document.getElementById('drop').addEventListener('click', () => client.drop());

@@ -36,6 +36,13 @@
     return (n / 1e9).toFixed(2) + ' G';
   }
 
+  // What sending "via" a transport cost (its posts, `sends` in /api/stats), in one line.
+  function sendingLine(s) {
+    if (!s || !s.requests) return 'sending: nothing posted via this transport';
+    return 'sending: ' + s.requests + (s.requests === 1 ? ' post, ' : ' posts, ') +
+      fmtBytes(s.request_bytes) + ' B ↑, ' + fmtBytes(s.response_bytes) + ' B ↓ (not in the figures above)';
+  }
+
   // Reads the ledger snapshot shape of /api/stats into the figures the pages show.
   function figures(s) {
     const total = s.request_bytes + s.response_bytes;
@@ -372,6 +379,6 @@
     LABELS: Object.fromEntries(NAV.map((a) => [a.dataset.transport, a.dataset.label])),
     create: (t, clientId, since, handlers, epoch) => new CLASSES[t](t, clientId, since, handlers, epoch),
     DEFAULT_ROOM, ROOM_NAME,
-    newClientId, newest, roomFromUrl, parseCursor, fmtBytes, figures, backoff, onLeave,
+    newClientId, newest, roomFromUrl, parseCursor, fmtBytes, figures, sendingLine, backoff, onLeave,
   };
 })();

@@ -28,7 +28,7 @@ use super::classify::{self, BodyClassifier, Format, Tally};
 use super::counts::{Direction, Kind};
 use super::tap::redact_head;
 use super::ws_frames::{Frame, FrameParser, TooLarge};
-use super::{Ledger, Target};
+use super::{Ledger, Side, Target};
 use crate::params::Params;
 use crate::transports::Transport;
 
@@ -430,15 +430,16 @@ impl Conversation {
             }
         }
         let params = Params::query(query).unwrap_or_default();
-        // A post counts under the transport it says it is sending for.
-        let transport = if path == "/api/messages" {
-            params.get("transport").and_then(Transport::from_name)
+        // A post counts on the send side of the transport it says it is sending for.
+        let (side, transport) = if path == "/api/messages" {
+            let named = params.get("transport").and_then(Transport::from_name);
+            (Side::Send, named)
         } else {
-            Transport::from_path(path)
+            (Side::Receive, Transport::from_path(path))
         };
         let target = transport.map(|t| {
             self.ledger
-                .target(t, params.get("client"), params.get("room"))
+                .target_on(side, t, params.get("client"), params.get("room"))
         });
         if let Some(target) = &target {
             target.add_request();
@@ -702,6 +703,8 @@ mod tests {
     #[derive(Debug, PartialEq)]
     struct Counts {
         all: TransportStats,
+        /// The posts' side (`?transport=`), apart from receiving.
+        sends: TransportStats,
         c1: Option<TransportStats>,
     }
 
@@ -718,6 +721,7 @@ mod tests {
     fn counts(ledger: &Ledger) -> Counts {
         Counts {
             all: ledger.stats(None).unwrap().transports,
+            sends: ledger.stats(None).unwrap().sends,
             c1: ledger.stats(Some("c1")).map(|s| s.transports),
         }
     }
@@ -1069,15 +1073,17 @@ mod tests {
         assert_eq!(got.c1, Some(got.all));
     }
 
-    /// Posts count under the transport they name: bodies up are payload (a chunked body's size
-    /// lines and CRLFs framing), `100 Continue` is header, the `201` body other.
+    /// Posts count on the send side of the transport they name (its receiving side sees
+    /// nothing): bodies up are payload (a chunked body's size lines and CRLFs framing),
+    /// `100 Continue` is header, the `201` body other.
     #[test]
     fn posts_with_bodies() {
         let steps = post_conversation();
 
         let got = follow(&steps, Cut::Whole);
 
-        let sse = got.only(Transport::Sse);
+        assert_eq!(*got.all.get(Transport::Sse), Snapshot::default());
+        let sse = *got.sends.get(Transport::Sse);
         assert_eq!(events(&sse), (2, 1, 1, 0, 0, 0));
         let created_head = len(json_head("201 Created", MSG));
         assert_eq!(
@@ -1180,7 +1186,10 @@ mod tests {
 
         let got = follow(&steps, Cut::Whole);
 
-        let (poll, sse) = (*got.all.get(Transport::Poll), *got.all.get(Transport::Sse));
+        let (poll, sse) = (
+            *got.all.get(Transport::Poll),
+            *got.sends.get(Transport::Sse),
+        );
         let answer_head = len(json_head("200 OK", EMPTY_POLL));
         assert_eq!(events(&poll), (3, 2, 1, 0, 3, 0));
         assert_eq!(

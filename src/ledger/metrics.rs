@@ -117,6 +117,33 @@ impl Collector for LedgerCollector {
             let value = i64::try_from(snapshot.open).unwrap_or(i64::MAX);
             ConstGauge::new(value).encode(family.encode_family(&[("transport", *transport)])?)?;
         }
+        // Posts sent "via" a transport, kept apart from what receiving with it costs.
+        let mut family = encoder.encode_descriptor(
+            "transport_lab_send_bytes",
+            "Bytes of posts that named a transport (?transport=), by direction.",
+            None,
+            bytes.metric_type(),
+        )?;
+        for t in Transport::ALL {
+            let snapshot = stats.sends.get(t);
+            for (direction, n) in [
+                (Direction::Up, snapshot.request_bytes),
+                (Direction::Down, snapshot.response_bytes),
+            ] {
+                let labels = [("transport", t.name()), ("direction", direction.name())];
+                ConstCounter::new(n).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "transport_lab_send_requests",
+            "Posts that named a transport (?transport=).",
+            None,
+            bytes.metric_type(),
+        )?;
+        for t in Transport::ALL {
+            ConstCounter::new(stats.sends.get(t).requests)
+                .encode(family.encode_family(&[("transport", t.name())])?)?;
+        }
         if self.rooms {
             self.encode_rooms(&mut encoder)?;
         }

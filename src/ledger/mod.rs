@@ -6,6 +6,11 @@
 //! framing, payload, heartbeat or other, at the moment it is read or written. Nothing is
 //! estimated from parsed headers.
 //!
+//! Each transport has two sides, counted apart ([`Sides`]): receiving (its subscribe requests,
+//! streams and sockets) and sending "via" it (`POST /api/messages?transport=..`, how the pages
+//! send through a transport that cannot send itself). A WebSocket sends on its own socket, so its
+//! frames up stay on its receiving side, as bytes up.
+//!
 //! Counts go to the transport's global [`Counters`], to its room's (`?room=`, the lobby when
 //! absent; a WebSocket's bytes count under the room its handshake named) and, when the request
 //! carried `?client=ID`, to that client's too. The client and room registries are bounded: idle
@@ -52,23 +57,62 @@ pub struct Ledger {
     inner: Arc<Inner>,
 }
 
+/// Which side of a transport a request is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Subscribing and being delivered to: what the transport costs to receive with.
+    Receive,
+    /// A post sent "via" the transport (`?transport=`): what sending costs beside it.
+    Send,
+}
+
+/// Counters per transport for each side, so a page can show what receiving costs without the
+/// posts it made, and what its posts cost on their own.
+#[derive(Default)]
+pub struct Sides {
+    receive: [Counters; Transport::COUNT],
+    send: [Counters; Transport::COUNT],
+}
+
+impl Sides {
+    fn get(&self, side: Side, transport: Transport) -> &Counters {
+        match side {
+            Side::Receive => &self.receive[transport.index()],
+            Side::Send => &self.send[transport.index()],
+        }
+    }
+    fn open_connections(&self) -> u64 {
+        self.receive
+            .iter()
+            .chain(&self.send)
+            .map(Counters::open)
+            .sum()
+    }
+    fn stats(&self) -> (TransportStats, TransportStats) {
+        (
+            TransportStats::from(&self.receive),
+            TransportStats::from(&self.send),
+        )
+    }
+}
+
 struct Inner {
     started: Instant,
-    transports: [Counters; Transport::COUNT],
+    transports: Sides,
     clients: Mutex<Clients>,
     rooms: Mutex<HashMap<RoomName, Arc<RoomCounters>>>,
 }
 
 /// One room's counters, per transport.
 pub struct RoomCounters {
-    transports: [Counters; Transport::COUNT],
+    transports: Sides,
     /// Milliseconds since the ledger started, at the room's last traffic.
     last_seen_ms: AtomicU64,
 }
 
 impl RoomCounters {
     fn open_connections(&self) -> u64 {
-        self.transports.iter().map(Counters::open).sum()
+        self.transports.open_connections()
     }
 }
 
@@ -80,7 +124,7 @@ struct Clients {
 /// One client's counters and tap.
 pub struct Client {
     pub id: Arc<str>,
-    transports: [Counters; Transport::COUNT],
+    transports: Sides,
     /// Milliseconds since the ledger started, at the client's last traffic.
     last_seen_ms: AtomicU64,
     pub tap: Tap,
@@ -88,7 +132,7 @@ pub struct Client {
 
 impl Client {
     fn open_connections(&self) -> u64 {
-        self.transports.iter().map(Counters::open).sum()
+        self.transports.open_connections()
     }
 }
 
@@ -96,6 +140,7 @@ impl Client {
 #[derive(Clone)]
 pub struct Target {
     pub transport: Transport,
+    pub side: Side,
     pub client: Option<Arc<Client>>,
     pub room: Option<Arc<RoomCounters>>,
     ledger: Ledger,
@@ -103,13 +148,13 @@ pub struct Target {
 
 impl Target {
     fn each(&self, f: impl Fn(&Counters)) {
-        f(&self.ledger.inner.transports[self.transport.index()]);
+        f(self.ledger.inner.transports.get(self.side, self.transport));
         if let Some(room) = &self.room {
-            f(&room.transports[self.transport.index()]);
+            f(room.transports.get(self.side, self.transport));
             room.last_seen_ms.store(self.ledger.elapsed_ms(), Relaxed);
         }
         if let Some(client) = &self.client {
-            f(&client.transports[self.transport.index()]);
+            f(client.transports.get(self.side, self.transport));
             client.last_seen_ms.store(self.ledger.elapsed_ms(), Relaxed);
         }
     }
@@ -146,6 +191,7 @@ impl Target {
             }
         }
         self.transport == other.transport
+            && self.side == other.side
             && same(&self.client, &other.client)
             && same(&self.room, &other.room)
     }
@@ -166,7 +212,10 @@ pub struct Stats {
     pub client: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub room: Option<String>,
+    /// Receiving: subscribe requests, streams and sockets (a socket's own sends included).
     pub transports: TransportStats,
+    /// Sending via each transport: the posts that named it (`?transport=`).
+    pub sends: TransportStats,
     pub uptime_s: f64,
 }
 
@@ -225,8 +274,20 @@ impl Ledger {
         client_id: Option<&str>,
         room: Option<&str>,
     ) -> Target {
+        self.target_on(Side::Receive, transport, client_id, room)
+    }
+
+    /// As [`Self::target`], on `side`: a post that names `transport` counts on its send side.
+    pub fn target_on(
+        &self,
+        side: Side,
+        transport: Transport,
+        client_id: Option<&str>,
+        room: Option<&str>,
+    ) -> Target {
         Target {
             transport,
+            side,
             client: client_id.and_then(|id| self.client_or_register(id)),
             room: self.room_or_register(room.unwrap_or(LOBBY)),
             ledger: self.clone(),
@@ -257,7 +318,7 @@ impl Ledger {
             }
         }
         let room = Arc::new(RoomCounters {
-            transports: Default::default(),
+            transports: Sides::default(),
             last_seen_ms: AtomicU64::new(self.elapsed_ms()),
         });
         rooms.insert(name, Arc::clone(&room));
@@ -267,10 +328,12 @@ impl Ledger {
     /// One room's counters; `None` for a room with no traffic counted.
     pub fn room_stats(&self, room: &str) -> Option<Stats> {
         let counters = crate::lock::lock(&self.inner.rooms).get(room).cloned()?;
+        let (transports, sends) = counters.transports.stats();
         Some(Stats {
             client: None,
             room: Some(room.to_owned()),
-            transports: TransportStats::from(&counters.transports),
+            transports,
+            sends,
             uptime_s: self.inner.started.elapsed().as_secs_f64(),
         })
     }
@@ -280,7 +343,7 @@ impl Ledger {
         let rooms = crate::lock::lock(&self.inner.rooms);
         let mut all: Vec<_> = rooms
             .iter()
-            .map(|(n, r)| (n.clone(), TransportStats::from(&r.transports)))
+            .map(|(n, r)| (n.clone(), TransportStats::from(&r.transports.receive)))
             .collect();
         all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         all
@@ -288,14 +351,15 @@ impl Ledger {
 
     /// Every transport's counters, or one client's; `None` for an unknown client.
     pub fn stats(&self, client_id: Option<&str>) -> Option<Stats> {
-        let transports = match client_id {
-            None => TransportStats::from(&self.inner.transports),
-            Some(id) => TransportStats::from(&self.client(id)?.transports),
+        let (transports, sends) = match client_id {
+            None => self.inner.transports.stats(),
+            Some(id) => self.client(id)?.transports.stats(),
         };
         Some(Stats {
             client: client_id.map(str::to_owned),
             room: None,
             transports,
+            sends,
             uptime_s: self.inner.started.elapsed().as_secs_f64(),
         })
     }
@@ -349,7 +413,7 @@ impl Ledger {
         let id: Arc<str> = Arc::from(id);
         let client = Arc::new(Client {
             id: Arc::clone(&id),
-            transports: Default::default(),
+            transports: Sides::default(),
             last_seen_ms: AtomicU64::new(now_ms),
             tap: Tap::default(),
         });

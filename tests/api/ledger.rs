@@ -101,9 +101,12 @@ async fn ledger_equals_the_clients_own_byte_counts() {
     long_poll.read_response().await;
     let lp = own.entry("longpoll").or_default();
     lp.add(&long_poll);
-    lp.add(&sender);
-    lp.requests = 3;
+    lp.requests = 2;
     lp.messages = 1;
+    // The post counts on the long poll's send side, apart from what receiving cost.
+    let mut sent_via_longpoll = Own::default();
+    sent_via_longpoll.add(&sender);
+    sent_via_longpoll.requests = 1;
 
     // SSE, stream and WebSocket subscribers from id 2; five posts, then two sends over the socket.
     let mut sse = RawConn::connect(app.addr).await;
@@ -155,7 +158,19 @@ async fn ledger_equals_the_clients_own_byte_counts() {
     let (status, stats) = app.get_json(&format!("/api/stats?client={client}")).await;
     assert_eq!(status, 200);
 
-    // Assert: equal to the byte, per transport.
+    // Assert: equal to the byte, per transport, receiving and sending apart.
+    let send = |name: &str| stats["sends"]["longpoll"][name].as_u64().unwrap();
+    assert_eq!(
+        Own {
+            request_bytes: send("request_bytes"),
+            response_bytes: send("response_bytes"),
+            requests: send("requests"),
+            messages: send("messages"),
+        },
+        sent_via_longpoll,
+        "the post via longpoll: {}",
+        stats["sends"]
+    );
     for (name, mine) in &own {
         let theirs = Own {
             request_bytes: field(&stats, name, "request_bytes"),
@@ -193,10 +208,17 @@ async fn ledger_equals_the_clients_own_byte_counts() {
         ),
         (2, 1)
     );
+    // The sender's connection is open on the long poll's send side, not its receiving side.
+    assert_eq!(
+        (send("connections"), send("open")),
+        (1, 1),
+        "{}",
+        stats["sends"]
+    );
     assert_eq!(
         ["poll", "longpoll", "stream", "sse", "ws"]
             .map(|t| (field(&stats, t, "connections"), field(&stats, t, "open"))),
-        [(1, 1), (2, 2), (1, 1), (1, 1), (1, 1)]
+        [(1, 1), (1, 1), (1, 1), (1, 1), (1, 1)]
     );
     // Only this client used the transports, so the global ledger says the same.
     let (_, global) = app.get_json("/api/stats").await;

@@ -97,6 +97,7 @@ async fn suite(engine: Engine) {
         let lap = Instant::now();
         small::a_send_through_a_paused_socket_says_what_to_do(&browser, &app).await;
         small::diagram_labels_are_whole(&browser, &app).await;
+        small::sending_is_counted_apart_from_receiving(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
     })
     .catch_unwind()

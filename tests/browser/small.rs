@@ -49,3 +49,39 @@ pub async fn diagram_labels_are_whole(browser: &Browser, app: &TestApp) {
         );
     }
 }
+
+/// Sending "via" a transport is counted apart from receiving with it: two posts via SSE leave
+/// the SSE panel's requests at its one subscribe request, and show on its sending line and in
+/// `/api/stats`'s `sends`.
+pub async fn sending_is_counted_apart_from_receiving(browser: &Browser, app: &TestApp) {
+    println!("step: sending is counted apart from receiving");
+    open_index(browser, app).await;
+    let client = browser.js("return TLDemo.clientId;").await;
+    let client = client.as_str().unwrap().to_owned();
+    for text in ["sent via sse, one", "sent via sse, two"] {
+        compose(browser, "sse", text).await;
+    }
+    browser
+        .wait_for(
+            "the SSE panel's sending line to count two posts",
+            "return document.querySelector('#panel-sse [data-role=sending]').dataset.requests === '2';",
+            10,
+        )
+        .await;
+    let receiving = browser
+        .js("return document.querySelector('#panel-sse [data-stat=requests]').dataset.value;")
+        .await;
+    assert_eq!(
+        receiving, "1",
+        "one EventSource request; the posts are not in it"
+    );
+    let stats = app.get_json(&format!("/api/stats?client={client}")).await;
+    assert_eq!(
+        (
+            &stats["transports"]["sse"]["requests"],
+            &stats["sends"]["sse"]["requests"]
+        ),
+        (&serde_json::json!(1), &serde_json::json!(2)),
+        "{stats}"
+    );
+}
