@@ -1,5 +1,6 @@
-//! The small things a class trips over: what a send through a paused panel says, and sequence
-//! diagram labels shown whole.
+//! The small things a class trips over: what a send through a paused panel says, sequence
+//! diagram labels shown whole, and the counters saying what they count (receiving apart from
+//! sending, written by the server apart from received by the page).
 
 use crate::driver::Browser;
 use crate::helpers::TestApp;
@@ -75,6 +76,13 @@ pub async fn sending_is_counted_apart_from_receiving(browser: &Browser, app: &Te
         receiving, "1",
         "one EventSource request; the posts are not in it"
     );
+    // "written" (the ledger's messages) and "received" (the page's) are named apart, and the
+    // legend says why they can differ after a drop.
+    let named = browser
+        .js("return [document.querySelector('#panel-sse [data-stat-box=messages] dt').textContent, \
+             /written.* is what the server wrote/.test(document.querySelector('.legend').textContent)];")
+        .await;
+    assert_eq!(named, serde_json::json!(["written", true]));
     let stats = app.get_json(&format!("/api/stats?client={client}")).await;
     assert_eq!(
         (
