@@ -15,6 +15,7 @@ mod cross_site;
 mod driver;
 mod helpers;
 mod index;
+mod layout;
 mod pages;
 mod rooms;
 mod weight;
@@ -92,6 +93,16 @@ async fn suite(engine: Engine) {
         let lap = Instant::now();
         rooms::class_shows_the_address_and_its_qr_code(&browser, &app).await;
         rooms::walkthrough_rooms_step(&browser, &app).await;
+        println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
+        let lap = Instant::now();
+        layout::walkthrough_counts_each_step_from_zero(&browser, &app).await;
+        layout::walkthrough_keys_work_after_a_click(&browser, &app).await;
+        layout::walkthrough_fits_a_projector(&browser, &app).await;
+        println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
+        let lap = Instant::now();
+        layout::lessons_fit_a_phone(&browser, &app).await;
+        layout::pages_do_not_shift_while_loading(&browser, &app).await;
+        layout::scroll_regions_and_buttons_have_names(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
     })
     .catch_unwind()
