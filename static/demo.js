@@ -16,7 +16,12 @@
 (function () {
   const MAX_SHOWN = 60;
   const SPARK_POINTS = 60;
-  const clientId = TL.newClientId('page');
+  // A new one per walkthrough step (restart()), so that step's counters start from zero.
+  let clientId = TL.newClientId('page');
+  // The counters' stream, one at a time.
+  let statsStream = null;
+  // How many restart() calls began: only the latest one sets the panels up.
+  let restarts = 0;
   const panels = {};
   // Server clock minus ours, estimated from our own POSTs; latency is measured against it.
   let clockOffset = 0;
@@ -65,13 +70,19 @@
     }
     pause() {
       this.client.stop();
-      this.el.querySelector('[data-act="pause"]').textContent = 'Resume';
-      this.el.querySelector('[data-act="pause"]').setAttribute('aria-pressed', 'true');
+      this.pauseButton('Resume', true);
     }
     resume() {
       this.client.start();
-      this.el.querySelector('[data-act="pause"]').textContent = 'Pause';
-      this.el.querySelector('[data-act="pause"]').setAttribute('aria-pressed', 'false');
+      this.pauseButton('Pause', false);
+    }
+    // The word shown, and for screen readers the same word with the panel's name ("Pause SSE"):
+    // five buttons called just "Pause" could not be told apart.
+    pauseButton(word, pressed) {
+      const b = this.el.querySelector('[data-act="pause"]');
+      b.textContent = word;
+      b.setAttribute('aria-label', word + ' ' + this.el.querySelector('h2').textContent.trim());
+      b.setAttribute('aria-pressed', String(pressed));
     }
     // Forgets what the panel showed and counted: ids start from 1 again in another room.
     reset(since) {
@@ -81,6 +92,19 @@
       for (const k of Object.keys(this.counts)) this.counts[k] = 0;
       this.list.replaceChildren();
       this.detector();
+    }
+    // The ledger's figures back to nothing, for a new client id.
+    zero() {
+      for (const dd of this.el.querySelectorAll('[data-stat]')) {
+        const dash = dd.dataset.stat === 'per_message' || dd.dataset.stat === 'ratio';
+        dd.textContent = dash ? '–' : '0';
+        dd.dataset.value = dash ? '' : '0';
+      }
+      for (const span of this.q('split').children) span.style.width = '0';
+      this.q('legend').textContent = '';
+      this.samples = [];
+      this.lastTotal = null;
+      this.spark();
     }
     // The detector: ids are consecutive, so a jump is a gap, a repeat a duplicate, a step back
     // a reorder. A gap the server announced (history overflow) is shown as a notice, not hidden.
@@ -204,9 +228,11 @@
   }
 
   function watchStats() {
+    if (statsStream) statsStream.close();
     const es = new EventSource('/api/stats/stream?client=' + encodeURIComponent(clientId));
-    TL.onLeave(() => es.close());
+    statsStream = es;
     es.onmessage = (e) => {
+      if (es !== statsStream) return;
       const snap = JSON.parse(e.data);
       for (const t of TL.TRANSPORTS) {
         if (panels[t] && snap.transports[t]) panels[t].stats(snap.transports[t]);
@@ -289,7 +315,31 @@
     document.dispatchEvent(new CustomEvent('tl-room', { detail: name }));
   }
 
+  // A clean start for a walkthrough step: every panel stopped, a new client id (the ledger counts
+  // from zero), cursors at the room's newest message (no history shown), lists and counters empty.
+  // The caller resumes the panels it wants.
+  async function restart() {
+    const mine = ++restarts;
+    for (const p of Object.values(panels)) p.client.stop();
+    const newest = await TL.newest(room);
+    // A later restart (the presenter pressed again) owns the panels now.
+    if (mine !== restarts) return;
+    clientId = TL.newClientId('page');
+    if (idLabel) idLabel.textContent = clientId;
+    liveFrom = newest.id;
+    for (const p of Object.values(panels)) {
+      p.reset(newest.id);
+      p.zero();
+      p.client.clientId = clientId;
+      p.client.cursor = newest.id;
+      p.client.epoch = newest.epoch;
+      p.pauseButton('Resume', true);
+    }
+    watchStats();
+  }
+
   async function main() {
+    TL.onLeave(() => { if (statsStream) statsStream.close(); });
     let since = 0;
     let epoch = null;
     if (!TL.ROOM_NAME.test(room)) {
@@ -324,6 +374,6 @@
     document.dispatchEvent(new Event('tl-ready'));
   }
 
-  window.TLDemo = { panels, clientId, send, burst, say, switchRoom, room: () => room };
+  window.TLDemo = { panels, clientId: () => clientId, send, burst, say, switchRoom, restart, room: () => room };
   main();
 })();

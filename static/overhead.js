@@ -111,8 +111,8 @@
 
   async function main() {
     for (const el of document.querySelectorAll('input[name=hs]')) el.addEventListener('change', redraw);
-    for (const el of document.querySelectorAll('#projector input')) el.addEventListener('input', project);
-    $('projector').addEventListener('submit', (e) => e.preventDefault());
+    for (const el of document.querySelectorAll('#plan-form input')) el.addEventListener('input', project);
+    $('plan-form').addEventListener('submit', (e) => e.preventDefault());
     live();
     setInterval(live, 2000);
     try {

@@ -93,7 +93,7 @@
     timer = setTimeout(refresh, REFRESH_MS);
   }
 
-  document.addEventListener('tl-ready', () => {
+  TL.whenDemoReady(() => {
     demo = window.TLDemo;
     showCurrent(demo.room());
     form.addEventListener('submit', (e) => {

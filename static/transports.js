@@ -36,6 +36,14 @@
     return (n / 1e9).toFixed(2) + ' G';
   }
 
+  // Runs `f` once the page's demo (demo.js) is ready, whether that happened before this call or
+  // happens later. A deferred script still downloading when demo.js finishes starting would miss
+  // a `tl-ready` event fired before it ran (the walkthrough then ignored every key).
+  function whenDemoReady(f) {
+    if (document.body.dataset.ready === 'yes' && window.TLDemo) f();
+    else document.addEventListener('tl-ready', f, { once: true });
+  }
+
   // What sending "via" a transport cost (its posts, `sends` in /api/stats), in one line.
   function sendingLine(s) {
     if (!s || !s.requests) return 'sending: nothing posted via this transport';
@@ -379,6 +387,6 @@
     LABELS: Object.fromEntries(NAV.map((a) => [a.dataset.transport, a.dataset.label])),
     create: (t, clientId, since, handlers, epoch) => new CLASSES[t](t, clientId, since, handlers, epoch),
     DEFAULT_ROOM, ROOM_NAME,
-    newClientId, newest, roomFromUrl, parseCursor, fmtBytes, figures, sendingLine, backoff, onLeave,
+    newClientId, newest, roomFromUrl, parseCursor, fmtBytes, figures, sendingLine, whenDemoReady, backoff, onLeave,
   };
 })();

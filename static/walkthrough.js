@@ -1,6 +1,8 @@
 // transport-lab, `/walkthrough`: classroom mode. A fixed sequence of steps (short poll, long
 // poll, stream, SSE, WebSocket, compare); each step starts the transports it teaches on the live
 // demo panels (demo.js), sends a burst, highlights the counters that answer its question.
+// Nothing is sent until the presenter presses a key (students open this page too), and each step
+// counts from zero: a new ledger client id, cursors at the room's newest message.
 // The last step leaves the panels for two clients of its own, one per room.
 // Keys: → / space / PageDown next, ← / PageUp back (presentation clickers send PageUp/PageDown).
 'use strict';
@@ -12,36 +14,22 @@
 
   const wait = (ms) => new Promise((r) => setTimeout(r, ms));
 
+  // What each step does; its words are the page's `#steps > li` of the same number. `show`: the
+  // panels it starts, `hot`: the counters that answer its question.
   const STEPS = [
     {
-      title: '1. Short polling',
-      text: 'The browser asks "anything new?" every second, and the server answers at once. ' +
-        'We just sent 3 messages. Watch requests and empty answers keep climbing while nothing happens.',
-      question: 'How many requests did it take to deliver 3 messages? How many answers were empty, and what did each cost?',
       show: ['poll'], hot: { poll: ['requests', 'empty', 'per_message'] },
       run: async (d) => { d.panels.poll.client.interval = 1000; await wait(1500); await d.burst('poll', 3, 'teacher'); },
     },
     {
-      title: '2. Long polling',
-      text: 'Now the server holds each request until it has news. Same 5 messages sent to both: ' +
-        'compare the requests, and the bytes per message.',
-      question: 'Requests per message for the long poll? Why is it still not cheap (look at bytes / msg)?',
       show: ['poll', 'longpoll'], hot: { poll: ['requests'], longpoll: ['requests', 'messages', 'per_message'] },
       run: async (d) => { await wait(1500); await d.burst('poll', 5, 'teacher'); },
     },
     {
-      title: '3. HTTP streaming',
-      text: 'One request, a response that never ends: each message is a chunk of the same body. ' +
-        'Send another burst and watch the request counter of the stream.',
-      question: 'How many requests has the stream made? How many bytes does one message cost compared with its payload?',
       show: ['longpoll', 'stream'], hot: { longpoll: ['per_message'], stream: ['requests', 'per_message', 'ratio'] },
       run: async (d) => { await wait(1500); await d.burst('stream', 5, 'teacher'); },
     },
     {
-      title: '4. Server-Sent Events',
-      text: 'The browser\'s EventSource keeps one response open, like the stream. We now cut its ' +
-        'connection and send 5 messages while it is down. It comes back with its cursor.',
-      question: 'Did the SSE panel lose any message? Read the detector: gaps, duplicates, reordered.',
       show: ['sse'], hot: { sse: ['ratio'] }, detector: ['sse'],
       run: async (d) => {
         await wait(1500);
@@ -50,10 +38,6 @@
       },
     },
     {
-      title: '5. WebSocket',
-      text: 'One upgrade request, then small frames both ways. This time the messages are sent on ' +
-        'the socket itself instead of a POST.',
-      question: 'Compare bytes up with the SSE panel, which had to POST its messages. Where did the headers go?',
       show: ['sse', 'ws'], hot: { sse: ['up'], ws: ['up', 'per_message', 'ratio'] },
       run: async (d) => {
         await wait(1500);
@@ -62,22 +46,16 @@
       },
     },
     {
-      title: '6. Compare',
-      text: 'All five at once, 10 more messages. The table sums up each transport\'s ledger for this page. ' +
-        'More on the overhead page (/overhead), with a capacity projector.',
-      question: 'For 10,000 clients and one message a second, which would you pick, and what would it cost per message?',
       show: TL.TRANSPORTS, hot: {}, compare: true,
       run: async (d) => { await wait(1500); await d.burst('ws', 10, 'teacher'); },
     },
     {
-      title: '7. Two groups, two rooms',
-      text: 'Two clients, each an EventSource: one in room group-a, one in room group-b. ' +
-        'We post one message to group-a. Rooms are separate logs, each with its own ids.',
-      question: 'Who received the message? What id did it get, and why does group-b still count from its own 0?',
       show: [], hot: {}, rooms: true,
       run: async () => { await roomsDemo(); },
     },
   ];
+  const WORDS = Array.from(document.querySelectorAll('#steps > li'));
+  if (WORDS.length !== STEPS.length) throw new Error('walkthrough: ' + WORDS.length + ' steps on the page, ' + STEPS.length + ' in walkthrough.js');
 
   // The rooms step: two SSE clients in two rooms, then one POST to the first.
   const GROUPS = ['group-a', 'group-b'];
@@ -100,7 +78,7 @@
       // From the room's newest message: only what is sent from now on shows.
       const newest = await TL.newest(room);
       return new Promise((resolve) => {
-        const c = TL.create('sse', demo.clientId + '-' + room, newest.id, {
+        const c = TL.create('sse', demo.clientId() + '-' + room, newest.id, {
           onMessage: (m) => {
             const li = document.createElement('li');
             li.dataset.id = String(m.id);
@@ -130,39 +108,46 @@
   }
 
   let index = 0;
+  // Whether the presenter has started the current step: nothing is sent before the first key.
+  let started = false;
   let demo = null;
 
+  // Shows step `index`: its words, its panels (hidden ones paused), its hot counters. Runs before
+  // the panels exist too (demo === null), so the first paint already has the first step's layout.
   function render() {
     const step = STEPS[index];
+    WORDS.forEach((li, i) => { li.hidden = i !== index; });
     document.getElementById('step-n').textContent = String(index + 1);
     document.getElementById('step-total').textContent = String(STEPS.length);
-    document.getElementById('step-title').textContent = step.title;
-    document.getElementById('step-text').textContent = step.text;
-    document.getElementById('step-question').textContent = step.question;
     document.getElementById('compare').hidden = !step.compare;
     document.getElementById('rooms-demo').hidden = !step.rooms;
     if (!step.rooms) stopGroups();
     const panels = document.getElementById('panels');
     panels.classList.toggle('few', step.show.length < 5);
-    for (const t of Object.keys(demo.panels)) {
-      const p = demo.panels[t];
-      const shown = step.show.includes(t);
-      p.el.classList.toggle('hidden', !shown);
-      p.el.classList.toggle('focus', !!(step.detector && step.detector.includes(t)));
-      for (const box of p.el.querySelectorAll('[data-stat-box]')) {
+    panels.classList.toggle('brief', !!step.compare);
+    for (const el of panels.querySelectorAll('.panel[data-transport]')) {
+      const t = el.dataset.transport;
+      el.classList.toggle('hidden', !step.show.includes(t));
+      el.classList.toggle('focus', !!(step.detector && step.detector.includes(t)));
+      for (const box of el.querySelectorAll('[data-stat-box]')) {
         box.classList.toggle('hot', (step.hot[t] || []).includes(box.dataset.statBox));
       }
-      if (shown && !p.client.running) p.resume();
-      if (!shown && p.client.running) p.pause();
     }
     document.body.dataset.step = String(index + 1);
   }
 
+  // Starts step `index`: counters from zero (a new client id for the ledger), cursors at the
+  // room's newest message (no history in the lists), its panels running, then its messages.
   async function run() {
+    started = true;
+    document.getElementById('step-keys').textContent = '← → space PageUp PageDown to move';
     render();
     const step = STEPS[index];
     const mine = index;
     try {
+      await demo.restart();
+      if (mine !== index) return;
+      for (const t of step.show) demo.panels[t].resume();
       await step.run(demo);
       if (mine === index) demo.say('step ' + (index + 1) + ': messages sent');
     } catch (e) {
@@ -171,11 +156,33 @@
   }
 
   function go(delta) {
+    if (!demo) return;
+    // The first forward key starts the step on screen rather than skipping it.
+    if (!started && delta > 0) { run(); return; }
     const next = Math.max(0, Math.min(STEPS.length - 1, index + delta));
     if (next === index) return;
     index = next;
     run();
   }
+
+  // Keys for the whole page, whatever has focus (a clicked button keeps it), except while typing:
+  // presentation clickers send PageDown / PageUp, some send the arrows.
+  const FORWARD = ['ArrowRight', 'PageDown', ' '];
+  const BACK = ['ArrowLeft', 'PageUp'];
+  const typing = (t) => !!(t && t.closest && t.closest('input, textarea, select, [contenteditable]'));
+  document.addEventListener('keydown', (e) => {
+    if (e.altKey || e.ctrlKey || e.metaKey || typing(e.target)) return;
+    const delta = FORWARD.includes(e.key) ? 1 : BACK.includes(e.key) ? -1 : 0;
+    if (!delta) return;
+    e.preventDefault();
+    go(delta);
+  }, true);
+  // A focused button (or summary) "clicks" when space is let go: the keydown already moved.
+  document.addEventListener('keyup', (e) => {
+    if (e.key === ' ' && !typing(e.target)) e.preventDefault();
+  }, true);
+
+  render();
 
   function compareTable(snap) {
     if (!STEPS[index].compare) return;
@@ -192,18 +199,13 @@
     document.getElementById('compare-body').replaceChildren(...rows);
   }
 
-  document.addEventListener('tl-ready', () => {
+  TL.whenDemoReady(() => {
     demo = window.TLDemo;
     document.getElementById('next').addEventListener('click', () => go(1));
     document.getElementById('prev').addEventListener('click', () => go(-1));
     document.getElementById('again').addEventListener('click', run);
     document.addEventListener('tl-stats', (e) => compareTable(e.detail));
     TL.onLeave(stopGroups);
-    document.addEventListener('keydown', (e) => {
-      if (e.target.closest && e.target.closest('input, select, textarea, button')) return;
-      if (e.key === 'ArrowRight' || e.key === ' ' || e.key === 'PageDown') { e.preventDefault(); go(1); }
-      if (e.key === 'ArrowLeft' || e.key === 'PageUp') { e.preventDefault(); go(-1); }
-    });
-    run();
+    render();
   });
 })();

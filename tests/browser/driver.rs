@@ -222,7 +222,7 @@ impl Browser {
             }
             if Instant::now() > deadline {
                 let states = self
-                    .js("return [...document.querySelectorAll('[data-role=state], .status')].map(s => s.textContent);")
+                    .js("return [...document.querySelectorAll('[data-role=state], .status')].map(s => s.textContent).concat(['focus: ' + (document.activeElement && (document.activeElement.tagName + '#' + document.activeElement.id)), 'step: ' + document.body.dataset.step, 'hasFocus: ' + document.hasFocus()]);")
                     .await;
                 let errors = self.console_errors().await;
                 panic!("waited {secs} s for {what}; states {states}; console errors {errors:?}");

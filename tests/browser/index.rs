@@ -130,7 +130,7 @@ async fn panel_figures(browser: &Browser, transport: &str) -> Value {
 pub async fn counters_move_and_match_the_ledger(browser: &Browser, app: &TestApp) {
     println!("step: counters move and match /api/stats?client=");
     let client = browser
-        .js("return TLDemo.clientId;")
+        .js("return TLDemo.clientId();")
         .await
         .as_str()
         .unwrap()

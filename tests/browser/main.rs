@@ -15,6 +15,7 @@ mod cross_site;
 mod driver;
 mod helpers;
 mod index;
+mod layout;
 mod pages;
 mod rooms;
 mod small;
@@ -98,6 +99,16 @@ async fn suite(engine: Engine) {
         small::a_send_through_a_paused_socket_says_what_to_do(&browser, &app).await;
         small::diagram_labels_are_whole(&browser, &app).await;
         small::sending_is_counted_apart_from_receiving(&browser, &app).await;
+        println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
+        let lap = Instant::now();
+        layout::walkthrough_counts_each_step_from_zero(&browser, &app).await;
+        layout::walkthrough_keys_work_after_a_click(&browser, &app).await;
+        layout::walkthrough_fits_a_projector(&browser, &app).await;
+        println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
+        let lap = Instant::now();
+        layout::lessons_fit_a_phone(&browser, &app).await;
+        layout::pages_do_not_shift_while_loading(&browser, &app).await;
+        layout::scroll_regions_and_buttons_have_names(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
     })
     .catch_unwind()

@@ -124,8 +124,9 @@ pub async fn every_page_renders_without_console_errors(browser: &Browser, app: &
     }
 }
 
-/// The classroom walkthrough moves with real key presses (right arrow and space forward, left
-/// arrow back), each step showing its title and question and starting its own demo.
+/// The classroom walkthrough moves with real key presses (the first right arrow starts step 1,
+/// then right arrow and space forward, left arrow back), each step showing its title and question
+/// and starting its own demo.
 pub async fn walkthrough_moves_with_the_keyboard(browser: &Browser, app: &TestApp) {
     println!("step: the walkthrough moves with the keyboard");
     browser.goto(&app.url("/walkthrough")).await;
@@ -138,7 +139,7 @@ pub async fn walkthrough_moves_with_the_keyboard(browser: &Browser, app: &TestAp
         .await;
     let step = || async {
         browser
-            .js("return [document.body.dataset.step, document.getElementById('step-title').textContent, document.getElementById('step-question').textContent.length > 20];")
+            .js("const li = document.querySelector('#steps > li:not([hidden])'); return [document.body.dataset.step, li.querySelector('h1').textContent, li.querySelector('.ask').textContent.length > 20];")
             .await
     };
     assert_eq!(
@@ -155,6 +156,7 @@ pub async fn walkthrough_moves_with_the_keyboard(browser: &Browser, app: &TestAp
         .await
         .unwrap();
     for (key, want) in [
+        (fantoccini::key::Key::Right, ["1", "1. Short polling"]),
         (fantoccini::key::Key::Right, ["2", "2. Long polling"]),
         (fantoccini::key::Key::Space, ["3", "3. HTTP streaming"]),
         (fantoccini::key::Key::Left, ["2", "2. Long polling"]),

@@ -57,7 +57,7 @@ pub async fn diagram_labels_are_whole(browser: &Browser, app: &TestApp) {
 pub async fn sending_is_counted_apart_from_receiving(browser: &Browser, app: &TestApp) {
     println!("step: sending is counted apart from receiving");
     open_index(browser, app).await;
-    let client = browser.js("return TLDemo.clientId;").await;
+    let client = browser.js("return TLDemo.clientId();").await;
     let client = client.as_str().unwrap().to_owned();
     for text in ["sent via sse, one", "sent via sse, two"] {
         compose(browser, "sse", text).await;

@@ -1,0 +1,390 @@
+//! Numbers that answer the questions (issue #16): the walkthrough counts each step from zero and
+//! sends nothing before the presenter's key, its keys work whatever has focus, it fits a projector,
+//! lesson pages fit a phone, the pages do not jump while loading, and scroll regions and buttons
+//! can be reached and told apart with a keyboard and a screen reader.
+
+use std::time::Duration;
+
+use fantoccini::Locator;
+use fantoccini::key::Key;
+use serde_json::{Value, json};
+
+use crate::driver::{Browser, Engine};
+use crate::helpers::TestApp;
+
+const LESSONS: [&str; 5] = ["poll", "longpoll", "stream", "sse", "ws"];
+
+/// A room no other step uses, so "nothing was posted" is about this page alone.
+fn fresh_room(engine: Engine, what: &str) -> String {
+    format!("{what}-{}", format!("{engine:?}").to_lowercase())
+}
+
+async fn messages_in(app: &TestApp, room: &str) -> Vec<Value> {
+    app.get_json(&format!("/api/poll?since=0&room={room}"))
+        .await["messages"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn open_walkthrough(browser: &Browser, app: &TestApp, query: &str) {
+    browser
+        .goto(&app.url(&format!("/walkthrough{query}")))
+        .await;
+    browser
+        .wait_for(
+            "walkthrough ready",
+            "return document.body.dataset.ready === 'yes';",
+            15,
+        )
+        .await;
+}
+
+/// The step on screen: its number and its title.
+async fn step(browser: &Browser) -> Value {
+    browser
+        .js("return [document.body.dataset.step, document.querySelector('#steps > li:not([hidden]) h1').textContent];")
+        .await
+}
+
+/// Sends `key` to whatever has focus, as a presenter's clicker would.
+async fn press(browser: &Browser, key: Key) {
+    let focused = browser.client.active_element().await.unwrap();
+    focused.send_keys(&key).await.unwrap();
+}
+
+/// Opening the walkthrough posts nothing (every student may open it); the presenter's key starts
+/// step 1, whose panel then counts exactly the step's 3 messages: no history from the room, no
+/// requests or messages of before the step.
+pub async fn walkthrough_counts_each_step_from_zero(browser: &Browser, app: &TestApp) {
+    println!(
+        "step: the walkthrough posts nothing before a key, and step 1 counts its own 3 messages"
+    );
+    let room = fresh_room(browser.engine, "walk-zero");
+    open_walkthrough(browser, app, &format!("?room={room}")).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        messages_in(app, &room).await,
+        Vec::<Value>::new(),
+        "the walkthrough posted before any key was pressed"
+    );
+    // History the step must not count: two messages already in the room.
+    for text in ["old one", "old two"] {
+        app.http
+            .post(app.url(&format!("/api/messages?room={room}")))
+            .json(&json!({"user": "earlier", "text": text}))
+            .send()
+            .await
+            .unwrap();
+    }
+    browser
+        .js("document.activeElement && document.activeElement.blur(); return true;")
+        .await;
+    press(browser, Key::Right).await;
+    let poll = "document.querySelector('#panel-poll')";
+    browser
+        .wait_for(
+            "step 1's 3 messages counted by the poll panel",
+            &format!("return {poll}.querySelector('[data-stat=messages]').dataset.value === '3';"),
+            15,
+        )
+        .await;
+    // A few more counter ticks: nothing else arrives.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let shown = browser
+        .js(&format!(
+            "const p = {poll}; return [document.body.dataset.step, p.querySelector('[data-stat=messages]').dataset.value, \
+             p.querySelector('[data-role=detector]').dataset.received, p.querySelectorAll('[data-role=messages] li').length];"
+        ))
+        .await;
+    assert_eq!(
+        shown,
+        json!(["1", "3", "3", 3]),
+        "step, counted, received, listed"
+    );
+    let texts: Vec<String> = messages_in(app, &room)
+        .await
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "old one",
+            "old two",
+            "burst 1 of 3",
+            "burst 2 of 3",
+            "burst 3 of 3"
+        ]
+    );
+    browser.goto("about:blank").await;
+}
+
+/// Keys move the walkthrough even after a mouse click left a button focused, and the keys a
+/// presentation clicker sends (PageDown, PageUp) work like the arrows.
+pub async fn walkthrough_keys_work_after_a_click(browser: &Browser, app: &TestApp) {
+    println!("step: walkthrough keys after a click: PageDown, ArrowRight, Space, PageUp");
+    open_walkthrough(browser, app, "?room=walk-keys").await;
+    // The click starts step 1 and leaves "next" focused.
+    browser.click("#next").await;
+    let focused = browser
+        .js("return document.activeElement && document.activeElement.id;")
+        .await;
+    // WebKit-style engines do not focus a clicked button; both engines here do.
+    assert_eq!(focused, json!("next"), "the clicked button has focus");
+    for (key, want) in [
+        (Key::PageDown, ["2", "2. Long polling"]),
+        (Key::Right, ["3", "3. HTTP streaming"]),
+        (Key::Space, ["4", "4. Server-Sent Events"]),
+        (Key::PageUp, ["3", "3. HTTP streaming"]),
+        (Key::Left, ["2", "2. Long polling"]),
+    ] {
+        press(browser, key).await;
+        browser
+            .wait_for(
+                &format!("step {} after {key:?}", want[0]),
+                &format!("return document.body.dataset.step === '{}';", want[0]),
+                5,
+            )
+            .await;
+        // A moment for a second move (a button's own click on key-up) to show.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(step(browser).await, json!(want), "after {key:?}");
+    }
+    // Typing in the compose box moves nothing.
+    browser
+        .js("document.querySelector('details.more').open = true; return true;")
+        .await;
+    let text = browser.client.find(Locator::Id("c-text")).await.unwrap();
+    text.send_keys(" ab").await.unwrap();
+    text.send_keys(&Key::Left).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(step(browser).await, json!(["2", "2. Long polling"]));
+    browser.goto("about:blank").await;
+}
+
+/// At 1280x720 the walkthrough's header spans the window, and every step fits without vertical
+/// scrolling (its question and counters on screen).
+pub async fn walkthrough_fits_a_projector(browser: &Browser, app: &TestApp) {
+    println!("step: the walkthrough fits 1280x720, every step");
+    browser.viewport(1280, 720).await;
+    open_walkthrough(browser, app, "?room=walk-fit").await;
+    let header = browser
+        .js("return [document.querySelector('header.top').getBoundingClientRect().width, innerWidth];")
+        .await;
+    assert_eq!(header[0], header[1], "header width, window width");
+    // The compose box's inputs keep their size (they lost it to the overhead form's rules).
+    let input = browser
+        .js("document.querySelector('details.more').open = true; const w = document.getElementById('c-text').getBoundingClientRect().width; document.querySelector('details.more').open = false; return w;")
+        .await;
+    assert!(
+        input.as_f64().unwrap() > 200.0,
+        "compose input {input} px wide"
+    );
+    browser
+        .js("document.activeElement && document.activeElement.blur(); return true;")
+        .await;
+    for n in 1..=7 {
+        press(browser, Key::Right).await;
+        browser
+            .wait_for(
+                &format!("step {n}"),
+                &format!("return document.body.dataset.step === '{n}';"),
+                5,
+            )
+            .await;
+        // The step's panels and their first messages in place.
+        tokio::time::sleep(Duration::from_millis(if n == 7 { 2500 } else { 3500 })).await;
+        let fit = browser
+            .js("const s = document.scrollingElement; const q = document.querySelector('#steps > li:not([hidden]) .question').getBoundingClientRect(); \
+                 const hot = [...document.querySelectorAll('.panel:not(.hidden) .ledger')].map(l => l.getBoundingClientRect()); \
+                 return [s.scrollHeight, innerHeight, q.bottom, Math.max(0, ...hot.map(r => r.bottom)), \
+                 parseFloat(getComputedStyle(document.querySelector('#steps > li:not([hidden]) .question')).fontSize)];")
+            .await;
+        let f = |i: usize| fit[i].as_f64().unwrap();
+        assert!(
+            f(0) <= f(1) + 2.0,
+            "step {n} scrolls: page {} px in a {} px window ({fit})",
+            f(0),
+            f(1)
+        );
+        assert!(
+            f(2) <= f(1) && f(3) <= f(1),
+            "step {n}: question or counters below the window ({fit})"
+        );
+        assert!(
+            f(4) >= 22.0,
+            "step {n}: the question is {} px, too small for the back row",
+            f(4)
+        );
+    }
+    browser.goto("about:blank").await;
+}
+
+/// On a phone (390 px), no lesson page is wider than the screen, and its strengths, weaknesses
+/// and pitfalls stack instead of overlapping.
+pub async fn lessons_fit_a_phone(browser: &Browser, app: &TestApp) {
+    println!("step: lesson pages fit a 390 px phone");
+    browser.goto("about:blank").await;
+    browser.viewport(390, 844).await;
+    for t in LESSONS {
+        browser.goto(&app.url(&format!("/transports/{t}"))).await;
+        browser
+            .wait_for(
+                &format!("/transports/{t} ready"),
+                "return document.body.dataset.ready === 'yes';",
+                15,
+            )
+            .await;
+        let got = browser
+            .js("const boxes = [...document.querySelectorAll('.pros > div, .heads > div')].map(d => d.getBoundingClientRect()); \
+                 const overlaps = []; for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) { \
+                   const a = boxes[i], b = boxes[j]; \
+                   if (a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5) overlaps.push([i, j]); } \
+                 return [document.documentElement.scrollWidth, innerWidth, boxes.length, overlaps];")
+            .await;
+        assert!(
+            got[0].as_f64().unwrap() <= got[1].as_f64().unwrap(),
+            "/transports/{t}: {} px of content in a {} px window",
+            got[0],
+            got[1]
+        );
+        assert_eq!(
+            got[2],
+            json!(5),
+            "/transports/{t}: three pros/cons boxes and two heads"
+        );
+        assert_eq!(got[3], json!([]), "/transports/{t}: boxes overlap");
+    }
+    browser.goto("about:blank").await;
+    browser.viewport(1280, 720).await;
+}
+
+/// Neither the walkthrough nor /overhead moves under the reader while it loads: the cumulative
+/// layout shift (without recent input) stays under 0.1. Chromium reports layout shifts; Firefox
+/// does not implement the 'layout-shift' entry type and is skipped with a message.
+pub async fn pages_do_not_shift_while_loading(browser: &Browser, app: &TestApp) {
+    println!("step: cumulative layout shift under 0.1 on /walkthrough and /overhead");
+    browser.viewport(1280, 720).await;
+    let supported = browser
+        .js("return (PerformanceObserver.supportedEntryTypes || []).includes('layout-shift');")
+        .await;
+    if supported != json!(true) {
+        println!(
+            "  SKIPPED in {:?}: no 'layout-shift' performance entries",
+            browser.engine
+        );
+        return;
+    }
+    for page in ["/walkthrough", "/overhead"] {
+        browser.goto(&app.url(page)).await;
+        browser
+            .wait_for(
+                &format!("{page} ready"),
+                "return document.body.dataset.ready === 'yes';",
+                30,
+            )
+            .await;
+        // Whatever a late answer redraws, too.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let cls = browser
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; let sum = 0; const shifts = []; \
+                 new PerformanceObserver((list) => { for (const e of list.getEntries()) if (!e.hadRecentInput) { sum += e.value; \
+                   shifts.push([e.value, e.sources.map(s => s.node ? (s.node.id || s.node.className || s.node.nodeName) : '?')]); } }) \
+                   .observe({ type: 'layout-shift', buffered: true }); \
+                 setTimeout(() => done([sum, shifts]), 300);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(
+            cls[0].as_f64().unwrap() < 0.1,
+            "{page}: cumulative layout shift {} (shifts {})",
+            cls[0],
+            cls[1]
+        );
+    }
+    browser.goto("about:blank").await;
+}
+
+/// Every region that scrolls can be reached with the keyboard (tabindex 0, with a name), and every
+/// button on `/` has a name of its own ("Pause SSE", not five "Pause").
+pub async fn scroll_regions_and_buttons_have_names(browser: &Browser, app: &TestApp) {
+    println!("step: scroll regions are focusable and named, buttons on / are unique");
+    browser.viewport(1280, 720).await;
+    // Enough messages that the panels' lists scroll.
+    for i in 0..30 {
+        app.http
+            .post(app.url("/api/messages?room=scroll-check"))
+            .json(&json!({"user": "grace", "text": format!("filler {i} so the lists scroll")}))
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut pages: Vec<String> = vec![
+        "/?room=scroll-check".into(),
+        "/overhead".into(),
+        "/walkthrough".into(),
+    ];
+    pages.extend(LESSONS.map(|t| format!("/transports/{t}")));
+    for page in &pages {
+        browser.goto(&app.url(page)).await;
+        browser
+            .wait_for(
+                &format!("{page} ready"),
+                "return document.body.dataset.ready === 'yes';",
+                30,
+            )
+            .await;
+        if page.starts_with("/?") {
+            browser
+                .wait_for(
+                    "the panels' lists to scroll",
+                    "return [...document.querySelectorAll('.panel .messages')].every(l => l.scrollHeight > l.clientHeight);",
+                    15,
+                )
+                .await;
+        }
+        let bad = browser
+            .js("return [...document.querySelectorAll('body *')].filter(e => { \
+                   const s = getComputedStyle(e); \
+                   const scrolls = (['auto', 'scroll'].includes(s.overflowY) && e.scrollHeight > e.clientHeight) \
+                     || (['auto', 'scroll'].includes(s.overflowX) && e.scrollWidth > e.clientWidth); \
+                   return scrolls && !(e.tabIndex >= 0 && (e.getAttribute('aria-label') || '').trim()); \
+                 }).map(e => e.id || e.className || e.nodeName);")
+            .await;
+        assert_eq!(
+            bad,
+            json!([]),
+            "{page}: scroll regions without tabindex or name"
+        );
+    }
+    browser.goto(&app.url("/")).await;
+    browser
+        .wait_for(
+            "/ ready",
+            "return document.body.dataset.ready === 'yes';",
+            15,
+        )
+        .await;
+    let names = browser
+        .js("return [...document.querySelectorAll('button')].map(b => (b.getAttribute('aria-label') || b.textContent).trim());")
+        .await;
+    let names: Vec<String> = serde_json::from_value(names).unwrap();
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        names.len(),
+        "buttons on / with the same name: {names:?}"
+    );
+    assert!(names.iter().all(|n| !n.is_empty()), "{names:?}");
+    assert!(
+        names.contains(&"Pause SSE".to_owned()) || names.iter().any(|n| n.starts_with("Pause ")),
+        "{names:?}"
+    );
+    browser.goto("about:blank").await;
+}
