@@ -107,6 +107,15 @@ impl TestApp {
         body
     }
 
+    /// GETs a text document (a page, `/metrics`), returning its body; any status but 200 fails.
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self.http.get(self.url(path)).send().await.unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
     /// GETs a JSON endpoint, returning status and body.
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let response = self.http.get(self.url(path)).send().await.unwrap();

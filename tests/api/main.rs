@@ -5,7 +5,6 @@
 
 mod bad_input;
 mod chaos;
-mod compression;
 mod delivery;
 mod gap;
 mod hardening;
@@ -14,6 +13,7 @@ mod hostile;
 mod ledger;
 mod long_poll;
 mod newcomer;
+mod pages;
 mod peer_gone;
 mod raw;
 mod readme;

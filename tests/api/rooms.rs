@@ -596,15 +596,7 @@ async fn metrics_name_rooms_only_when_asked() {
     for (flags, per_room) in [(&[][..], false), (&["--metrics-rooms"][..], true)] {
         let app = spawn_app_with(flags).await;
         app.get_json("/api/poll?room=labelled&since=0").await;
-        let text = app
-            .http
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = app.get_text("/metrics").await;
         let line =
             r#"transport_lab_room_bytes_total{room="labelled",transport="poll",direction="up"}"#;
         assert_eq!(text.contains(line), per_room, "{flags:?}:\n{text}");

@@ -213,6 +213,18 @@ impl Browser {
         self.client.execute(script, vec![]).await.unwrap()
     }
 
+    /// Opens `url` and waits (at most `secs`) until its script says the page is ready
+    /// (`body[data-ready=yes]`), so a check never reads a page still starting.
+    pub async fn open(&self, url: &str, secs: u64) {
+        self.goto(url).await;
+        self.wait_for(
+            &format!("{url} ready"),
+            "return document.body.dataset.ready === 'yes';",
+            secs,
+        )
+        .await;
+    }
+
     /// Waits until `script` returns true, polling every 100 ms for at most `secs`.
     pub async fn wait_for(&self, what: &str, script: &str, secs: u64) {
         let deadline = Instant::now() + Duration::from_secs(secs);

@@ -228,13 +228,8 @@ pub async fn lessons_fit_a_phone(browser: &Browser, app: &TestApp) {
     browser.goto("about:blank").await;
     browser.viewport(390, 844).await;
     for t in LESSONS {
-        browser.goto(&app.url(&format!("/transports/{t}"))).await;
         browser
-            .wait_for(
-                &format!("/transports/{t} ready"),
-                "return document.body.dataset.ready === 'yes';",
-                15,
-            )
+            .open(&app.url(&format!("/transports/{t}")), 15)
             .await;
         let got = browser
             .js("const boxes = [...document.querySelectorAll('.pros > div, .heads > div')].map(d => d.getBoundingClientRect()); \
@@ -277,14 +272,7 @@ pub async fn pages_do_not_shift_while_loading(browser: &Browser, app: &TestApp) 
         return;
     }
     for page in ["/walkthrough", "/overhead"] {
-        browser.goto(&app.url(page)).await;
-        browser
-            .wait_for(
-                &format!("{page} ready"),
-                "return document.body.dataset.ready === 'yes';",
-                30,
-            )
-            .await;
+        browser.open(&app.url(page), 30).await;
         // Whatever a late answer redraws, too.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let cls = browser
@@ -330,14 +318,7 @@ pub async fn scroll_regions_and_buttons_have_names(browser: &Browser, app: &Test
     ];
     pages.extend(LESSONS.map(|t| format!("/transports/{t}")));
     for page in &pages {
-        browser.goto(&app.url(page)).await;
-        browser
-            .wait_for(
-                &format!("{page} ready"),
-                "return document.body.dataset.ready === 'yes';",
-                30,
-            )
-            .await;
+        browser.open(&app.url(page), 30).await;
         if page.starts_with("/?") {
             browser
                 .wait_for(
@@ -361,14 +342,7 @@ pub async fn scroll_regions_and_buttons_have_names(browser: &Browser, app: &Test
             "{page}: scroll regions without tabindex or name"
         );
     }
-    browser.goto(&app.url("/")).await;
-    browser
-        .wait_for(
-            "/ ready",
-            "return document.body.dataset.ready === 'yes';",
-            15,
-        )
-        .await;
+    browser.open(&app.url("/"), 15).await;
     let names = browser
         .js("return [...document.querySelectorAll('button')].map(b => (b.getAttribute('aria-label') || b.textContent).trim());")
         .await;

@@ -15,10 +15,10 @@ mod cross_site;
 mod driver;
 mod helpers;
 mod index;
+mod labels;
 mod layout;
 mod pages;
 mod rooms;
-mod small;
 mod weight;
 
 use std::time::Instant;
@@ -96,9 +96,9 @@ async fn suite(engine: Engine) {
         rooms::walkthrough_rooms_step(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
         let lap = Instant::now();
-        small::a_send_through_a_paused_socket_says_what_to_do(&browser, &app).await;
-        small::diagram_labels_are_whole(&browser, &app).await;
-        small::sending_is_counted_apart_from_receiving(&browser, &app).await;
+        labels::a_send_through_a_paused_socket_says_what_to_do(&browser, &app).await;
+        labels::diagram_labels_are_whole(&browser, &app).await;
+        labels::sending_is_counted_apart_from_receiving(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
         let lap = Instant::now();
         layout::walkthrough_counts_each_step_from_zero(&browser, &app).await;

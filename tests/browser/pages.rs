@@ -35,14 +35,7 @@ pub async fn save_screenshot(browser: &Browser, name: &str) {
 /// below can fail.
 pub async fn page_errors_are_reported(browser: &Browser, app: &TestApp) {
     println!("step: a CSP violation and a failed load reach the error check");
-    browser.goto(&app.url("/overhead")).await;
-    browser
-        .wait_for(
-            "overhead ready",
-            "return document.body.dataset.ready === 'yes';",
-            15,
-        )
-        .await;
+    browser.open(&app.url("/overhead"), 15).await;
     let _ = browser.console_errors().await;
     browser
         .js("const inline = document.createElement('script'); inline.textContent = 'window.ranInline = true;'; document.body.append(inline); \
@@ -129,14 +122,7 @@ pub async fn every_page_renders_without_console_errors(browser: &Browser, app: &
 /// and starting its own demo.
 pub async fn walkthrough_moves_with_the_keyboard(browser: &Browser, app: &TestApp) {
     println!("step: the walkthrough moves with the keyboard");
-    browser.goto(&app.url("/walkthrough")).await;
-    browser
-        .wait_for(
-            "walkthrough ready",
-            "return document.body.dataset.ready === 'yes';",
-            15,
-        )
-        .await;
+    browser.open(&app.url("/walkthrough"), 15).await;
     let step = || async {
         browser
             .js("const li = document.querySelector('#steps > li:not([hidden])'); return [document.body.dataset.step, li.querySelector('h1').textContent, li.querySelector('.ask').textContent.length > 20];")

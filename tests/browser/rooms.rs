@@ -225,14 +225,7 @@ pub async fn class_shows_the_address_and_its_qr_code(browser: &Browser, app: &Te
 /// message posted to group-a.
 pub async fn walkthrough_rooms_step(browser: &Browser, app: &TestApp) {
     println!("step: the walkthrough's rooms step");
-    browser.goto(&app.url("/walkthrough")).await;
-    browser
-        .wait_for(
-            "walkthrough ready",
-            "return document.body.dataset.ready === 'yes';",
-            15,
-        )
-        .await;
+    browser.open(&app.url("/walkthrough"), 15).await;
     browser
         .js("document.activeElement && document.activeElement.blur(); return true;")
         .await;

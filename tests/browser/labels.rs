@@ -1,4 +1,4 @@
-//! The small things a class trips over: what a send through a paused panel says, sequence
+//! What the pages say, checked word for word: what a send through a paused panel says, sequence
 //! diagram labels shown whole, and the counters saying what they count (receiving apart from
 //! sending, written by the server apart from received by the page).
 

@@ -1,5 +1,6 @@
-//! Pages and static files are gzipped for a client that accepts it; the API never is, so every
-//! byte the ledger counts and the pages teach is the byte on the wire.
+//! What the pages are served as, seen from HTTP: pages and static files gzipped for a client that
+//! accepts it (the API never, so every byte the ledger counts and the pages teach is the byte on
+//! the wire), and the lesson commands filled in with this server's state.
 
 use crate::helpers::spawn_app;
 
@@ -72,15 +73,7 @@ async fn the_long_poll_lesson_command_holds() {
     let app = spawn_app().await;
     app.post("ada", "one").await;
     app.post("ada", "two").await;
-    let page = app
-        .http
-        .get(app.url("/transports/longpoll"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.get_text("/transports/longpoll").await;
     let cursor = app.cursor(2).await;
     assert!(
         page.contains(&format!("/api/longpoll?since={cursor}&#38;timeout=25")),
