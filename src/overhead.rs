@@ -8,25 +8,28 @@
 //! change between "all subscribers connected" and "all have the last message". Raw sockets, not an
 //! HTTP client library, so the request heads are exactly the ones named here and nothing else.
 //!
-//! The page's answer is measured once per process and cached: the figures depend on header sizes
-//! and framing, not on load, so measuring again would only repeat them.
+//! One plan, [`PLAN`], is measured by the page, the example (the README's table) and quoted by the
+//! lessons; `?rate=` measures the same plan at another message rate, for the page's slider (the
+//! rate decides whether short polling beats long polling). Each plan is measured once per process
+//! and kept: the figures depend on header sizes, framing and the plan, not on load, so measuring
+//! again would only repeat them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::http::header::CACHE_CONTROL;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use protocol::headers::{self, DEFAULT_ORIGIN, HeaderProfile};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 
 use crate::error::AppError;
 use crate::ledger::Snapshot;
+use crate::params::Params;
 use crate::state::{AppState, StartPrivate};
 use crate::transports::Transport;
 
@@ -59,28 +62,109 @@ fn request_head(profile: HeaderProfile, transport: Transport) -> String {
 pub const TEXT: &str = "forty bytes of chat text, give or take!!";
 
 /// How a measurement runs.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
     /// Messages published while measuring.
     pub messages: u64,
     /// Gap between two published messages.
-    #[serde(serialize_with = "millis")]
     pub publish_every: Duration,
     /// The short-polling subscriber's interval; with `publish_every` it decides how many polls
     /// come back empty, so both are reported next to the figures.
-    #[serde(serialize_with = "millis")]
     pub poll_every: Duration,
 }
 
-/// The page's plan: short (about 1.5 s), so the first visitor of `/overhead` waits little.
-pub const QUICK: Plan = Plan {
+/// The one measurement plan: what `/api/overhead` measures unless asked for another rate, what
+/// `examples/overhead` prints for the README's table, and what the lessons quote. Two messages a
+/// second (a lively chat), short polling every 250 ms, about 5 s of publishing.
+///
+/// It is [`Plan::at_rate`] of its own rate, so the page's slider at the default reads the same
+/// figures. (Before #16 the page measured 10 messages 100 ms apart and the README 20 messages
+/// 500 ms apart, and they disagreed on whether short or long polling is cheaper.)
+pub const PLAN: Plan = Plan {
     messages: 10,
-    publish_every: Duration::from_millis(100),
+    publish_every: Duration::from_millis(500),
     poll_every: Duration::from_millis(250),
 };
 
-fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+/// The slowest rate `?rate=` measures, in messages a second: slower ones take too long to
+/// measure for a page (at this rate, [`MIN_MESSAGES`] take 8 s).
+pub const MIN_RATE: f64 = 0.5;
+/// The fastest rate `?rate=` measures, in messages a second: far past the short-polling
+/// crossover, and well under the publish limit a loopback peer is exempt from anyway.
+pub const MAX_RATE: f64 = 20.0;
+/// About how long a measurement at any rate publishes for.
+const WINDOW: Duration = Duration::from_secs(5);
+/// At least this many messages, so a slow rate still averages over several.
+const MIN_MESSAGES: u64 = 4;
+/// At most this many, so a fast rate stays short.
+const MAX_MESSAGES: u64 = 40;
+
+impl Plan {
+    /// The plan at `rate` messages a second: [`PLAN`]'s short-polling interval, about
+    /// [`WINDOW`] of publishing (between [`MIN_MESSAGES`] and [`MAX_MESSAGES`]). `rate` must
+    /// be within [`MIN_RATE`]..=[`MAX_RATE`] (see [`parse_rate`]).
+    pub fn at_rate(rate: f64) -> Self {
+        let rate = rate.clamp(MIN_RATE, MAX_RATE);
+        // Within the bounds above, both are small positive whole numbers.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let messages =
+            ((rate * WINDOW.as_secs_f64()).round() as u64).clamp(MIN_MESSAGES, MAX_MESSAGES);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let every_ms = (1000.0 / rate).round() as u64;
+        Self {
+            messages,
+            publish_every: Duration::from_millis(every_ms),
+            poll_every: PLAN.poll_every,
+        }
+    }
+
+    /// Messages a second.
+    pub fn rate(&self) -> f64 {
+        1.0 / self.publish_every.as_secs_f64()
+    }
+
+    /// The rate at which short polling makes one request per message, as long polling does:
+    /// below it most polls come back empty and short polling costs more per message; above it
+    /// each poll carries several messages and short polling costs less.
+    pub fn crossover_rate(&self) -> f64 {
+        1.0 / self.poll_every.as_secs_f64()
+    }
+}
+
+impl Serialize for Plan {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut plan = s.serialize_struct("Plan", 5)?;
+        plan.serialize_field("messages", &self.messages)?;
+        plan.serialize_field("publish_every", &millis(self.publish_every))?;
+        plan.serialize_field("poll_every", &millis(self.poll_every))?;
+        plan.serialize_field("rate", &self.rate())?;
+        plan.serialize_field("crossover_rate", &self.crossover_rate())?;
+        plan.end()
+    }
+}
+
+/// `?rate=`: messages a second, a decimal number (`2`, `0.5`, `12.5`) within
+/// [`MIN_RATE`]..=[`MAX_RATE`]; anything else is a 400 that says what a valid one is.
+pub fn parse_rate(value: &str) -> Result<f64, AppError> {
+    let well_formed = !value.is_empty()
+        && value.len() <= 8
+        && value.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && value.bytes().filter(|&b| b == b'.').count() <= 1
+        && value.bytes().next().is_some_and(|b| b.is_ascii_digit())
+        && value.bytes().last().is_some_and(|b| b.is_ascii_digit());
+    let rate = value.parse::<f64>().ok().filter(|_| well_formed);
+    match rate {
+        Some(r) if (MIN_RATE..=MAX_RATE).contains(&r) => Ok(r),
+        _ => Err(AppError::bad_request(format!(
+            "rate must be messages per second, a number from {MIN_RATE} to {MAX_RATE} \
+             (such as 2 or 0.5), got {value:?}"
+        ))),
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// One transport under one header set: the raw change and the figures derived from it.
@@ -382,40 +466,165 @@ async fn drain(mut socket: TcpStream) -> Result<(), Error> {
     Ok(())
 }
 
-/// The page's measurement, taken once per process.
-static CACHE: OnceCell<Arc<Report>> = OnceCell::const_new();
+/// Measurements at other rates kept at once (the plan's own is always kept): enough for every
+/// stop of the page's slider.
+const CACHED_RATES: usize = 32;
+/// Requests that may wait for a measurement at once; more get a 503. A measurement starts a
+/// private server and takes seconds, so they run one at a time.
+const MAX_WAITING: usize = 8;
 
-/// `GET /api/overhead`: the cached [`QUICK`] measurement, taken on first request (about 1.5 s).
-///
-/// The private server runs on its own thread and runtime: the real server's workers keep serving
-/// while it measures, and nothing of it shares their runtime.
-pub async fn overhead_json(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let start = state.start_private;
-    let report = CACHE
-        .get_or_try_init(|| async {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            std::thread::Builder::new()
-                .name("overhead-probe".into())
-                .spawn(move || {
-                    let result = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .map_err(Error::from)
-                        .and_then(|rt| rt.block_on(measure_private(start, QUICK)))
-                        .map_err(|e| e.to_string());
-                    let _ = tx.send(result);
-                })
-                .map_err(|e| AppError::Internal(format!("no thread for the measurement: {e}")))?;
-            match rx.await {
-                Ok(Ok(report)) => Ok(Arc::new(report)),
-                Ok(Err(e)) => Err(AppError::Unavailable(format!(
-                    "the overhead measurement failed ({e}); try again"
-                ))),
-                Err(_) => Err(AppError::Internal("the measurement thread ended".into())),
+/// Measurements taken, by `publish_every` in milliseconds: the figures depend on header sizes,
+/// framing and the plan, not on load, so measuring the same plan again would only repeat them.
+struct Measurements {
+    done: std::sync::Mutex<std::collections::HashMap<u64, Arc<Report>>>,
+    /// Held while a measurement runs: one private server at a time.
+    running: tokio::sync::Mutex<()>,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+static MEASUREMENTS: std::sync::LazyLock<Measurements> =
+    std::sync::LazyLock::new(|| Measurements {
+        done: std::sync::Mutex::default(),
+        running: tokio::sync::Mutex::const_new(()),
+        waiting: std::sync::atomic::AtomicUsize::new(0),
+    });
+
+impl Measurements {
+    fn cached(&self, plan: Plan) -> Option<Arc<Report>> {
+        crate::lock::lock(&self.done)
+            .get(&millis(plan.publish_every))
+            .cloned()
+    }
+
+    fn keep(&self, plan: Plan, report: Arc<Report>) {
+        let mut done = crate::lock::lock(&self.done);
+        if done.len() > CACHED_RATES {
+            done.retain(|&every, _| every == millis(PLAN.publish_every));
+        }
+        done.insert(millis(plan.publish_every), report);
+    }
+
+    /// The measurement of `plan`: cached, or taken now on a private server (one at a time).
+    async fn get(&self, start: StartPrivate, plan: Plan) -> Result<Arc<Report>, AppError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Some(report) = self.cached(plan) {
+            return Ok(report);
+        }
+        /// Counts a waiting request while it lives, however its future ends.
+        struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Relaxed);
             }
+        }
+        if self.waiting.fetch_add(1, Relaxed) >= MAX_WAITING {
+            self.waiting.fetch_sub(1, Relaxed);
+            return Err(AppError::Unavailable(
+                "the server is busy measuring other rates; try again in a few seconds".into(),
+            ));
+        }
+        let _waiting = Waiting(&self.waiting);
+        let _running = self.running.lock().await;
+        // Measured while this request waited its turn?
+        if let Some(report) = self.cached(plan) {
+            return Ok(report);
+        }
+        let report = Arc::new(measure_apart(start, plan).await?);
+        self.keep(plan, Arc::clone(&report));
+        Ok(report)
+    }
+}
+
+/// Measures `plan` on a private server on its own thread and runtime: the real server's workers
+/// keep serving while it measures, and nothing of it shares their runtime.
+async fn measure_apart(start: StartPrivate, plan: Plan) -> Result<Report, AppError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("overhead-probe".into())
+        .spawn(move || {
+            let result = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(Error::from)
+                .and_then(|rt| rt.block_on(measure_private(start, plan)))
+                .map_err(|e| e.to_string());
+            let _ = tx.send(result);
         })
-        .await?;
+        .map_err(|e| AppError::Internal(format!("no thread for the measurement: {e}")))?;
+    match rx.await {
+        Ok(Ok(report)) => Ok(report),
+        Ok(Err(e)) => Err(AppError::Unavailable(format!(
+            "the overhead measurement failed ({e}); try again"
+        ))),
+        Err(_) => Err(AppError::Internal("the measurement thread ended".into())),
+    }
+}
+
+/// `GET /api/overhead[?rate=R]`: the measurement of [`PLAN`], or of [`Plan::at_rate`] `R`
+/// messages a second, each taken on first request (about as long as its plan publishes:
+/// 5 s for the plan's own) and kept for the life of the process.
+pub async fn overhead_json(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let params = Params::query(req.query_string())?;
+    let plan = match params.get("rate") {
+        None => PLAN,
+        Some(value) => Plan::at_rate(parse_rate(value)?),
+    };
+    let report = MEASUREMENTS.get(state.start_private, plan).await?;
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
         .json(report.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan is the slider's plan at its own rate, so both read the same figures.
+    #[test]
+    fn the_plan_is_its_own_rate() {
+        assert_eq!(Plan::at_rate(PLAN.rate()), PLAN);
+        assert!((PLAN.rate() - 2.0).abs() < 1e-9);
+        assert!((PLAN.crossover_rate() - 4.0).abs() < 1e-9);
+        let slow = Plan::at_rate(MIN_RATE);
+        assert_eq!(
+            (slow.messages, slow.publish_every),
+            (4, Duration::from_secs(2))
+        );
+        let fast = Plan::at_rate(MAX_RATE);
+        assert_eq!(
+            (fast.messages, fast.publish_every),
+            (40, Duration::from_millis(50))
+        );
+    }
+
+    /// Rates are plain decimals within the bounds; everything else is refused.
+    #[test]
+    fn rates_are_checked() {
+        for ok in ["0.5", "2", "4", "12.5", "20", "20.0", "07"] {
+            assert!(parse_rate(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "0",
+            "0.4",
+            "21",
+            "-1",
+            "abc",
+            "NaN",
+            "inf",
+            "1e1",
+            ".5",
+            "5.",
+            "1.2.3",
+            " 2",
+            "2 ",
+            "+2",
+            "100000000",
+        ] {
+            assert!(parse_rate(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -13,11 +13,11 @@ use askama::Template;
 
 use protocol::RoomName;
 
-use crate::classroom;
 use crate::error::AppError;
 use crate::params::Params;
 use crate::state::AppState;
 use crate::transports::Transport;
+use crate::{classroom, overhead};
 
 /// Only same-origin resources, no inline script, no framing by other sites.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
@@ -254,6 +254,7 @@ struct TransportPage {
     lesson: &'static Lesson,
     /// The lesson's command with this server's address filled in.
     command: String,
+    plan: PlanView,
 }
 
 /// `/overhead`.
@@ -262,6 +263,63 @@ struct TransportPage {
 struct Overhead {
     nav: &'static str,
     lessons: &'static [Lesson],
+    plan: PlanView,
+}
+
+/// The one measurement plan ([`overhead::PLAN`]) in the words and numbers a page states it with.
+pub struct PlanView {
+    pub messages: u64,
+    /// Bytes of text in each message.
+    pub text_bytes: usize,
+    /// Milliseconds between two messages.
+    pub publish_every: u128,
+    /// Messages a second, as written (`2`, `0.5`).
+    pub rate: String,
+    /// Milliseconds between two short polls.
+    pub poll_every: u128,
+    /// Messages a second where short polling makes one request per message.
+    pub crossover: String,
+    /// The rates the slider stops at, space-separated, and the plan's own among them.
+    pub stops: String,
+    pub stop_count: usize,
+    pub default_stop: usize,
+}
+
+/// Where the `/overhead` slider stops, in messages a second: denser around the crossover.
+pub const RATE_STOPS: [f64; 13] = [
+    0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.5, 15.0, 20.0,
+];
+
+/// A rate as a person writes it: `2`, `0.5`, `12.5`.
+fn rate_text(rate: f64) -> String {
+    let text = format!("{rate:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+impl PlanView {
+    pub fn new() -> Self {
+        let plan = overhead::PLAN;
+        Self {
+            messages: plan.messages,
+            text_bytes: overhead::TEXT.len(),
+            publish_every: plan.publish_every.as_millis(),
+            rate: rate_text(plan.rate()),
+            poll_every: plan.poll_every.as_millis(),
+            crossover: rate_text(plan.crossover_rate()),
+            stops: RATE_STOPS.map(rate_text).join(" "),
+            stop_count: RATE_STOPS.len(),
+            default_stop: RATE_STOPS
+                .iter()
+                .position(|&r| (r - plan.rate()).abs() < 1e-9)
+                .unwrap_or(0),
+        }
+    }
+}
+
+impl Default for PlanView {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// `/walkthrough`.
@@ -372,6 +430,7 @@ pub async fn transport(
             .replace("{base}", &base)
             .replace("{ws}", &ws_base)
             .replace("{cursor}", &newest_cursor(&state)),
+        plan: PlanView::new(),
     })
 }
 
@@ -385,6 +444,7 @@ pub async fn overhead() -> Result<HttpResponse, AppError> {
     render(&Overhead {
         nav: "overhead",
         lessons: &LESSONS,
+        plan: PlanView::new(),
     })
 }
 
@@ -409,6 +469,19 @@ fn render(page: &impl Template) -> Result<HttpResponse, AppError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The slider stops at the plan's own rate and at the crossover, and every stop is a rate
+    /// `?rate=` accepts.
+    #[test]
+    fn the_slider_stops_at_the_plan_and_the_crossover() {
+        let view = PlanView::new();
+        assert_eq!(RATE_STOPS[view.default_stop], overhead::PLAN.rate());
+        assert!(RATE_STOPS.contains(&overhead::PLAN.crossover_rate()));
+        for rate in RATE_STOPS {
+            assert_eq!(overhead::parse_rate(&rate_text(rate)).ok(), Some(rate));
+        }
+        assert_eq!((view.rate.as_str(), view.crossover.as_str()), ("2", "4"));
+    }
 
     /// Each transport's lesson is at its index, so `lesson()` finds the right one.
     #[test]

@@ -140,7 +140,24 @@
       }
     });
     draw();
+    planCost();
     document.body.dataset.ready = 'yes';
+  }
+
+  // What receiving with this transport costs under the one measurement plan (/overhead's, the
+  // README's), so the lesson quotes the same figure as the comparison page.
+  async function planCost() {
+    const out = (k, v) => { document.querySelector('#plan-cost [data-plan="' + k + '"]').textContent = v; };
+    try {
+      const r = await fetch('/api/overhead', { cache: 'no-store' });
+      const report = await r.json();
+      if (!r.ok) throw new Error(report.error || ('HTTP ' + r.status));
+      const row = report.rows.find((x) => x.transport === transport && x.headers === 'browser');
+      out('bytes', (row.down_per_message + row.up_per_message).toFixed(0));
+      out('requests', row.requests_per_message.toFixed(2));
+    } catch (e) {
+      out('bytes', '(not measured: ' + e.message + ')');
+    }
   }
 
   main();

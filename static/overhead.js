@@ -1,6 +1,8 @@
 // transport-lab, `/overhead`: the measured cost of each transport (from /api/overhead, a private
 // server's ledger), a chart of where one message's bytes go, a capacity projection computed from
 // those measured costs, and this server's own ledger since it started (/api/stats).
+// The rate slider measures the same plan again at another message rate (/api/overhead?rate=R),
+// and says which of short and long polling is cheaper at it, from the measured figures.
 'use strict';
 
 (function () {
@@ -90,7 +92,7 @@
     return fmt(bps / 1e9, 2) + ' GB/s';
   }
 
-  function redraw() { drawTable(); drawChart(); project(); }
+  function redraw() { if (report) { drawTable(); drawChart(); project(); } }
 
   async function live() {
     try {
@@ -109,30 +111,102 @@
     return { requests: s.requests, messages: s.messages, down: s.response_bytes, up: s.request_bytes, open: s.open };
   }
 
-  async function main() {
-    for (const el of document.querySelectorAll('input[name=hs]')) el.addEventListener('change', redraw);
-    for (const el of document.querySelectorAll('#plan-form input')) el.addEventListener('input', project);
-    $('plan-form').addEventListener('submit', (e) => e.preventDefault());
-    live();
-    setInterval(live, 2000);
+  // The slider's stops (messages a second), from the page: the server defines them.
+  const slider = $('rate');
+  const STOPS = slider.dataset.stops.split(' ');
+  const PLAN_RATE = $('plan').dataset.rate;
+  // Which measurement the page shows: a later one asked for wins over an earlier one still running.
+  let asked = 0;
+  /** How long the slider must rest before its rate is measured. */
+  const SETTLE_MS = 600;
+
+  function rateQuery(rate) { return rate === PLAN_RATE ? '' : '?rate=' + encodeURIComponent(rate); }
+
+  // Which of short and long polling costs less per message at the measured rate, in one line.
+  function verdict() {
+    if (!report) return;
+    const el = $('verdict');
+    const byT = (t) => report.rows.find((r) => r.transport === t && r.headers === headerSet());
+    const poll = byT('poll'), lp = byT('longpoll');
+    const cost = (r) => r.down_per_message + r.up_per_message;
+    const winner = cost(poll) < cost(lp) ? 'poll' : 'longpoll';
+    const p = report.plan;
+    el.dataset.winner = winner;
+    el.dataset.rate = String(p.rate);
+    el.textContent = 'At ' + fmtRate1(p.rate) + ' messages a second: ' + NAMES.poll + ' ' + fmt(cost(poll), 0) +
+      ' B/msg (' + fmt(poll.requests_per_message, 2) + ' requests/msg), ' + NAMES.longpoll + ' ' + fmt(cost(lp), 0) +
+      ' B/msg (' + fmt(lp.requests_per_message, 2) + ' requests/msg): ' + NAMES[winner] + ' is cheaper' +
+      (p.rate < p.crossover_rate ? ' (below the crossover at ' + fmtRate1(p.crossover_rate) + ')'
+        : p.rate > p.crossover_rate ? ' (above the crossover at ' + fmtRate1(p.crossover_rate) + ')'
+          : ' (at the crossover: about even)') + '.';
+  }
+  function fmtRate1(r) { return String(Math.round(r * 100) / 100); }
+
+  function describe() {
+    const p = report.plan;
+    $('ov-status').textContent = 'measured ' + new Date(report.measured_at).toLocaleString() + ' in ' +
+      (report.duration_ms / 1000).toFixed(1) + ' s on a private instance of this server';
+    $('ov-status').classList.remove('bad');
+    $('ov-plan').textContent = 'Measured: ' + p.messages + ' messages of ' + report.text_bytes +
+      ' bytes of text (payload ' + fmt(report.rows[0].payload_per_message, 0) + ' bytes of message JSON), one every ' +
+      p.publish_every + ' ms (' + fmtRate1(p.rate) + ' a second' + (String(p.rate) === PLAN_RATE ? ', the plan' : ', the plan at another rate') +
+      '); short polling every ' + p.poll_every + ' ms, long polling asking again at once. ' +
+      'Per message: everything both ways between "all subscribers connected" and "all have the last message".';
+  }
+
+  // Measures (or reads the server's earlier measurement of) the plan at `rate`. An earlier request
+  // still waiting is cancelled: the server measures one rate at a time.
+  let inflight = null;
+  async function measure(rate) {
+    const mine = ++asked;
+    if (inflight) inflight.abort();
+    const ctrl = new AbortController();
+    inflight = ctrl;
+    document.body.dataset.measuring = rate;
+    $('ov-status').textContent = 'measuring at ' + rate + ' messages a second (a few seconds)…';
     try {
-      const r = await fetch('/api/overhead', { cache: 'no-store' });
+      const r = await fetch('/api/overhead' + rateQuery(rate), { cache: 'no-store', signal: ctrl.signal });
       const body = await r.json();
       if (!r.ok) throw new Error(body.error || ('HTTP ' + r.status));
+      if (mine !== asked) return;
       report = body;
-      const p = report.plan;
-      $('ov-status').textContent = 'measured ' + new Date(report.measured_at).toLocaleString() + ' in ' +
-        (report.duration_ms / 1000).toFixed(1) + ' s on a private instance of this server';
-      $('ov-plan').textContent = 'Measured: ' + p.messages + ' messages of ' + report.text_bytes +
-        ' bytes of text (payload ' + fmt(report.rows[0].payload_per_message, 0) + ' bytes of message JSON), one every ' +
-        p.publish_every + ' ms; short polling every ' + p.poll_every + ' ms, long polling asking again at once. ' +
-        'Per message: everything both ways between "all subscribers connected" and "all have the last message".';
-      $('p-payload').value = Math.round(report.rows[0].payload_per_message) || 91;
+      describe();
       redraw();
+      verdict();
+      $('p-rate').value = fmtRate1(report.plan.rate);
+      $('p-payload').value = Math.round(report.rows[0].payload_per_message) || 91;
+      project();
+      document.body.dataset.measured = String(report.plan.rate);
     } catch (e) {
+      if (mine !== asked) return;
       $('ov-status').textContent = 'the measurement failed: ' + e.message;
       $('ov-status').classList.add('bad');
     }
+  }
+
+  function showStop() {
+    const rate = STOPS[slider.valueAsNumber];
+    $('rate-out').textContent = rate;
+    slider.setAttribute('aria-valuetext', rate + ' messages a second');
+    return rate;
+  }
+
+  async function main() {
+    for (const el of document.querySelectorAll('input[name=hs]')) el.addEventListener('change', () => { redraw(); verdict(); });
+    for (const el of document.querySelectorAll('#plan-form input')) el.addEventListener('input', project);
+    $('plan-form').addEventListener('submit', (e) => e.preventDefault());
+    $('rate-form').addEventListener('submit', (e) => e.preventDefault());
+    // The number follows the thumb; measuring waits until it is let go (`change`).
+    slider.addEventListener('input', showStop);
+    // Arrow keys fire one `change` per stop: measure the stop the reader settles on.
+    let settle = null;
+    slider.addEventListener('change', () => {
+      clearTimeout(settle);
+      settle = setTimeout(() => measure(showStop()), SETTLE_MS);
+    });
+    live();
+    setInterval(live, 2000);
+    await measure(showStop());
     document.body.dataset.ready = 'yes';
   }
 

@@ -13,6 +13,7 @@ mod hostile;
 mod ledger;
 mod long_poll;
 mod newcomer;
+mod overhead;
 mod pages;
 mod peer_gone;
 mod raw;
