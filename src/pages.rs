@@ -5,7 +5,7 @@
 //! or code (askama escapes it as well, and the scripts render messages with `textContent`).
 //!
 //! The pages are static shells: every number on them is fetched by their scripts from the ledger
-//! (`/api/stats`, `/api/stats/stream`, `/api/tap`, `/api/overhead`), never written in here.
+//! (`/api/stats`, `/api/tap`, `/api/overhead`), never written in here.
 
 use actix_web::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};

@@ -112,10 +112,24 @@ pub async fn tap(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
             ledger::tap::MAX_WATCHERS
         ))
     })?;
+    let with_stats = match params.get("stats") {
+        None | Some("0") => false,
+        Some("1") => true,
+        Some(other) => {
+            return Err(AppError::bad_request(format!(
+                "stats must be 1 (the client's counters once a second as `event: stats`) or 0, got {other:?}"
+            )));
+        }
+    };
     let peer_gone = req.conn_data::<PeerGone>().cloned().unwrap_or_default();
     let hello = Bytes::from(format!(
         "retry: 2000\n: tap for client {id}: requests and responses carrying ?client={id} appear below\n\n"
     ));
+    let stats = with_stats.then(|| {
+        let mut tick = tokio::time::interval(STATS_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        (state.ledger.clone(), tick)
+    });
     let body = stream::once(async move { Ok::<_, Infallible>(hello) }).chain(tap_records(
         records,
         Ends {
@@ -124,8 +138,15 @@ pub async fn tap(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
             heartbeat: state.config.heartbeat_interval(),
         },
         client,
+        stats,
     ));
     Ok(streaming_response(EVENT_STREAM, body))
+}
+
+/// The client's counters as one SSE event, `event: stats`.
+fn stats_event(ledger: &ledger::Ledger, client: &str) -> Option<String> {
+    let json = serde_json::to_string(&ledger.stats(Some(client))?).ok()?;
+    Some(format!("event: stats\ndata: {json}\n\n"))
 }
 
 /// What ends a tap, and keeps it honest while idle.
@@ -139,27 +160,50 @@ struct Ends {
     heartbeat: Duration,
 }
 
-/// Tap records as SSE events until shutdown or the watcher leaves. Holds the client so it is not
-/// evicted while watched.
+/// The ledger and the clock of a tap that also carries its client's counters (`?stats=1`).
+type StatsTick = (ledger::Ledger, tokio::time::Interval);
+
+/// The next tick of a tap's counters; never, for a tap without them.
+async fn stats_tick(stats: &mut Option<StatsTick>) {
+    match stats {
+        Some((_, tick)) => {
+            tick.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Tap records as SSE events until shutdown or the watcher leaves, and with `stats` the client's
+/// counters once a second: one stream where a page would otherwise hold two of the browser's six
+/// connections. Holds the client so it is not evicted while watched.
 fn tap_records(
     records: broadcast::Receiver<Arc<str>>,
     ends: Ends,
     client: Arc<ledger::Client>,
+    stats: Option<StatsTick>,
 ) -> impl Stream<Item = Result<Bytes, Infallible>> {
     stream::unfold(
-        (records, ends, client),
-        |(mut records, ends, client)| async move {
+        (records, ends, client, stats),
+        |(mut records, ends, client, mut stats)| async move {
             let text = tokio::select! {
                 biased;
                 () = ends.shutdown.cancelled() => return None,
                 () = ends.peer_gone.gone() => return None,
+                () = stats_tick(&mut stats) => {
+                    let event = stats
+                        .as_ref()
+                        .and_then(|(ledger, _)| stats_event(ledger, &client.id))
+                        // Never an empty chunk: on a chunked body that would end the stream.
+                        .unwrap_or_else(|| ": no counters\n\n".to_owned());
+                    return Some((Ok(Bytes::from(event)), (records, ends, client, stats)));
+                }
                 record = records.recv() => match record {
                     Ok(record) => record.to_string(),
                     Err(RecvError::Lagged(missed)) => format!("(tap fell behind: {missed} records not shown)"),
                     Err(RecvError::Closed) => return None,
                 },
                 () = tokio::time::sleep(ends.heartbeat) => {
-                    return Some((Ok(Bytes::from_static(b": heartbeat\n\n")), (records, ends, client)));
+                    return Some((Ok(Bytes::from_static(b": heartbeat\n\n")), (records, ends, client, stats)));
                 }
             };
             let mut event = String::with_capacity(text.len() + 32);
@@ -170,7 +214,7 @@ fn tap_records(
                 event.push('\n');
             }
             event.push('\n');
-            Some((Ok(Bytes::from(event)), (records, ends, client)))
+            Some((Ok(Bytes::from(event)), (records, ends, client, stats)))
         },
     )
 }

@@ -3,11 +3,12 @@
 // gap / duplicate / reorder detection by message id.
 //
 // All five panels share one ledger client id (this page load) and each is counted under its own
-// transport there, so each panel's numbers are its own. One id, because the counters arrive over
-// one /api/stats/stream connection: five would take five of the browser's six HTTP/1.1
-// connections to this server, and the long poll, stream and SSE panels need three. The one id
-// also makes "to others" work: the server leaves out the one client id a send names in `except`,
-// so none of this page's five panels receives it.
+// transport there, so each panel's numbers are its own. One id, so one poll of /api/stats a
+// second reads all five counters (polled, not streamed: a stream would hold a fourth of the
+// browser's six HTTP/1.1 connections to this server, beside the long poll, stream and SSE
+// panels'). The one id also makes "to others" work: the server leaves out the one client id a send
+// names in `except`, so none of this page's five panels receives it. Requests the browser holds
+// back for want of a connection are reported by TL.watchQueue (transports.js).
 //
 // All five panels are in one room, the one in the URL (`?room=math`, `lobby` without it);
 // switchRoom() moves them all, each reconnecting with a cursor of the new room.
@@ -18,8 +19,16 @@
   const SPARK_POINTS = 60;
   // A new one per walkthrough step (restart()), so that step's counters start from zero.
   let clientId = TL.newClientId('page');
-  // The counters' stream, one at a time.
-  let statsStream = null;
+  // The counters are polled (GET /api/stats?client=ID) once a second rather than streamed: a
+  // stream would hold one of the browser's six connections to this server for as long as the page
+  // is open (see transports.js), and this page's long poll, stream and SSE panels hold three.
+  const STATS_EVERY_MS = 1000;
+  let statsTimer = null;
+  // The server has answered a request under the current client id, so its ledger knows it (asking
+  // before would be a 404, and a console error).
+  let clientKnown = false;
+  // The newest snapshot, { at, stats }: the queue watch reads long polls off it.
+  let lastSnapshot = null;
   // How many restart() calls began: only the latest one sets the panels up.
   let restarts = 0;
   const panels = {};
@@ -56,6 +65,7 @@
         onMessage: (m) => this.receive(m),
         onGap: (missed, reset) => this.notice(missed, reset),
         onState: (text, cls) => this.state(text, cls),
+        onAnswered: () => { if (this.client.clientId === clientId) clientKnown = true; },
       }, epoch);
       this.client.room = room;
       el.querySelector('[data-act="pause"]').addEventListener('click', () => this.toggle());
@@ -227,19 +237,39 @@
     }
   }
 
+  function showStats(snap) {
+    for (const t of TL.TRANSPORTS) {
+      if (panels[t] && snap.transports[t]) panels[t].stats(snap.transports[t]);
+      if (panels[t] && snap.sends) panels[t].sends(snap.sends[t]);
+    }
+    document.dispatchEvent(new CustomEvent('tl-stats', { detail: snap }));
+  }
+
+  // Polls the current client id's counters until the id changes (restart()) or the page goes.
   function watchStats() {
-    if (statsStream) statsStream.close();
-    const es = new EventSource('/api/stats/stream?client=' + encodeURIComponent(clientId));
-    statsStream = es;
-    es.onmessage = (e) => {
-      if (es !== statsStream) return;
-      const snap = JSON.parse(e.data);
-      for (const t of TL.TRANSPORTS) {
-        if (panels[t] && snap.transports[t]) panels[t].stats(snap.transports[t]);
-        if (panels[t] && snap.sends) panels[t].sends(snap.sends[t]);
+    clearTimeout(statsTimer);
+    const mine = clientId;
+    lastSnapshot = null;
+    const tick = async () => {
+      if (mine !== clientId) return;
+      if (clientKnown) {
+        const at = performance.now();
+        try {
+          const r = await TL.trackedFetch('the counters', '/api/stats?client=' + encodeURIComponent(mine), { cache: 'no-store' });
+          // Forgotten by the ledger (idle for 10 minutes): known again at the next answer.
+          if (r.status === 404) clientKnown = false;
+          const snap = r.ok ? await r.json() : null;
+          if (snap && mine === clientId) {
+            lastSnapshot = { at: at, stats: snap };
+            showStats(snap);
+          }
+        } catch (e) {
+          // The next tick asks again.
+        }
       }
-      document.dispatchEvent(new CustomEvent('tl-stats', { detail: snap }));
+      if (mine === clientId) statsTimer = setTimeout(tick, STATS_EVERY_MS);
     };
+    tick();
   }
 
   // `toOthers`: leave this page's own panels out (the server skips our client id).
@@ -325,6 +355,7 @@
     // A later restart (the presenter pressed again) owns the panels now.
     if (mine !== restarts) return;
     clientId = TL.newClientId('page');
+    clientKnown = false;
     if (idLabel) idLabel.textContent = clientId;
     liveFrom = newest.id;
     for (const p of Object.values(panels)) {
@@ -339,7 +370,7 @@
   }
 
   async function main() {
-    TL.onLeave(() => { if (statsStream) statsStream.close(); });
+    TL.onLeave(() => clearTimeout(statsTimer));
     let since = 0;
     let epoch = null;
     if (!TL.ROOM_NAME.test(room)) {
@@ -364,6 +395,7 @@
     }
     wireCompose();
     watchStats();
+    TL.watchQueue(() => Object.values(panels).map((p) => p.client), () => lastSnapshot);
     const autostart = document.body.dataset.autostart !== 'no';
     for (const t of TL.TRANSPORTS) if (panels[t] && autostart) panels[t].resume();
     // Back and forward move between the rooms this page was in.

@@ -109,19 +109,23 @@
     }, newest.epoch);
     if (transport === 'poll') client.interval = 2000;
     client.user = 'lesson';
-    // The tap first, so the very first request of the client is on the diagram.
-    const tap = new EventSource('/api/tap?client=' + encodeURIComponent(clientId));
+    // The tap first, so the very first request of the client is on the diagram. It carries the
+    // client's counters too (`stats=1`, once a second): one connection of the browser's six for
+    // both, where two streams took two (see transports.js).
+    const tap = TL.trackedEventSource('the tap', '/api/tap?stats=1&client=' + encodeURIComponent(clientId));
+    let lastSnapshot = null;
     tap.addEventListener('tap', (e) => onRecord(e.data));
-    tap.onopen = () => { if (!client.running) client.start(); };
-    const stats = new EventSource('/api/stats/stream?client=' + encodeURIComponent(clientId));
-    stats.onmessage = (e) => {
+    tap.addEventListener('stats', (e) => {
       const snap = JSON.parse(e.data);
+      lastSnapshot = { at: performance.now(), stats: snap };
       showStats(snap.transports[transport]);
       const sending = document.getElementById('sending');
       sending.textContent = TL.sendingLine(snap.sends && snap.sends[transport]);
       sending.dataset.requests = String(snap.sends ? snap.sends[transport].requests : 0);
-    };
-    TL.onLeave(() => { tap.close(); stats.close(); client.stop(); });
+    });
+    tap.onopen = () => { if (!client.running) client.start(); };
+    TL.onLeave(() => { tap.close(); client.stop(); });
+    TL.watchQueue(() => [client], () => lastSnapshot);
     document.getElementById('send').addEventListener('click', send);
     document.getElementById('drop').addEventListener('click', () => client.drop());
     document.getElementById('copy').addEventListener('click', async () => {

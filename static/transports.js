@@ -9,6 +9,15 @@
 // The attempt count resets as soon as a connection delivers its first answer. The randomness is
 // the point: when the server restarts, a classroom of tabs must not reconnect in the same
 // millisecond (a reconnect storm).
+//
+// Requests the browser holds back: over HTTP/1.1 a browser opens at most six connections to one
+// server, and a request beyond them waits in the browser, unsent, until one is free. Streams and
+// long polls hold theirs, so a few tabs of these pages fill all six and the next request waits
+// without a word (a panel said "live" while nothing moved). watchQueue() reports a request whose
+// response head has not come within QUEUED_AFTER_MS as "queued by the browser": on the panel's
+// badge, and in one banner that explains the limit. The server answers every request at once but a
+// long poll, which it holds; so a long poll counts as queued only when the ledger, asked after it
+// was sent, shows no open long-poll connection of this client: the server has not seen it.
 'use strict';
 
 (function () {
@@ -16,6 +25,10 @@
   // The room every client is in until told otherwise (the server's default too).
   const DEFAULT_ROOM = 'lobby';
   const MAX_DELAY = 30000;
+  // A request without its response head after this long is waiting in the browser, not the server.
+  const QUEUED_AFTER_MS = 3000;
+  // A ledger snapshot asked for at least this long after a long poll was sent would count it.
+  const SEEN_WITHIN_MS = 1000;
 
   function backoff(attempt) {
     const cap = Math.min(MAX_DELAY, BASE_DELAY * Math.pow(2, attempt));
@@ -73,6 +86,8 @@
   // onAck(ack). Subclasses implement open() and close(). `since` and `epoch`: the cursor to start
   // after (an epoch of null sends a bare id, which only detects a restart the weaker way).
   // `room`: the room it reads and sends in (`lobby` unless set; each room numbers its own ids).
+  // `handlers.onAnswered()` (optional): a request of this client was answered, so the server's
+  // ledger knows its client id.
   class Client {
     constructor(transport, clientId, since, handlers, epoch) {
       this.transport = transport;
@@ -80,11 +95,33 @@
       this.room = DEFAULT_ROOM;
       this.cursor = since;
       this.epoch = epoch || null;
-      this.h = handlers;
+      // The state shown is the client's own, unless the browser is holding its request back.
+      this.showState = handlers.onState;
+      this.shown = ['starting', ''];
+      this.h = Object.assign({}, handlers, {
+        onState: (text, cls) => { this.shown = [text, cls]; if (!this.queued) this.showState(text, cls); },
+      });
       this.running = false;
       this.attempt = 0;
       this.timer = null;
       this.generation = 0;
+      // When the request (or connection) now out was sent, until its response head arrives.
+      this.pendingSince = null;
+      this.queued = false;
+    }
+    // A request went out: from now until its response head, it may be waiting in the browser.
+    sent() { this.pendingSince = performance.now(); }
+    // Its response head arrived (or it failed): it is not waiting anywhere.
+    answered() {
+      this.pendingSince = null;
+      this.setQueued(false);
+      if (this.h.onAnswered) this.h.onAnswered();
+    }
+    setQueued(queued) {
+      if (queued === this.queued) return;
+      this.queued = queued;
+      if (queued) this.showState('queued by the browser', 'queued');
+      else this.showState(this.shown[0], this.shown[1]);
     }
     start() {
       if (this.running) return;
@@ -97,6 +134,8 @@
       clearTimeout(this.timer);
       this.generation++;
       this.close();
+      this.pendingSince = null;
+      this.setQueued(false);
       this.h.onState('paused', '');
     }
     // Closes the connection as a network failure would, then reconnects through the back-off.
@@ -104,6 +143,8 @@
       if (!this.running) return;
       this.generation++;
       this.close();
+      this.pendingSince = null;
+      this.setQueued(false);
       this.retry('dropped');
     }
     connect() {
@@ -161,7 +202,7 @@
     // `toOthers`: every client of this page (they share one client id) is left out.
     async send(user, text, toOthers) {
       const except = toOthers ? '&except=' + encodeURIComponent(this.clientId) : '';
-      const r = await fetch('/api/messages?client=' + encodeURIComponent(this.clientId) +
+      const r = await trackedFetch('a message being sent', '/api/messages?client=' + encodeURIComponent(this.clientId) +
         '&transport=' + this.transport + '&room=' + encodeURIComponent(this.room) + except, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
@@ -181,7 +222,9 @@
       if (!this.current(gen)) return;
       this.ctrl = new AbortController();
       try {
+        this.sent();
         const r = await fetch('/api/poll?' + this.query(), { cache: 'no-store', signal: this.ctrl.signal });
+        if (this.current(gen)) this.answered();
         if (!r.ok) throw new Error('HTTP ' + r.status);
         const body = await r.json();
         if (!this.current(gen)) return;
@@ -189,7 +232,7 @@
         batch(this, body);
         this.timer = setTimeout(() => this.pollOnce(gen), this.interval);
       } catch (e) {
-        if (this.current(gen)) this.retry('failed');
+        if (this.current(gen)) { this.answered(); this.retry('failed'); }
       }
     }
     close() { if (this.ctrl) this.ctrl.abort(); }
@@ -204,14 +247,16 @@
         // The request is out: the server holds it until there is news, which is the live state.
         this.h.onState('held', 'live');
         try {
+          this.sent();
           const r = await fetch('/api/longpoll?timeout=25&' + this.query(), { cache: 'no-store', signal: this.ctrl.signal });
+          if (this.current(gen)) this.answered();
           if (!r.ok) throw new Error('HTTP ' + r.status);
           const body = await r.json();
           if (!this.current(gen)) return;
           this.attempt = 0;
           batch(this, body);
         } catch (e) {
-          if (this.current(gen)) this.retry('failed');
+          if (this.current(gen)) { this.answered(); this.retry('failed'); }
           return;
         }
       }
@@ -245,7 +290,9 @@
     async open(gen) {
       this.ctrl = new AbortController();
       try {
+        this.sent();
         const r = await fetch('/api/stream?' + this.query(), { cache: 'no-store', signal: this.ctrl.signal });
+        if (this.current(gen)) this.answered();
         if (!r.ok || !r.body) throw new Error('HTTP ' + r.status);
         const reader = r.body.getReader();
         const decoder = new TextDecoder();
@@ -263,7 +310,7 @@
         }
         if (this.current(gen)) this.retry('stream ended');
       } catch (e) {
-        if (this.current(gen)) this.retry('failed');
+        if (this.current(gen)) { this.answered(); this.retry('failed'); }
       }
     }
     line(obj) {
@@ -280,6 +327,8 @@
     open(gen) {
       const es = new EventSource('/api/sse?' + this.query());
       this.es = es;
+      this.sent();
+      es.onopen = () => { if (this.current(gen)) this.answered(); };
       // The browser resumes by itself with Last-Event-ID, the `id:` of these events and of every
       // message (a cursor with the run's epoch); the client keeps the same cursor for when it has
       // to reconnect on its own.
@@ -290,8 +339,11 @@
         if (!this.current(gen)) return;
         if (es.readyState === EventSource.CLOSED) {
           // The browser gave up (e.g. an error status): our own back-off takes over.
+          this.answered();
           this.retry('closed');
         } else {
+          // The browser sends a new request by itself: it may wait for a connection like any other.
+          this.sent();
           this.h.onState('browser reconnecting', 'wait');
         }
       };
@@ -307,6 +359,9 @@
         '/api/ws?' + this.query() + '&user=' + encodeURIComponent(this.user);
       const ws = new WebSocket(url);
       this.ws = ws;
+      // A WebSocket is not one of the six HTTP connections, so it is not watched; its handshake
+      // being answered still tells the page the ledger knows its client id.
+      ws.onopen = () => { if (this.current(gen) && this.h.onAnswered) this.h.onAnswered(); };
       ws.onmessage = (e) => {
         if (!this.current(gen)) return;
         const obj = JSON.parse(e.data);
@@ -378,15 +433,84 @@
   window.addEventListener('pagehide', () => { for (const fn of closers) fn(); });
   window.addEventListener('pageshow', (e) => { if (e.persisted) location.reload(); });
 
+  // Page requests that are not a panel's (a post, the counters), while their response head is out.
+  const tracked = new Set();
+  async function trackedFetch(label, url, options) {
+    const t = { label: label, since: performance.now() };
+    tracked.add(t);
+    try {
+      return await fetch(url, options);
+    } finally {
+      tracked.delete(t);
+    }
+  }
+
+  // An EventSource that is not a panel's (a lesson's tap), watched like a tracked request until
+  // it opens, and again while the browser reconnects it.
+  function trackedEventSource(label, url) {
+    const es = new EventSource(url);
+    let t = { label: label, since: performance.now() };
+    tracked.add(t);
+    es.addEventListener('open', () => tracked.delete(t));
+    es.addEventListener('error', () => {
+      tracked.delete(t);
+      if (es.readyState === EventSource.CONNECTING) {
+        t = { label: label, since: performance.now() };
+        tracked.add(t);
+      }
+    });
+    onLeave(() => { es.close(); tracked.delete(t); });
+    return es;
+  }
+
+  // Every second: which of `clients()` and the tracked requests are waiting in the browser (see
+  // the top of this file), on their badges and in the page's one banner. `snapshot()`: the newest
+  // ledger snapshot of the clients' id, `{ at, stats }` (`at`: performance.now() when it was asked
+  // for), or null; it decides about long polls.
+  function watchQueue(clients, snapshot) {
+    const banner = document.getElementById('queued-banner');
+    const check = () => {
+      const now = performance.now();
+      const waiting = [];
+      for (const c of clients()) {
+        let queued = c.pendingSince !== null && now - c.pendingSince > QUEUED_AFTER_MS;
+        if (queued && c.transport === 'longpoll') {
+          // Held by the server, or not sent yet? Only the ledger can tell.
+          const s = snapshot();
+          queued = !!(s && s.stats && s.at > c.pendingSince + SEEN_WITHIN_MS &&
+            s.stats.transports.longpoll.open === 0);
+        }
+        c.setQueued(queued);
+        if (queued) waiting.push(LABELS[c.transport] + ' panel');
+      }
+      for (const t of tracked) if (now - t.since > QUEUED_AFTER_MS) waiting.push(t.label);
+      document.body.dataset.queued = String(waiting.length);
+      if (!banner) return;
+      banner.hidden = waiting.length === 0;
+      if (waiting.length) {
+        banner.textContent = 'Your browser is holding back ' + waiting.length +
+          (waiting.length === 1 ? ' request' : ' requests') + ' of this page (' + waiting.join(', ') +
+          '), unsent: over HTTP/1.1 a browser opens at most six connections to one server, and the ' +
+          'streams and long polls of this page and your other tabs of this server hold all six. ' +
+          'Close other tabs of transport-lab (the side-by-side page holds three, a lesson one or two) ' +
+          'or pause a panel; a waiting request goes as soon as a connection is free.';
+      }
+    };
+    document.body.dataset.queued = '0';
+    setInterval(check, 1000);
+  }
+
   // The transports and what to call them come from the page: the server renders one navigation
   // link per transport, from its one definition, with `data-transport` and `data-label`.
   const NAV = Array.from(document.querySelectorAll('nav [data-transport]'));
+  const LABELS = Object.fromEntries(NAV.map((a) => [a.dataset.transport, a.dataset.label]));
 
   window.TL = {
     TRANSPORTS: NAV.map((a) => a.dataset.transport),
-    LABELS: Object.fromEntries(NAV.map((a) => [a.dataset.transport, a.dataset.label])),
+    LABELS,
     create: (t, clientId, since, handlers, epoch) => new CLASSES[t](t, clientId, since, handlers, epoch),
     DEFAULT_ROOM, ROOM_NAME,
     newClientId, newest, roomFromUrl, parseCursor, fmtBytes, figures, sendingLine, whenDemoReady, backoff, onLeave,
+    watchQueue, trackedFetch, trackedEventSource, QUEUED_AFTER_MS,
   };
 })();

@@ -448,3 +448,49 @@ async fn bare_lf_request_heads_are_counted_under_their_own_client() {
 fn len(bytes: impl AsRef<[u8]>) -> u64 {
     bytes.as_ref().len() as u64
 }
+
+/// `/api/tap?client=ID&stats=1` carries the client's counters once a second (`event: stats`, the
+/// JSON of `/api/stats?client=ID`) beside its tap records, so a lesson page holds one connection
+/// for both; any other value of `stats` is a 400.
+#[tokio::test]
+async fn the_tap_carries_the_counters_when_asked() {
+    let app = spawn_app_with(&["--heartbeat", "60"]).await;
+    let mut tap = app.sse("/api/tap?client=both-1&stats=1", None).await;
+    tap.next_event().await.unwrap();
+    let (status, _) = app.get_json("/api/poll?since=0&client=both-1").await;
+    assert_eq!(status, 200);
+    let (mut records, mut counted) = (0, None);
+    while counted.is_none() || records < 2 {
+        let event = tokio::time::timeout(Duration::from_secs(3), tap.next_event())
+            .await
+            .expect("an event within 3 s")
+            .expect("the tap is open");
+        match event.event.as_deref() {
+            Some("tap") => records += 1,
+            Some("stats") => {
+                let stats = event.json();
+                // The request is counted as its head arrives, the answer once written.
+                if stats["transports"]["poll"]["empty_responses"] == 1 {
+                    counted = Some(stats);
+                }
+            }
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    let counted = counted.unwrap();
+    assert_eq!(counted["client"], "both-1");
+    assert_eq!(counted["transports"]["poll"]["requests"], 1, "{counted}");
+
+    for bad in ["2", "yes", ""] {
+        let (status, body) = app
+            .get_json(&format!("/api/tap?client=both-1&stats={bad}"))
+            .await;
+        assert_eq!(status, 400, "{bad:?}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("stats must be 1")
+        );
+    }
+}

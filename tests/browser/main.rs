@@ -19,6 +19,7 @@ mod labels;
 mod layout;
 mod overhead;
 mod pages;
+mod queue;
 mod rooms;
 mod weight;
 
@@ -108,6 +109,9 @@ async fn suite(engine: Engine) {
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
         let lap = Instant::now();
         overhead::the_rate_slider_moves_the_crossover(&browser, &app).await;
+        println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
+        let lap = Instant::now();
+        queue::a_second_tab_says_its_requests_are_queued(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
         let lap = Instant::now();
         layout::lessons_fit_a_phone(&browser, &app).await;
