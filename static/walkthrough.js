@@ -4,7 +4,14 @@
 // Nothing is sent until the presenter presses a key (students open this page too), and each step
 // counts from zero: a new ledger client id, cursors at the room's newest message.
 // The last step leaves the panels for two clients of its own, one per room.
-// Keys: → / space / PageDown next, ← / PageUp back (presentation clickers send PageUp/PageDown).
+// Keys: → / space / PageDown next, ← / PageUp back (presentation clickers send PageUp/PageDown);
+// n shows or hides the teacher's notes (the expected answer with the live number that proves
+// it, the time to spend, the common wrong answer): hidden unless asked for, so the projected page
+// never shows them by itself.
+//
+// A note's live number is a `data-live="TRANSPORT.FIELD"` span (FIELD: a ledger figure of the
+// step's client id, or received / gaps / dups of the panel's detector), or `ROOM.received` for the
+// rooms step; they are filled from every counters update and detector change.
 'use strict';
 
 (function () {
@@ -145,7 +152,9 @@
     const step = STEPS[index];
     const mine = index;
     try {
-      await demo.restart();
+      lastSnap = null;
+    fillNotes();
+    await demo.restart();
       if (mine !== index) return;
       for (const t of step.show) demo.panels[t].resume();
       await step.run(demo);
@@ -169,9 +178,17 @@
   // presentation clickers send PageDown / PageUp, some send the arrows.
   const FORWARD = ['ArrowRight', 'PageDown', ' '];
   const BACK = ['ArrowLeft', 'PageUp'];
+  const NOTES = ['n', 'N'];
   const typing = (t) => !!(t && t.closest && t.closest('input, textarea, select, [contenteditable]'));
   document.addEventListener('keydown', (e) => {
     if (e.altKey || e.ctrlKey || e.metaKey || typing(e.target)) return;
+    if (NOTES.includes(e.key)) {
+      e.preventDefault();
+      const on = document.body.classList.toggle('notes-on');
+      document.body.dataset.notes = on ? 'shown' : 'hidden';
+      fillNotes();
+      return;
+    }
     const delta = FORWARD.includes(e.key) ? 1 : BACK.includes(e.key) ? -1 : 0;
     if (!delta) return;
     e.preventDefault();
@@ -183,6 +200,27 @@
   }, true);
 
   render();
+
+  // The teacher's notes' live numbers, from the newest counters of the step and the detectors.
+  let lastSnap = null;
+  function fillNotes() {
+    for (const span of document.querySelectorAll('.teacher-notes [data-live]')) {
+      const [who, field] = span.dataset.live.split('.');
+      span.textContent = liveValue(who, field);
+    }
+  }
+  function liveValue(who, field) {
+    const room = document.querySelector('#rooms-demo [data-room="' + who + '"]');
+    if (room) return room.dataset.received || '0';
+    const det = document.querySelector('#panel-' + who + ' [data-role=detector]');
+    if (field === 'received' || field === 'gaps' || field === 'dups') return det ? det.dataset[field] : '–';
+    if (!lastSnap || !lastSnap.transports[who]) return '–';
+    const f = TL.figures(lastSnap.transports[who]);
+    // The page's data-stat names (per_message), the figures' keys (perMessage).
+    const v = f[field.replace(/_([a-z])/g, (_, c) => c.toUpperCase())];
+    if (v === null || v === undefined) return '–';
+    return field === 'ratio' ? v.toFixed(2) : String(Math.round(v));
+  }
 
   function compareTable(snap) {
     if (!STEPS[index].compare) return;
@@ -204,7 +242,9 @@
     document.getElementById('next').addEventListener('click', () => go(1));
     document.getElementById('prev').addEventListener('click', () => go(-1));
     document.getElementById('again').addEventListener('click', run);
-    document.addEventListener('tl-stats', (e) => compareTable(e.detail));
+    document.addEventListener('tl-stats', (e) => { lastSnap = e.detail; compareTable(e.detail); fillNotes(); });
+    // Detectors change between two counters updates (and the rooms step has no counters).
+    setInterval(fillNotes, 1000);
     TL.onLeave(stopGroups);
     render();
   });

@@ -362,3 +362,73 @@ pub async fn scroll_regions_and_buttons_have_names(browser: &Browser, app: &Test
     );
     browser.goto("about:blank").await;
 }
+
+/// The current step's teacher's notes, as shown: whether displayed, and their text.
+const NOTES: &str = "const n = document.querySelector('#steps > li:not([hidden]) .teacher-notes'); \
+    return [getComputedStyle(n).display !== 'none', n.textContent.replace(/\\s+/g, ' '), \
+      [...document.querySelectorAll('.teacher-notes')].filter(x => x.getClientRects().length > 0).length];";
+
+/// The teacher's notes are hidden until `n` is pressed, then show the current step's expected
+/// answer with its live number (step 1: the poll panel's 3 messages and its request count), the
+/// time to spend and the common wrong answer; `n` again hides them.
+pub async fn walkthrough_notes_toggle_with_n(browser: &Browser, app: &TestApp) {
+    println!("step: n shows and hides the teacher's notes, with the step's live numbers");
+    open_walkthrough(browser, app, "?room=walk-notes").await;
+    let shown = browser.js(NOTES).await;
+    assert_eq!(
+        (&shown[0], &shown[2]),
+        (&json!(false), &json!(0)),
+        "hidden at first"
+    );
+    browser
+        .js("document.activeElement && document.activeElement.blur(); return true;")
+        .await;
+    press(browser, Key::Right).await;
+    let poll = "document.querySelector('#panel-poll')";
+    browser
+        .wait_for(
+            "step 1's 3 messages",
+            &format!("return {poll}.querySelector('[data-stat=messages]').dataset.value === '3';"),
+            15,
+        )
+        .await;
+    let focused = browser.client.active_element().await.unwrap();
+    focused.send_keys("n").await.unwrap();
+    let shown = browser.js(NOTES).await;
+    assert_eq!((&shown[0], &shown[2]), (&json!(true), &json!(1)), "{shown}");
+    let text = shown[1].as_str().unwrap();
+    for part in [
+        "Expected answer:",
+        "Time: 4 minutes.",
+        "Common wrong answer: \"3 requests, one per message.\"",
+    ] {
+        assert!(text.contains(part), "{part:?} not in {text:?}");
+    }
+    // The live numbers are the panel's own.
+    browser
+        .wait_for(
+            "the notes' numbers equal the poll panel's",
+            &format!(
+                "const live = (k) => document.querySelector('#steps > li:not([hidden]) [data-live=\"poll.' + k + '\"]').textContent; \
+                 const p = {poll}; return live('messages') === '3' && \
+                   live('requests') === p.querySelector('[data-stat=requests]').dataset.value && \
+                   live('empty') === p.querySelector('[data-stat=empty]').dataset.value && \
+                   live('per_message') === String(Math.round(p.querySelector('[data-stat=per_message]').dataset.value));"
+            ),
+            5,
+        )
+        .await;
+    assert_eq!(step(browser).await[0], json!("1"), "n moved no step");
+    if crate::pages::saving_screenshots(browser) {
+        crate::pages::save_screenshot(browser, "walkthrough-notes").await;
+    }
+    let focused = browser.client.active_element().await.unwrap();
+    focused.send_keys("n").await.unwrap();
+    let shown = browser.js(NOTES).await;
+    assert_eq!(
+        (&shown[0], &shown[2]),
+        (&json!(false), &json!(0)),
+        "hidden again"
+    );
+    browser.goto("about:blank").await;
+}

@@ -106,6 +106,7 @@ async fn suite(engine: Engine) {
         layout::walkthrough_counts_each_step_from_zero(&browser, &app).await;
         layout::walkthrough_keys_work_after_a_click(&browser, &app).await;
         layout::walkthrough_fits_a_projector(&browser, &app).await;
+        layout::walkthrough_notes_toggle_with_n(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
         let lap = Instant::now();
         overhead::the_rate_slider_moves_the_crossover(&browser, &app).await;
