@@ -11,6 +11,9 @@
 //! a cursor into the old history gets a gap, never someone else's messages. Should it ever have
 //! to forget (more dropped rooms than [`MAX_ENDED`]), rooms created after that get an epoch of
 //! their own, so every old cursor into them is a reset.
+//!
+//! A room the teacher starts over ([`Bus::start_over`]) also gets an epoch of its own, and ids from
+//! 1: to its clients it is a new run, as after a restart of the server.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -64,6 +67,19 @@ struct Rooms {
     ended: HashMap<RoomName, u64>,
     /// `ended` overflowed and was cleared: a new room may be one we forgot.
     forgot: bool,
+}
+
+/// What starting a room over changed.
+#[derive(Debug, Clone)]
+pub struct StartedOver {
+    /// The epoch every cursor handed out until now names.
+    pub previous: Epoch,
+    /// The room's epoch from now on.
+    pub epoch: Epoch,
+    /// The newest id before: its messages are gone, the next one is 1.
+    pub last_id: u64,
+    /// Messages the history held.
+    pub dropped: usize,
 }
 
 /// The room cap was reached.
@@ -160,6 +176,28 @@ impl Bus {
     /// The room called `name`, if it exists; creates nothing.
     pub fn find(&self, name: &str) -> Option<Room> {
         self.rooms().by_name.get(name).cloned()
+    }
+
+    /// Starts the room called `name` over (the teacher's reset, [`Room::start_over`]) with a new
+    /// epoch of its own; `None` when there is no such room. Other rooms and the run's epoch are
+    /// untouched.
+    pub fn start_over(&self, name: &str) -> Option<StartedOver> {
+        let room = self.find(name)?;
+        let previous = room.epoch();
+        let last_id = room.newest_id();
+        let epoch = loop {
+            let epoch = random_epoch();
+            if epoch != previous {
+                break epoch;
+            }
+        };
+        let dropped = room.start_over(epoch.clone());
+        Some(StartedOver {
+            previous,
+            epoch,
+            last_id,
+            dropped,
+        })
     }
 
     /// Every room, by name.
@@ -305,6 +343,6 @@ mod tests {
         assert!(bus.find("lobby").is_some());
         let again = bus.room(&name("math")).unwrap();
         assert_eq!(again.publish("u", "t", None).id, 4);
-        assert_eq!(again.epoch(), bus.epoch());
+        assert_eq!(&again.epoch(), bus.epoch());
     }
 }

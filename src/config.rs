@@ -186,6 +186,17 @@ pub struct Config {
     #[arg(long, env = "TRANSPORT_LAB_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
+    /// The teacher token: `POST /api/reset` (starting a room over) from another machine needs it
+    /// as `Authorization: Bearer TOKEN`. 16 to 128 of `A-Z a-z 0-9 - _ .`; without it one is made
+    /// up at start and printed in the log. From the server's own machine none is needed.
+    #[arg(long, env = "TRANSPORT_LAB_TEACHER_TOKEN", value_parser = parse_teacher_token)]
+    pub teacher_token: Option<String>,
+
+    /// Starting a room over needs the teacher token even from the server's own machine: behind a
+    /// reverse proxy on the same machine, every request arrives from loopback.
+    #[arg(long, env = "TRANSPORT_LAB_TEACHER_TOKEN_REQUIRED")]
+    pub teacher_token_required: bool,
+
     /// Worker threads serving connections (default: one per CPU).
     #[arg(long, env = "TRANSPORT_LAB_WORKERS")]
     pub workers: Option<usize>,
@@ -220,6 +231,17 @@ fn parse_rate(s: &str) -> Result<f64, String> {
         _ => Err(format!(
             "expected a rate between 0.001 and 1000000 per second, got {s:?}"
         )),
+    }
+}
+
+fn parse_teacher_token(s: &str) -> Result<String, String> {
+    let valid = (16..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if valid {
+        Ok(s.to_owned())
+    } else {
+        Err("a teacher token is 16 to 128 of A-Z a-z 0-9 - _ .".into())
     }
 }
 

@@ -19,6 +19,8 @@
 //! - [`compose`]: parsing and validating what clients send.
 //! - [`params`]: strict decoding of query strings and form bodies.
 //! - [`publish`]: `POST /api/messages`.
+//! - [`reset`]: `POST /api/reset`: the teacher starts a room over (new epoch, no history).
+//! - [`teacher`]: who may act as the teacher (the server's own machine, or the teacher token).
 //! - [`response_headers`]: what every answer says about itself (`nosniff`, no stray upgrade).
 //! - [`permit`]: may this peer publish now (rate, shutdown)? Asked by both ways of sending.
 //! - [`transports`]: the five transports, one file each, and the cursor loop they share.
@@ -47,6 +49,7 @@ pub mod params;
 pub mod permit;
 pub mod presence;
 pub mod publish;
+pub mod reset;
 pub mod response_headers;
 pub mod room;
 pub mod rooms;
@@ -55,4 +58,5 @@ pub mod shutdown;
 pub mod startup;
 pub mod state;
 pub mod stats;
+pub mod teacher;
 pub mod transports;

@@ -28,6 +28,12 @@ async fn main() -> std::io::Result<()> {
     let config = Config::parse();
     let app = Application::build(config)?;
     tracing::info!("listening on http://{}", app.addr());
+    // Printed for the teacher: starting a room over from another machine needs it.
+    tracing::info!(
+        "teacher token: {} (POST /api/reset?room=NAME with Authorization: Bearer TOKEN starts a \
+         room over; from this machine no token is needed)",
+        app.teacher_token()
+    );
     let shutdown = app.shutdown_handle();
     tokio::spawn(async move {
         wait_for_signal().await;

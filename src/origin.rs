@@ -60,23 +60,50 @@ pub fn check_handshake(req: &HttpRequest, config: &Config) -> Result<(), AppErro
 /// A request that changes something (a post): refused (403) when a page of another origin
 /// makes it, by its `Origin`, or without one by `Sec-Fetch-Site: cross-site`.
 pub fn check_write(req: &HttpRequest, config: &Config) -> Result<(), AppError> {
+    check_page(req, config, Act::Post)
+}
+
+/// The teacher's reset: as [`check_write`], but `--cors-origins` do not open it. Otherwise any
+/// page the teacher's browser opens on the server's own machine (which the reset trusts) could
+/// start a room over.
+pub fn check_teacher(req: &HttpRequest, config: &Config) -> Result<(), AppError> {
+    check_page(req, config, Act::Reset)
+}
+
+/// What a page asks to do, for the origins it may come from and the refusal's words.
+#[derive(Clone, Copy)]
+enum Act {
+    Post,
+    Reset,
+}
+
+fn check_page(req: &HttpRequest, config: &Config, act: Act) -> Result<(), AppError> {
+    let (also, from_origin, from_site): (&[String], _, _) = match act {
+        Act::Post => (
+            &config.cors_origins,
+            "posts from origin {} are not allowed here (see --allowed-origins and --cors-origins)",
+            "posts from a page of another site are not allowed here",
+        ),
+        Act::Reset => (
+            &[],
+            "starting a room over from origin {} is not allowed here (see --allowed-origins)",
+            "starting a room over from a page of another site is not allowed here",
+        ),
+    };
     match req.headers().get(ORIGIN) {
         Some(origin) => {
             let origin = origin.to_str().unwrap_or_default();
-            if permitted(req, origin, &config.allowed_origins, &config.cors_origins) {
+            if permitted(req, origin, &config.allowed_origins, also) {
                 Ok(())
             } else {
-                Err(AppError::Forbidden(format!(
-                    "posts from origin {origin:?} are not allowed here (see --allowed-origins \
-                     and --cors-origins)"
-                )))
+                Err(AppError::Forbidden(
+                    from_origin.replace("{}", &format!("{origin:?}")),
+                ))
             }
         }
         None => match req.headers().get("sec-fetch-site") {
             Some(site) if site.as_bytes().eq_ignore_ascii_case(b"cross-site") => {
-                Err(AppError::Forbidden(
-                    "posts from a page of another site are not allowed here".into(),
-                ))
+                Err(AppError::Forbidden(from_site.into()))
             }
             _ => Ok(()),
         },

@@ -16,6 +16,11 @@
 //!
 //! The one rule every waiting reader must keep (mark the newest id seen *before* reading the log,
 //! so a publish that lands after the read always wakes it) is kept in one place: [`Reader`].
+//!
+//! A room can be started over (the teacher's reset, [`Room::start_over`]): a new epoch, ids from 1
+//! again, the history emptied. To its readers that is a new run, exactly as after a restart of the
+//! server: every cursor of the old epoch, held by an open stream or sent by a poll, gets a reset
+//! notice and continues from the new run's start.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -43,15 +48,16 @@ struct Shared {
     newest: watch::Sender<u64>,
     /// How many messages the log keeps; older ones are evicted and reported as gaps.
     capacity: usize,
-    /// The run of the server (or, rarely, of this room: see [`crate::bus`]) every cursor handed
-    /// out names, so one from another run is always recognised, whatever its id.
-    epoch: Epoch,
     /// The bytes all rooms' histories hold, against their cap.
     history: Arc<HistoryBytes>,
     presence: Presence,
 }
 
 struct Log {
+    /// The run of the server (or of this room: see [`crate::bus`] and [`Room::start_over`]) every
+    /// cursor handed out names, so one from another run is always recognised, whatever its id.
+    /// Under the log's lock, so a read and the epoch it belongs to always go together.
+    epoch: Epoch,
     /// Retained messages, oldest first; ids are contiguous, so an id maps to an index.
     messages: VecDeque<Arc<Message>>,
     /// The id the next message will get.
@@ -110,6 +116,8 @@ pub struct Since {
     /// Where delivery continued from: the id before the first of `messages`. After a gap, the
     /// reader's new cursor.
     pub from: u64,
+    /// The run these ids belong to: the first half of the cursor to pass next time.
+    pub epoch: Epoch,
 }
 
 impl Since {
@@ -151,6 +159,7 @@ impl Room {
             shared: Arc::new(Shared {
                 name,
                 log: Mutex::new(Log {
+                    epoch,
                     messages: VecDeque::new(),
                     next_id: first_id,
                     bytes: 0,
@@ -158,7 +167,6 @@ impl Room {
                 }),
                 newest,
                 capacity,
-                epoch,
                 history,
                 presence: Presence::new(presence_window),
             }),
@@ -176,7 +184,7 @@ impl Room {
         let id = log.next_id;
         log.next_id += 1;
         let message = Arc::new(Message::encode(
-            &self.shared.epoch,
+            &log.epoch,
             &self.shared.name,
             id,
             user,
@@ -204,37 +212,45 @@ impl Room {
     }
 
     /// This room's epoch: the first half of every cursor it hands out.
-    pub fn epoch(&self) -> &Epoch {
-        &self.shared.epoch
+    pub fn epoch(&self) -> Epoch {
+        self.lock().epoch.clone()
     }
 
     /// Up to `limit` messages after `cursor`, with the gap or reset that applies to that cursor.
     pub fn since(&self, cursor: &Cursor, limit: usize) -> Since {
-        match self.resolve(cursor) {
-            Start::After(id) => self.after(id, limit),
-            Start::Reset => self.reset(limit),
-        }
-    }
-
-    /// Where a client's cursor starts in this run.
-    fn resolve(&self, cursor: &Cursor) -> Start {
-        match &cursor.epoch {
-            Some(epoch) if *epoch != self.shared.epoch => Start::Reset,
-            _ => Start::After(cursor.id),
+        let log = self.lock();
+        match cursor.epoch.as_ref() {
+            Some(epoch) if *epoch != log.epoch => Self::read(&log, 0, true, limit),
+            _ => Self::read_after(&log, cursor.id, limit),
         }
     }
 
     /// Up to `limit` messages after id `cursor` of this run. An id ahead of the newest is a
     /// reset: it can only come from an earlier run.
     pub fn after(&self, cursor: u64, limit: usize) -> Since {
-        let log = self.lock();
-        let reset = cursor > log.next_id - 1;
-        Self::read(&log, if reset { 0 } else { cursor }, reset, limit)
+        Self::read_after(&self.lock(), cursor, limit)
     }
 
-    /// From the start of this run, as a reset: what a cursor of an earlier run gets.
-    fn reset(&self, limit: usize) -> Since {
-        Self::read(&self.lock(), 0, true, limit)
+    fn read_after(log: &Log, cursor: u64, limit: usize) -> Since {
+        let reset = cursor > log.next_id - 1;
+        Self::read(log, if reset { 0 } else { cursor }, reset, limit)
+    }
+
+    /// Starts the room over (the teacher's reset): a new `epoch`, no history, ids from 1 again.
+    /// Every waiting reader is woken and, holding a cursor of the old epoch, gets a reset notice,
+    /// as after a restart of the server. Returns how many messages the history held.
+    pub fn start_over(&self, epoch: Epoch) -> usize {
+        let mut log = self.lock();
+        let dropped = log.messages.len();
+        log.messages.clear();
+        self.shared.history.used.fetch_sub(log.bytes, Relaxed);
+        log.bytes = 0;
+        log.next_id = 1;
+        log.epoch = epoch;
+        log.last_used = Instant::now();
+        // Under the lock, like a publish: the wake-up is for a log readers will see new.
+        self.shared.newest.send_replace(0);
+        dropped
     }
 
     fn read(log: &Log, from: u64, reset: bool, limit: usize) -> Since {
@@ -252,6 +268,7 @@ impl Room {
             reset,
             cursor,
             from,
+            epoch: log.epoch.clone(),
         }
     }
 
@@ -279,17 +296,19 @@ impl Room {
     /// A cursor of an earlier run starts the reader at 0 of this run with a reset pending: its
     /// [`Reader::cursor`] is then already a safe one to resume from, before anything was read.
     pub fn reader(&self, since: Option<&Cursor>) -> Reader {
-        self.touch();
         let mut wake = self.shared.newest.subscribe();
         wake.borrow_and_update();
-        let start = since.map_or_else(|| Start::After(self.newest_id()), |c| self.resolve(c));
-        let (cursor, reset_pending) = match start {
-            Start::After(id) => (id, false),
-            Start::Reset => (0, true),
+        let mut log = self.lock();
+        log.last_used = Instant::now();
+        let (cursor, reset_pending) = match since {
+            None => (log.next_id - 1, false),
+            Some(c) if c.epoch.as_ref().is_some_and(|e| *e != log.epoch) => (0, true),
+            Some(c) => (c.id, false),
         };
         Reader {
             cursor,
             reset_pending,
+            epoch: log.epoch.clone(),
             room: self.clone(),
             wake,
         }
@@ -353,14 +372,6 @@ impl Drop for Membership {
     }
 }
 
-/// Where a cursor starts in this run.
-enum Start {
-    /// After this id of this run.
-    After(u64),
-    /// From the start of this run, with a reset notice: the cursor is of an earlier run.
-    Reset,
-}
-
 /// One reader's place in a room's log, and its wake-up: the only way to read by cursor and wait
 /// for more, so the ordering that makes a wake-up impossible to miss is written once, here.
 pub struct Reader {
@@ -369,6 +380,9 @@ pub struct Reader {
     cursor: u64,
     /// The client's cursor was of an earlier run: the first read says so.
     reset_pending: bool,
+    /// The run `cursor` belongs to. When the room is started over, the log's epoch moves on and
+    /// the next read is a reset.
+    epoch: Epoch,
     wake: watch::Receiver<u64>,
 }
 
@@ -378,23 +392,32 @@ impl Reader {
         self.cursor
     }
 
+    /// The run its cursor belongs to.
+    pub fn epoch(&self) -> &Epoch {
+        &self.epoch
+    }
+
     /// The room it reads.
     pub fn room(&self) -> &Room {
         &self.room
     }
 
     /// Up to `limit` messages after the cursor (with the gap that applies to it), and moves the
-    /// cursor past them.
+    /// cursor past them. A room started over since the last read is a reset.
     pub fn read(&mut self, limit: usize) -> Since {
         // Mark the newest id seen *before* reading: a publish after this read moves it again,
         // and that is what `wait` waits for.
         self.wake.borrow_and_update();
-        let since = if std::mem::take(&mut self.reset_pending) {
-            self.room.reset(limit)
+        let log = self.room.lock();
+        let started_over = log.epoch != self.epoch;
+        let since = if std::mem::take(&mut self.reset_pending) || started_over {
+            Room::read(&log, 0, true, limit)
         } else {
-            self.room.after(self.cursor, limit)
+            Room::read_after(&log, self.cursor, limit)
         };
+        drop(log);
         self.cursor = since.cursor;
+        self.epoch = since.epoch.clone();
         since
     }
 
@@ -637,5 +660,52 @@ mod tests {
         assert!(!reader.read(100).reset, "the reset is said once");
         let event = bus.publish("u", "t", None).sse_event();
         assert!(event.starts_with(format!("id: {}-6\ndata: ", bus.epoch()).as_bytes()));
+    }
+
+    /// Starting over: a waiting reader wakes into a reset of the new epoch, its history bytes are
+    /// given back, ids start from 1, and a cursor of the old epoch is a reset whatever its id.
+    #[tokio::test]
+    async fn a_room_started_over_is_a_new_run() {
+        let history = Arc::new(HistoryBytes::new(usize::MAX));
+        let room = Room::new(
+            RoomName::lobby(),
+            Epoch::parse("abc123").unwrap(),
+            10,
+            1,
+            Arc::clone(&history),
+            Duration::from_secs(10),
+        );
+        for _ in 0..3 {
+            room.publish("u", "t", None);
+        }
+        let mut reader = room.reader(None);
+        assert!(reader.read(10).messages.is_empty());
+        let old = Cursor {
+            epoch: Some(room.epoch()),
+            id: 2,
+        };
+        let fresh = Epoch::parse("def456").unwrap();
+        assert_eq!(room.start_over(fresh.clone()), 3);
+        assert_eq!(
+            (history.used(), room.newest_id(), room.epoch()),
+            (0, 0, fresh.clone())
+        );
+        let woke = tokio::time::timeout(Duration::from_millis(100), reader.wait()).await;
+        assert_eq!(woke, Ok(true), "a waiting reader is woken");
+        let s = reader.read(10);
+        assert_eq!(
+            (ids(&s), s.reset, s.from, &s.epoch),
+            (vec![], true, 0, &fresh)
+        );
+        assert_eq!(reader.epoch(), &fresh);
+        assert_eq!(room.publish("u", "t", None).id, 1);
+        let s = reader.read(10);
+        assert_eq!(
+            (ids(&s), s.reset),
+            (vec![1], false),
+            "the reset is said once"
+        );
+        let s = room.since(&old, 10);
+        assert_eq!((ids(&s), s.reset, &s.epoch), (vec![1], true, &fresh));
     }
 }

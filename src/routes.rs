@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::transports::{self, Transport};
-use crate::{assets, overhead, pages, publish, rooms, stats};
+use crate::{assets, overhead, pages, publish, reset, rooms, stats};
 
 /// Registers every route on an `App`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -27,6 +27,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/api/messages",
             "POST",
             [web::post().to(publish::publish)],
+        ))
+        .service(resource(
+            "/api/reset",
+            "POST",
+            [web::post().to(reset::reset)],
         ))
         .service(get_and_head("/api/stats", stats::stats_json))
         .service(get_and_head("/api/rooms", rooms::list))

@@ -192,6 +192,11 @@ impl Application {
         self.shutdown.clone()
     }
 
+    /// The teacher token (`POST /api/reset` from another machine), to print at start.
+    pub fn teacher_token(&self) -> &str {
+        self.shutdown.state.teacher.token()
+    }
+
     /// Serves until shut down. The bus's sweep (presence, idle rooms) runs beside the server.
     pub async fn run(self) -> std::io::Result<()> {
         let sweep = tokio::spawn(self.shutdown.state.bus.clone().sweep_forever());

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::ledger::Ledger;
 use crate::limits::{ConnectionLimiter, PublishLimiter};
 use crate::shutdown::ShutdownGate;
+use crate::teacher::Teacher;
 
 /// Handed to every request through `web::Data`; cloning is a few reference-count bumps.
 #[derive(Clone)]
@@ -25,6 +26,8 @@ pub struct AppState {
     pub publish_limiter: PublishLimiter,
     /// Open connections against the caps; `/healthz` reports its fill level.
     pub connections: ConnectionLimiter,
+    /// Who may start a room over.
+    pub teacher: Teacher,
     /// Starts a private server for `/api/overhead`'s measurement. Set by `startup`, which is the
     /// one module that builds servers; handed down so the page handler need not import it.
     pub start_private: StartPrivate,
@@ -46,6 +49,7 @@ impl AppState {
             bus: Bus::new(config.bus_settings()),
             publish_limiter: PublishLimiter::new(&config),
             connections: ConnectionLimiter::new(&config),
+            teacher: Teacher::new(&config),
             config: Arc::new(config),
             ledger: Ledger::new(),
             shutdown: ShutdownGate::default(),

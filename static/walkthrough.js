@@ -182,6 +182,8 @@
   const typing = (t) => !!(t && t.closest && t.closest('input, textarea, select, [contenteditable]'));
   document.addEventListener('keydown', (e) => {
     if (e.altKey || e.ctrlKey || e.metaKey || typing(e.target)) return;
+    // The reset's confirmation has the keys while it is open.
+    if (document.querySelector('dialog[open]')) return;
     if (NOTES.includes(e.key)) {
       e.preventDefault();
       const on = document.body.classList.toggle('notes-on');
@@ -237,8 +239,52 @@
     document.getElementById('compare-body').replaceChildren(...rows);
   }
 
+  // The teacher's reset: POST /api/reset?room=NAME after a confirmation. From the server's own
+  // machine no token is needed; elsewhere the server answers 403, and the dialog asks for the token
+  // the server printed at start.
+  function wireReset() {
+    const $ = (id) => document.getElementById(id);
+    const dialog = $('reset-dialog');
+    const status = (text, bad) => { $('reset-status').textContent = text; $('reset-status').classList.toggle('bad', !!bad); };
+    $('reset-open').addEventListener('click', () => {
+      $('reset-room').textContent = demo.room();
+      status('');
+      dialog.showModal();
+    });
+    $('reset-cancel').addEventListener('click', () => dialog.close());
+    $('reset-form').addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const token = $('reset-token').value.trim();
+      const headers = token ? { Authorization: 'Bearer ' + token } : {};
+      status('starting over…');
+      try {
+        const r = await fetch('/api/reset?room=' + encodeURIComponent(demo.room()), { method: 'POST', headers: headers });
+        const body = await r.json().catch(() => ({}));
+        if (r.status === 403 && !token) {
+          $('reset-token-row').hidden = false;
+          $('reset-token').focus();
+          status(body.error || 'refused', true);
+          return;
+        }
+        if (!r.ok) throw new Error(body.error || ('HTTP ' + r.status));
+        dialog.close();
+        // The step on screen runs again from nothing on the next forward key.
+        started = false;
+        stopGroups();
+        await demo.restart();
+        document.getElementById('step-keys').textContent = 'the room started over: → or space runs this step';
+        document.body.dataset.reset = body.epoch;
+        demo.say('room ' + body.room + ' started over (epoch ' + body.epoch + '; ' + body.dropped +
+          ' messages and its counters cleared)');
+      } catch (err) {
+        status('not started over: ' + err.message, true);
+      }
+    });
+  }
+
   TL.whenDemoReady(() => {
     demo = window.TLDemo;
+    wireReset();
     document.getElementById('next').addEventListener('click', () => go(1));
     document.getElementById('prev').addEventListener('click', () => go(-1));
     document.getElementById('again').addEventListener('click', run);

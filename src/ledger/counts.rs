@@ -112,6 +112,20 @@ impl Counters {
         self.open.load(Relaxed)
     }
 
+    /// Back to zero (a room started over), all but `open`: the connections open now are still
+    /// open, and each will count itself closed once.
+    pub fn clear(&self) {
+        for counter in self.up.iter().chain(&self.down).chain([
+            &self.requests,
+            &self.connections,
+            &self.messages,
+            &self.empty_responses,
+            &self.slow_disconnects,
+        ]) {
+            counter.store(0, Relaxed);
+        }
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         let split = |a: &[AtomicU64; 5]| Split {
             header: a[0].load(Relaxed),

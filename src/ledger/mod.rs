@@ -325,6 +325,24 @@ impl Ledger {
         Some(room)
     }
 
+    /// Clears one room's counters, both sides, but for its open connections (a room started
+    /// over); `false` for a room with no traffic counted. The transports' and clients' own
+    /// counters keep what they counted.
+    pub fn clear_room(&self, room: &str) -> bool {
+        let Some(counters) = crate::lock::lock(&self.inner.rooms).get(room).cloned() else {
+            return false;
+        };
+        for counters in counters
+            .transports
+            .receive
+            .iter()
+            .chain(&counters.transports.send)
+        {
+            counters.clear();
+        }
+        true
+    }
+
     /// One room's counters; `None` for a room with no traffic counted.
     pub fn room_stats(&self, room: &str) -> Option<Stats> {
         let counters = crate::lock::lock(&self.inner.rooms).get(room).cloned()?;

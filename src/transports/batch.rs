@@ -9,15 +9,14 @@ use actix_web::HttpResponse;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use bytes::{BufMut, BytesMut};
 
-use protocol::Epoch;
-
 use crate::presence::MemberKey;
 use crate::room::Since;
 
-/// A 200 with the batch. `cursor` is what to send as `since` next time (`last_id` with this
-/// run's epoch; `last_id` alone still works, with the weaker restart check of a bare id);
-/// `missed` and `reset` appear only when `gap` is true.
-pub fn respond(batch: &Since, epoch: &Epoch, viewer: Option<&MemberKey>) -> HttpResponse {
+/// A 200 with the batch. `cursor` is what to send as `since` next time (`last_id` with the
+/// epoch of the run it belongs to; `last_id` alone still works, with the weaker restart check of
+/// a bare id); `missed` and `reset` appear only when `gap` is true.
+pub fn respond(batch: &Since, viewer: Option<&MemberKey>) -> HttpResponse {
+    let epoch = &batch.epoch;
     let payload: usize = batch.messages.iter().map(|m| m.json().len() + 1).sum();
     let mut body = BytesMut::with_capacity(payload + 96);
     body.put_slice(b"{\"messages\":[");

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
 use tokio_util::sync::CancellationToken;
 
-use protocol::Cursor;
+use protocol::{Cursor, Epoch};
 
 use crate::ledger::wire::PeerGone;
 use crate::message::Message;
@@ -34,14 +34,15 @@ const BATCH: usize = 256;
 pub enum Event {
     /// First event of every feed: the cursor it starts from. A client that reconnects with this
     /// cursor loses nothing, even if no message arrived in between.
-    Ready { since: u64 },
+    Ready { since: u64, epoch: Epoch },
     /// The cursor could not be continued: `missed` messages were evicted from history, or
-    /// (`reset`) the cursor came from an earlier run of the server. Delivery goes on after
-    /// `since`, the client's cursor from now on.
+    /// (`reset`) the cursor came from an earlier run of the server, or the room was started over
+    /// since. Delivery goes on after `since` of `epoch`, the client's cursor from now on.
     Gap {
         missed: u64,
         reset: bool,
         since: u64,
+        epoch: Epoch,
     },
     /// The next message after the cursor.
     Message(Arc<Message>),
@@ -121,6 +122,7 @@ impl Feed {
             self.ready_sent = true;
             return Event::Ready {
                 since: self.reader.cursor(),
+                epoch: self.reader.epoch().clone(),
             };
         }
         loop {
@@ -134,10 +136,11 @@ impl Feed {
                 return Event::Message(message);
             }
             let batch = self.reader.read(BATCH);
-            let gap = batch.is_gap().then_some(Event::Gap {
+            let gap = batch.is_gap().then(|| Event::Gap {
                 missed: batch.missed,
                 reset: batch.reset,
                 since: batch.from,
+                epoch: batch.epoch.clone(),
             });
             self.pending.extend(batch.messages);
             if let Some(gap) = gap {

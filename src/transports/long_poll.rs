@@ -31,7 +31,6 @@ pub async fn long_poll(
     let viewer = request.client.as_ref();
     // Without a cursor a long poll waits for the next message, like a stream without `since`.
     let mut reader = room.reader(request.since.as_ref());
-    let epoch = room.epoch();
     let deadline = tokio::time::sleep(Duration::from_secs(timeout));
     tokio::pin!(deadline);
 
@@ -40,17 +39,17 @@ pub async fn long_poll(
         // Messages this client sent to others do not end the wait: for it, nothing came.
         let visible = batch.messages.iter().any(|m| !m.hidden_from(viewer));
         if visible || batch.is_gap() {
-            return Ok(batch::respond(&batch, epoch, viewer));
+            return Ok(batch::respond(&batch, viewer));
         }
         tokio::select! {
             biased;
             // Nobody will read the answer; ending now frees the connection.
-            () = request.peer_gone.gone() => return Ok(batch::respond(&batch, epoch, viewer)),
-            () = state.shutdown.streams().cancelled() => return Ok(batch::respond(&batch, epoch, viewer)),
-            () = &mut deadline => return Ok(batch::respond(&batch, epoch, viewer)),
+            () = request.peer_gone.gone() => return Ok(batch::respond(&batch, viewer)),
+            () = state.shutdown.streams().cancelled() => return Ok(batch::respond(&batch, viewer)),
+            () = &mut deadline => return Ok(batch::respond(&batch, viewer)),
             alive = reader.wait() => {
                 if !alive {
-                    return Ok(batch::respond(&batch, epoch, viewer));
+                    return Ok(batch::respond(&batch, viewer));
                 }
             }
         }

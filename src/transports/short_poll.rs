@@ -24,9 +24,5 @@ pub async fn poll(
         Some(since) => room.since(since, usize::MAX),
         None => room.latest(LATEST_WITHOUT_CURSOR),
     };
-    Ok(batch::respond(
-        &batch,
-        room.epoch(),
-        request.client.as_ref(),
-    ))
+    Ok(batch::respond(&batch, request.client.as_ref()))
 }

@@ -13,7 +13,7 @@ use std::convert::Infallible;
 use actix_web::{HttpResponse, web};
 use bytes::Bytes;
 use futures_util::stream;
-use protocol::{Control, Epoch, RoomName};
+use protocol::{Control, RoomName};
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -30,7 +30,6 @@ const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 
 pub async fn sse(request: Subscribe, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let room = request.open_room(&state)?;
-    let epoch = room.epoch().clone();
     let feed = Feed::new(
         &room,
         request.since.as_ref(),
@@ -38,9 +37,9 @@ pub async fn sse(request: Subscribe, state: web::Data<AppState>) -> Result<HttpR
         state.shutdown.streams().clone(),
         request.peer_gone,
     );
-    let body = stream::unfold((feed, epoch), |(mut feed, epoch)| async move {
-        let event = frame(feed.next().await, &epoch, feed.room().name())?;
-        Some((Ok::<_, Infallible>(event), (feed, epoch)))
+    let body = stream::unfold(feed, |mut feed| async move {
+        let event = frame(feed.next().await, feed.room().name())?;
+        Some((Ok::<_, Infallible>(event), feed))
     });
     Ok(streaming_response(EVENT_STREAM, body))
 }
@@ -48,9 +47,9 @@ pub async fn sse(request: Subscribe, state: web::Data<AppState>) -> Result<HttpR
 /// One SSE event per feed event; `None` ends the response. The ready and gap events carry an
 /// `id:` too, so the browser's `Last-Event-ID` is a safe cursor from the first byte on, and moves
 /// to this run's epoch as soon as a reset is announced.
-fn frame(event: Event, epoch: &Epoch, room: &RoomName) -> Option<Bytes> {
+fn frame(event: Event, room: &RoomName) -> Option<Bytes> {
     match event {
-        Event::Ready { since } => Some(Bytes::from(format!(
+        Event::Ready { since, epoch } => Some(Bytes::from(format!(
             "retry: {RETRY_MS}\nevent: ready\nid: {epoch}-{since}\ndata: {}\n\n",
             Control::Ready {
                 room: None,
@@ -63,6 +62,7 @@ fn frame(event: Event, epoch: &Epoch, room: &RoomName) -> Option<Bytes> {
             missed,
             reset,
             since,
+            epoch,
         } => Some(Bytes::from(format!(
             "event: gap\nid: {epoch}-{since}\ndata: {}\n\n",
             Control::Gap {

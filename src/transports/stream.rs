@@ -12,7 +12,7 @@ use actix_web::{HttpResponse, web};
 use bytes::Bytes;
 use futures_util::stream;
 use protocol::wire::NDJSON_HEARTBEAT;
-use protocol::{Control, Epoch, RoomName};
+use protocol::{Control, RoomName};
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -24,7 +24,6 @@ pub async fn stream(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let room = request.open_room(&state)?;
-    let epoch = room.epoch().clone();
     let feed = Feed::new(
         &room,
         request.since.as_ref(),
@@ -32,19 +31,18 @@ pub async fn stream(
         state.shutdown.streams().clone(),
         request.peer_gone,
     );
-    let body = stream::unfold((feed, epoch), |(mut feed, epoch)| async move {
-        let line = frame(feed.next().await, &epoch, feed.room().name())?;
-        Some((Ok::<_, Infallible>(line), (feed, epoch)))
+    let body = stream::unfold(feed, |mut feed| async move {
+        let line = frame(feed.next().await, feed.room().name())?;
+        Some((Ok::<_, Infallible>(line), feed))
     });
     Ok(streaming_response("application/x-ndjson", body))
 }
 
 /// One NDJSON line per event; `None` ends the response.
-fn frame(event: Event, epoch: &Epoch, room: &RoomName) -> Option<Bytes> {
+fn frame(event: Event, room: &RoomName) -> Option<Bytes> {
     let line = |control: Control| Bytes::from(control.to_json() + "\n");
-    let epoch = epoch.clone();
     match event {
-        Event::Ready { since } => Some(line(Control::Ready {
+        Event::Ready { since, epoch } => Some(line(Control::Ready {
             room: None,
             since,
             epoch,
@@ -53,6 +51,7 @@ fn frame(event: Event, epoch: &Epoch, room: &RoomName) -> Option<Bytes> {
             missed,
             reset,
             since,
+            epoch,
         } => Some(line(Control::Gap {
             room: None,
             missed,

@@ -160,12 +160,10 @@ impl Connection {
             tokio::select! {
                 (room, event) = Self::next_event(&mut self.rooms, self.turn) => {
                     let sent = match event {
-                        Event::Ready { since } => {
-                            let epoch = self.epoch_of(&room);
+                        Event::Ready { since, epoch } => {
                             send_control(&mut session, &Control::Ready { room: Some(room), since, epoch }).await
                         }
-                        Event::Gap { missed, reset, since } => {
-                            let epoch = self.epoch_of(&room);
+                        Event::Gap { missed, reset, since, epoch } => {
                             send_control(&mut session, &Control::Gap { room: Some(room), missed, reset, since, epoch }).await
                         }
                         Event::Message(message) => send_json(&mut session, message.json()).await,
@@ -219,13 +217,6 @@ impl Connection {
             // The peer may already be gone; there is nobody left to tell.
             let _ = session.close(Some(close)).await;
         }
-    }
-
-    fn epoch_of(&self, room: &RoomName) -> protocol::Epoch {
-        self.joined(room).map_or_else(
-            || self.state.bus.epoch().clone(),
-            |i| self.rooms[i].room().epoch().clone(),
-        )
     }
 
     /// A client's text frame: a message, a join or a leave. A refusal is an error frame; the

@@ -18,6 +18,7 @@ mod pages;
 mod peer_gone;
 mod raw;
 mod readme;
+mod reset;
 mod restart;
 mod rooms;
 mod shutdown;

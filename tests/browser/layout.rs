@@ -432,3 +432,69 @@ pub async fn walkthrough_notes_toggle_with_n(browser: &Browser, app: &TestApp) {
     );
     browser.goto("about:blank").await;
 }
+
+/// The walkthrough's reset asks first: cancelled, the room keeps its messages; confirmed (from
+/// loopback, so without a token), the room starts over, and step 1 then runs on it from id 1.
+pub async fn walkthrough_starts_the_room_over(browser: &Browser, app: &TestApp) {
+    println!("step: the walkthrough starts its room over after a confirmation");
+    let room = fresh_room(browser.engine, "walk-reset");
+    for text in ["old one", "old two"] {
+        app.http
+            .post(app.url(&format!("/api/messages?room={room}")))
+            .json(&json!({"user": "earlier", "text": text}))
+            .send()
+            .await
+            .unwrap();
+    }
+    let newest = |room: String| async move {
+        app.get_json(&format!("/api/rooms/{room}")).await["newest_id"].clone()
+    };
+    open_walkthrough(browser, app, &format!("?room={room}")).await;
+    browser
+        .js("document.querySelector('details.more').open = true; return true;")
+        .await;
+    browser.click("#reset-open").await;
+    assert_eq!(
+        browser
+            .js("return document.getElementById('reset-dialog').open;")
+            .await,
+        json!(true)
+    );
+    browser.click("#reset-cancel").await;
+    assert_eq!(
+        browser
+            .js("return document.getElementById('reset-dialog').open;")
+            .await,
+        json!(false)
+    );
+    assert_eq!(
+        newest(room.clone()).await,
+        json!(2),
+        "cancelled: nothing changed"
+    );
+    browser.click("#reset-open").await;
+    browser.click("#reset-confirm").await;
+    browser
+        .wait_for(
+            "the room started over",
+            "return !!document.body.dataset.reset && !document.getElementById('reset-dialog').open;",
+            10,
+        )
+        .await;
+    assert_eq!(newest(room.clone()).await, json!(0));
+    browser
+        .js("document.activeElement && document.activeElement.blur(); return true;")
+        .await;
+    press(browser, Key::Right).await;
+    browser
+        .wait_for(
+            "step 1's 3 messages, from id 1 of the new run",
+            "const p = document.querySelector('#panel-poll'); \
+             return p.querySelector('[data-role=detector]').dataset.received === '3' && \
+               [...p.querySelectorAll('[data-role=messages] li[data-id]')].map(li => li.dataset.id).join() === '3,2,1' && \
+               p.querySelector('[data-role=detector]').dataset.gaps === '0';",
+            15,
+        )
+        .await;
+    browser.goto("about:blank").await;
+}

@@ -107,6 +107,7 @@ async fn suite(engine: Engine) {
         layout::walkthrough_keys_work_after_a_click(&browser, &app).await;
         layout::walkthrough_fits_a_projector(&browser, &app).await;
         layout::walkthrough_notes_toggle_with_n(&browser, &app).await;
+        layout::walkthrough_starts_the_room_over(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
         let lap = Instant::now();
         overhead::the_rate_slider_moves_the_crossover(&browser, &app).await;
