@@ -22,6 +22,7 @@ mod reset;
 mod restart;
 mod rooms;
 mod shutdown;
+mod socketio;
 mod sse;
 mod stream;
 mod ws;
