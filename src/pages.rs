@@ -1,4 +1,4 @@
-//! The HTML pages, rendered with askama from `templates/`: `/` (the five transports side by
+//! The HTML pages, rendered with askama from `templates/`: `/` (the six transports side by
 //! side), `/transports/{name}` (a lesson per transport), `/overhead` (the comparison) and
 //! `/walkthrough` (classroom mode), `/class` (the address and QR code students join with). Every page carries a Content-Security-Policy that allows only
 //! our own scripts, styles and connections, so text from a chat message can never become markup
@@ -46,6 +46,18 @@ impl Lesson {
     /// The transport's one word, as in the URL, the stats key and the module name.
     pub fn slug(&self) -> &'static str {
         self.transport.name()
+    }
+
+    /// The transport's browser client is a script of its own, `static/<name>.js` (Socket.IO's
+    /// protocol is too long to sit in `transports.js`); the pages that run clients load it.
+    pub fn own_client_script(&self) -> bool {
+        self.transport == Transport::SocketIo
+    }
+
+    /// The transport starts on one carrier and upgrades to another (Socket.IO: polling, then a
+    /// WebSocket): its lesson lists the steps of that dance as the tap shows them.
+    pub fn upgrades(&self) -> bool {
+        self.transport == Transport::SocketIo
     }
 }
 
@@ -251,7 +263,7 @@ pub const LESSONS: [Lesson; Transport::COUNT] = [
     },
 ];
 
-/// `/`: the five transports side by side.
+/// `/`: the six transports side by side.
 #[derive(Template)]
 #[template(path = "index.html")]
 struct Index {
@@ -488,6 +500,17 @@ pub async fn overhead() -> Result<HttpResponse, AppError> {
         lessons: &LESSONS,
         plan: PlanView::new(),
     })
+}
+
+/// `/walkthrough/notes`: the teacher's notes, one `<aside>` per step (an HTML fragment).
+#[derive(Template)]
+#[template(path = "walkthrough_notes.html")]
+struct WalkthroughNotes;
+
+/// The walkthrough's teacher's notes, fetched when the presenter first presses `n`: kept out of
+/// the page every student opens (and out of its weight).
+pub async fn walkthrough_notes() -> Result<HttpResponse, AppError> {
+    render(&WalkthroughNotes)
 }
 
 pub async fn walkthrough() -> Result<HttpResponse, AppError> {

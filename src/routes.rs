@@ -47,6 +47,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )))
         .service(compressed(get_and_head("/overhead", pages::overhead)))
         .service(compressed(get_and_head("/walkthrough", pages::walkthrough)))
+        .service(compressed(get_and_head(
+            "/walkthrough/notes",
+            pages::walkthrough_notes,
+        )))
         .service(compressed(get_and_head("/class", pages::class)))
         .service(get_and_head("/api/overhead", overhead::overhead_json))
         .service(compressed(get_and_head("/static/{file}", assets::serve)))

@@ -36,9 +36,26 @@
   let clockOffset = 0;
   // Messages up to this id were already in the room when the page opened: shown as history.
   let liveFrom = Infinity;
-  // The room all five panels are in.
+  // The room all the panels are in.
   let room = TL.roomFromUrl();
   const status = document.getElementById('c-status');
+
+  // Each panel's body, from the page's one <template>, at once (before any await), so the scripts
+  // after this one find the panels whole. Its controls and list are named for their panel
+  // ("Pause SSE", "SSE messages"): six buttons called just "Pause" could not be told apart.
+  function buildPanels() {
+    const body = document.getElementById('panel-body');
+    if (!body) return;
+    for (const el of document.querySelectorAll('.panel[data-transport]')) {
+      if (el.querySelector('[data-role=messages]')) continue;
+      el.append(body.content.cloneNode(true));
+      const name = el.querySelector('h2').textContent.trim();
+      el.querySelector('[data-act=pause]').setAttribute('aria-label', 'Pause ' + name);
+      el.querySelector('[data-act=drop]').setAttribute('aria-label', 'Drop connection ' + name);
+      el.querySelector('[data-role=messages]').setAttribute('aria-label', name + ' messages');
+    }
+  }
+  buildPanels();
   const idLabel = document.getElementById('client-id');
   if (idLabel) idLabel.textContent = clientId;
 
@@ -87,7 +104,7 @@
       this.pauseButton('Pause', false);
     }
     // The word shown, and for screen readers the same word with the panel's name ("Pause SSE"):
-    // five buttons called just "Pause" could not be told apart.
+    // six buttons called just "Pause" could not be told apart.
     pauseButton(word, pressed) {
       const b = this.el.querySelector('[data-act="pause"]');
       b.textContent = word;
@@ -325,7 +342,7 @@
     interval.addEventListener('change', () => { panels.poll.client.interval = parseInt(interval.value, 10); });
   }
 
-  // Moves all five panels to room `name`: the server creates it on first use, or refuses the
+  // Moves all the panels to room `name`: the server creates it on first use, or refuses the
   // name with a 400 whose text is thrown here. `push`: record it in the URL (and the history).
   async function switchRoom(name, push) {
     const newest = await TL.newest(name);
@@ -379,7 +396,7 @@
     }
     document.body.dataset.room = room;
     try {
-      // Start every panel at the same cursor, a few messages back, so all five show the same list.
+      // Start every panel at the same cursor, a few messages back, so all of them show the same list.
       const newest = await TL.newest(room);
       since = Math.max(0, newest.id - 5);
       epoch = newest.epoch;

@@ -8,6 +8,9 @@
   const transport = root.dataset.transport;
   const clientId = TL.newClientId('lesson-' + transport);
   const MAX_ARROWS = 14;
+  // A transport that upgrades (Socket.IO) has its dance read off the tap by dance.js.
+  const dance = window.TLDance || null;
+  const maxArrows = dance ? 22 : MAX_ARROWS;
   const arrows = [];
   const svg = document.getElementById('seq');
   const statusEl = document.getElementById('lesson-status');
@@ -36,14 +39,16 @@
     if (/request head/.test(title) && up) document.getElementById('req-head').textContent = bytes;
     else if (/response head/.test(title)) document.getElementById('resp-head').textContent = bytes;
     else if (/body|frame/.test(title)) document.getElementById('body').textContent = title + '\n' + bytes;
-    arrows.push({ up: up, label: title.replace(/^[→←]\s*/, ''), t: (performance.now() - started) / 1000 });
-    if (arrows.length > MAX_ARROWS) arrows.shift();
+    const t = (performance.now() - started) / 1000;
+    if (dance) dance.record(arrows, title, bytes, up, t);
+    else arrows.push({ up: up, label: title.replace(/^[→←]\s*/, ''), t: t });
+    while (arrows.length > maxArrows) arrows.shift();
     draw();
   }
 
   // An arrow's label, whole: a long one (a WebSocket frame with its text) is squeezed to the
   // arrow's width rather than cut, and its full text is the tooltip.
-  function label(text, x, y, width) {
+  function label(text, x, y, width, tooltip) {
     const attrs = { x: x, y: y, 'text-anchor': 'middle', class: 'label' };
     // About 7 px per character at the label's size: past the arrow's width, fit it.
     if (text.length * 7 > width) {
@@ -51,7 +56,7 @@
       attrs.lengthAdjust = 'spacingAndGlyphs';
     }
     const el = svgEl('text', attrs, text);
-    el.append(svgEl('title', {}, text));
+    el.append(svgEl('title', {}, tooltip ? tooltip + '\n' + text : text));
     return el;
   }
 
@@ -67,14 +72,16 @@
       svgEl('line', { x1: right, y1: 24, x2: right, y2: H, class: 'life' }));
     arrows.forEach((a, i) => {
       const y = top + i * gap + 12;
-      const cls = 'arrow ' + (a.up ? 'up' : 'down');
+      const cls = 'arrow ' + (a.up ? 'up' : 'down') + (a.ws ? ' ws' : '');
       const x1 = a.up ? left : right, x2 = a.up ? right : left;
       const tip = a.up ? -7 : 7;
       svg.append(
         svgEl('line', { x1: x1, y1: y, x2: x2, y2: y, class: cls }),
         svgEl('polygon', { points: x2 + ',' + y + ' ' + (x2 + tip) + ',' + (y - 4) + ' ' + (x2 + tip) + ',' + (y + 4), class: cls }),
-        label(a.label, (left + right) / 2, y - 4, right - left - 16),
+        label(a.label, (left + right) / 2, y - 4, right - left - 16, a.title),
         svgEl('text', { x: 4, y: y + 4, class: 'time' }, a.t.toFixed(1) + ' s'));
+      // Which carrier, where a transport has two.
+      if (dance) svg.append(svgEl('text', { x: right + 6, y: y + 4, class: 'time' }, a.ws ? 'WS' : 'HTTP'));
     });
   }
 

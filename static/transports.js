@@ -406,7 +406,13 @@
     }
   }
 
+  // Each transport's client class, by name; a transport with a file of its own (socketio.js)
+  // registers its class with TL.register().
   const CLASSES = { poll: Poll, longpoll: LongPoll, stream: Stream, sse: Sse, ws: Ws };
+  function create(t, clientId, since, handlers, epoch) {
+    if (!CLASSES[t]) throw new Error('no client for transport ' + t + ' (is its script on the page?)');
+    return new CLASSES[t](t, clientId, since, handlers, epoch);
+  }
 
   // The newest cursor in `room` ({ epoch, id }), so every client of a page starts from the same.
   async function newest(room) {
@@ -508,7 +514,9 @@
   window.TL = {
     TRANSPORTS: NAV.map((a) => a.dataset.transport),
     LABELS,
-    create: (t, clientId, since, handlers, epoch) => new CLASSES[t](t, clientId, since, handlers, epoch),
+    create,
+    Client,
+    register: (t, cls) => { CLASSES[t] = cls; },
     DEFAULT_ROOM, ROOM_NAME,
     newClientId, newest, roomFromUrl, parseCursor, fmtBytes, figures, sendingLine, whenDemoReady, backoff, onLeave,
     watchQueue, trackedFetch, trackedEventSource, QUEUED_AFTER_MS,

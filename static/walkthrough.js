@@ -186,9 +186,7 @@
     if (document.querySelector('dialog[open]')) return;
     if (NOTES.includes(e.key)) {
       e.preventDefault();
-      const on = document.body.classList.toggle('notes-on');
-      document.body.dataset.notes = on ? 'shown' : 'hidden';
-      fillNotes();
+      toggleNotes();
       return;
     }
     const delta = FORWARD.includes(e.key) ? 1 : BACK.includes(e.key) ? -1 : 0;
@@ -202,6 +200,31 @@
   }, true);
 
   render();
+
+  // The teacher's notes: fetched on the first n (they are not in the page the class opens), each
+  // step's <aside> put in its <li>, so it shows and hides with its step.
+  let notesLoaded = null;
+  function loadNotes() {
+    notesLoaded = notesLoaded || fetch('/walkthrough/notes', { cache: 'no-store' })
+      .then((r) => { if (!r.ok) throw new Error('HTTP ' + r.status); return r.text(); })
+      .then((html) => {
+        // A parsed document runs no script: the fragment is only markup to move into the steps.
+        const doc = new DOMParser().parseFromString(html, 'text/html');
+        for (const aside of doc.querySelectorAll('aside.teacher-notes[data-step]')) {
+          const li = document.querySelector('#steps > li[data-step="' + aside.dataset.step + '"]');
+          if (li) li.append(document.adoptNode(aside));
+        }
+      })
+      .catch((e) => { notesLoaded = null; if (demo) demo.say('no teacher\'s notes: ' + e.message, true); });
+    return notesLoaded;
+  }
+  async function toggleNotes() {
+    const on = !document.body.classList.contains('notes-on');
+    if (on) await loadNotes();
+    document.body.classList.toggle('notes-on', on);
+    document.body.dataset.notes = on ? 'shown' : 'hidden';
+    fillNotes();
+  }
 
   // The teacher's notes' live numbers, from the newest counters of the step and the detectors.
   let lastSnap = null;

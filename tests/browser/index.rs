@@ -1,4 +1,4 @@
-//! `/`: five live clients, one compose box, counters from the ledger, the detector.
+//! `/`: six live clients, one compose box, counters from the ledger, the detector.
 
 use std::time::Duration;
 
@@ -10,9 +10,9 @@ use transport_lab::startup::LocalServer;
 use crate::driver::Browser;
 use crate::helpers::TestApp;
 
-pub const TRANSPORTS: [&str; 5] = ["poll", "longpoll", "stream", "sse", "ws"];
+pub const TRANSPORTS: [&str; 6] = ["poll", "longpoll", "stream", "sse", "ws", "socketio"];
 
-/// Opens `/` and waits until all five panels are live.
+/// Opens `/` and waits until all six panels are live.
 pub async fn open_index(browser: &Browser, app: &TestApp) {
     browser.goto(&app.url("/")).await;
     browser
@@ -28,16 +28,16 @@ pub async fn open_index(browser: &Browser, app: &TestApp) {
 /// The id under which each panel shows the message whose text is `text` (null if not yet).
 async fn ids_of(browser: &Browser, text: &str) -> Vec<Value> {
     let script = format!(
-        "const t = {}; return ['poll','longpoll','stream','sse','ws'].map(p => {{ \
+        "const t = {}; return {TRANSPORTS:?}.map(p => {{ \
            const li = [...document.querySelectorAll('#panel-' + p + ' li[data-id]')] \
              .find(li => li.querySelector('.text').textContent === t); \
            return li ? Number(li.dataset.id) : null; }});",
-        serde_json::to_string(text).unwrap()
+        serde_json::to_string(text).unwrap(),
     );
     browser.js(&script).await.as_array().unwrap().clone()
 }
 
-/// Waits until all five panels show `text`, and returns the id they show it with.
+/// Waits until all six panels show `text`, and returns the id they show it with.
 async fn wait_in_all_panels(browser: &Browser, text: &str) -> u64 {
     for _ in 0..100 {
         let ids = ids_of(browser, text).await;
@@ -52,7 +52,7 @@ async fn wait_in_all_panels(browser: &Browser, text: &str) -> u64 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!(
-        "{text:?} did not reach all five panels in 10 s: {:?}",
+        "{text:?} did not reach all six panels in 10 s: {:?}",
         ids_of(browser, text).await
     );
 }
@@ -67,9 +67,9 @@ pub async fn compose(browser: &Browser, via: &str, text: &str) {
     browser.click("#compose button[type=submit]").await;
 }
 
-/// A message sent through each transport's compose path appears in all five panels, same id.
-pub async fn every_transport_delivers_to_all_five_panels(browser: &Browser, app: &TestApp) {
-    println!("step: every transport's send path reaches all five panels");
+/// A message sent through each transport's compose path appears in all six panels, same id.
+pub async fn every_transport_delivers_to_every_panel(browser: &Browser, app: &TestApp) {
+    println!("step: every transport's send path reaches all six panels");
     open_index(browser, app).await;
     let mut ids = Vec::new();
     for via in TRANSPORTS {
@@ -220,7 +220,7 @@ pub async fn no_gap_after_drop_connection(browser: &Browser, app: &TestApp) {
         .js("return [...document.querySelectorAll('[data-role=detector]')].map(d => ({...d.dataset}));")
         .await;
     let detectors = detectors.as_array().unwrap();
-    assert_eq!(detectors.len(), 5);
+    assert_eq!(detectors.len(), TRANSPORTS.len());
     let received = &detectors[0]["received"];
     for d in detectors {
         assert_eq!(d["gaps"], "0", "{detectors:?}");

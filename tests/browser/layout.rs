@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::driver::{Browser, Engine};
 use crate::helpers::TestApp;
 
-const LESSONS: [&str; 5] = ["poll", "longpoll", "stream", "sse", "ws"];
+const LESSONS: [&str; 6] = ["poll", "longpoll", "stream", "sse", "ws", "socketio"];
 
 /// A room no other step uses, so "nothing was posted" is about this page alone.
 fn fresh_room(engine: Engine, what: &str) -> String {
@@ -365,6 +365,7 @@ pub async fn scroll_regions_and_buttons_have_names(browser: &Browser, app: &Test
 
 /// The current step's teacher's notes, as shown: whether displayed, and their text.
 const NOTES: &str = "const n = document.querySelector('#steps > li:not([hidden]) .teacher-notes'); \
+    if (!n) return [false, null, 0]; \
     return [getComputedStyle(n).display !== 'none', n.textContent.replace(/\\s+/g, ' '), \
       [...document.querySelectorAll('.teacher-notes')].filter(x => x.getClientRects().length > 0).length];";
 
@@ -394,6 +395,13 @@ pub async fn walkthrough_notes_toggle_with_n(browser: &Browser, app: &TestApp) {
         .await;
     let focused = browser.client.active_element().await.unwrap();
     focused.send_keys("n").await.unwrap();
+    browser
+        .wait_for(
+            "the notes shown",
+            "return document.body.dataset.notes === 'shown';",
+            5,
+        )
+        .await;
     let shown = browser.js(NOTES).await;
     assert_eq!((&shown[0], &shown[2]), (&json!(true), &json!(1)), "{shown}");
     let text = shown[1].as_str().unwrap();
@@ -424,6 +432,13 @@ pub async fn walkthrough_notes_toggle_with_n(browser: &Browser, app: &TestApp) {
     }
     let focused = browser.client.active_element().await.unwrap();
     focused.send_keys("n").await.unwrap();
+    browser
+        .wait_for(
+            "the notes hidden",
+            "return document.body.dataset.notes === 'hidden';",
+            5,
+        )
+        .await;
     let shown = browser.js(NOTES).await;
     assert_eq!(
         (&shown[0], &shown[2]),

@@ -21,6 +21,7 @@ mod overhead;
 mod pages;
 mod queue;
 mod rooms;
+mod socketio;
 mod weight;
 
 use std::time::Instant;
@@ -63,7 +64,7 @@ async fn suite(engine: Engine) {
 
     let outcome = std::panic::AssertUnwindSafe(async {
         let lap = Instant::now();
-        index::every_transport_delivers_to_all_five_panels(&browser, &app).await;
+        index::every_transport_delivers_to_every_panel(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
         let lap = Instant::now();
         index::markup_in_a_message_is_shown_as_text(&browser, &app).await;
@@ -76,6 +77,10 @@ async fn suite(engine: Engine) {
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
         let lap = Instant::now();
         index::a_restart_is_noticed_by_every_panel(&browser).await;
+        println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
+        let lap = Instant::now();
+        socketio::the_socketio_panel_upgrades_to_a_websocket(&browser, &app).await;
+        socketio::the_socketio_lesson_shows_the_dance(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
         let lap = Instant::now();
         cross_site::a_page_of_another_site_cannot_post(&browser, &app).await;

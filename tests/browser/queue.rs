@@ -24,7 +24,7 @@ pub async fn a_second_tab_says_its_requests_are_queued(browser: &Browser, app: &
     browser.goto(&url).await;
     browser
         .wait_for(
-            "five live panels in the first tab",
+            "six live panels in the first tab",
             "return document.body.dataset.ready === 'yes' && \
              [...document.querySelectorAll('.panel [data-role=state]')].every(s => s.classList.contains('live'));",
             15,

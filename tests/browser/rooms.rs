@@ -12,11 +12,11 @@ use crate::driver::Browser;
 use crate::helpers::TestApp;
 use crate::index::{TRANSPORTS, compose};
 
-/// Waits until the page is in `room` with all five panels live.
+/// Waits until the page is in `room` with all six panels live.
 async fn wait_live_in(browser: &Browser, room: &str) {
     browser
         .wait_for(
-            &format!("five live panels in {room}"),
+            &format!("six live panels in {room}"),
             &format!(
                 "return document.body.dataset.ready === 'yes' && document.body.dataset.room === '{room}' && \
                  [...document.querySelectorAll('.panel [data-role=state]')].every(s => s.classList.contains('live'));"
@@ -38,9 +38,9 @@ async fn rooms_showing(browser: &Browser, text: &str) -> Value {
     browser.js(&script).await
 }
 
-/// Waits until all five panels show `text`, each once, in `room`.
-async fn wait_in_all_five(browser: &Browser, text: &str, room: &str) {
-    let want = serde_json::json!([[room], [room], [room], [room], [room]]);
+/// Waits until all six panels show `text`, each once, in `room`.
+async fn wait_in_all_six(browser: &Browser, text: &str, room: &str) {
+    let want = serde_json::json!(vec![[room]; TRANSPORTS.len()]);
     for _ in 0..150 {
         if rooms_showing(browser, text).await == want {
             return;
@@ -48,14 +48,14 @@ async fn wait_in_all_five(browser: &Browser, text: &str, room: &str) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!(
-        "{text:?} did not reach all five panels in {room}: {}",
+        "{text:?} did not reach all six panels in {room}: {}",
         rooms_showing(browser, text).await
     );
 }
 
 /// Asserts that no panel shows `text`.
 async fn in_no_panel(browser: &Browser, text: &str) {
-    let none = serde_json::json!([[], [], [], [], []]);
+    let none = serde_json::json!(vec![Vec::<String>::new(); TRANSPORTS.len()]);
     assert_eq!(rooms_showing(browser, text).await, none, "{text:?} shown");
 }
 
@@ -99,18 +99,18 @@ impl TwoPages {
     }
 }
 
-/// A message sent in room r1 reaches the five panels of a page in r1 and none of a page in r2;
+/// A message sent in room r1 reaches the six panels of a page in r1 and none of a page in r2;
 /// the picker lists both rooms with their people; a name the server refuses shows its reason.
 pub async fn a_message_stays_in_its_room(browser: &Browser, app: &TestApp) {
-    println!("step: a message sent in r1 reaches r1's five panels and none of r2's");
+    println!("step: a message sent in r1 reaches r1's six panels and none of r2's");
     let pages = open_two(browser, app, "r1", "r2").await;
     pages.to(browser, &pages.a).await;
     compose(browser, "sse", "only for r1").await;
-    wait_in_all_five(browser, "only for r1", "r1").await;
+    wait_in_all_six(browser, "only for r1", "r1").await;
     // B's panels are live in r2: its own message arrives, and the r1 message never did.
     pages.to(browser, &pages.b).await;
     compose(browser, "ws", "only for r2").await;
-    wait_in_all_five(browser, "only for r2", "r2").await;
+    wait_in_all_six(browser, "only for r2", "r2").await;
     in_no_panel(browser, "only for r1").await;
     pages.to(browser, &pages.a).await;
     in_no_panel(browser, "only for r2").await;
@@ -147,7 +147,7 @@ pub async fn a_message_stays_in_its_room(browser: &Browser, app: &TestApp) {
     pages.close(browser).await;
 }
 
-/// Two pages in one room: "to others" from A reaches all five of B's panels and none of A's
+/// Two pages in one room: "to others" from A reaches all six of B's panels and none of A's
 /// (they share A's client id, the one the send names in `except`), on a POST and on the socket.
 /// B joins through the picker, which puts the room in its URL.
 pub async fn to_others_skips_every_panel_of_the_sender(browser: &Browser, app: &TestApp) {
@@ -164,28 +164,28 @@ pub async fn to_others_skips_every_panel_of_the_sender(browser: &Browser, app: &
 
     pages.to(browser, &pages.a).await;
     browser.click("#c-others").await;
-    for via in ["poll", "ws"] {
+    for via in ["poll", "ws", "socketio"] {
         compose(browser, via, &format!("to others via {via}")).await;
     }
     browser
         .wait_for(
             "the second send acknowledged",
-            "return document.getElementById('c-status').textContent.includes('(others only) via ws');",
+            "return document.getElementById('c-status').textContent.includes('(others only) via socketio');",
             10,
         )
         .await;
     // Then one to everyone: once A shows it, A would have shown the earlier ones too.
     browser.click("#c-others").await;
     compose(browser, "poll", "to everyone").await;
-    wait_in_all_five(browser, "to everyone", "r1").await;
-    for via in ["poll", "ws"] {
+    wait_in_all_six(browser, "to everyone", "r1").await;
+    for via in ["poll", "ws", "socketio"] {
         in_no_panel(browser, &format!("to others via {via}")).await;
     }
     pages.to(browser, &pages.b).await;
-    for via in ["poll", "ws"] {
-        wait_in_all_five(browser, &format!("to others via {via}"), "r1").await;
+    for via in ["poll", "ws", "socketio"] {
+        wait_in_all_six(browser, &format!("to others via {via}"), "r1").await;
     }
-    wait_in_all_five(browser, "to everyone", "r1").await;
+    wait_in_all_six(browser, "to everyone", "r1").await;
 
     if crate::pages::saving_screenshots(browser) {
         browser.viewport(1280, 720).await;

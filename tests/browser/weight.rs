@@ -5,13 +5,14 @@ use crate::helpers::spawn_app;
 /// The budget the issue sets per page.
 const BUDGET: usize = 100 * 1000;
 
-pub const PAGES: [&str; 9] = [
+pub const PAGES: [&str; 10] = [
     "/",
     "/transports/poll",
     "/transports/longpoll",
     "/transports/stream",
     "/transports/sse",
     "/transports/ws",
+    "/transports/socketio",
     "/overhead",
     "/walkthrough",
     "/class",
