@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 /// Set to make a missing node or `node_modules` a failure instead of a skip (CI does).
 const REQUIRE: &str = "TRANSPORT_LAB_REQUIRE_NODE";
-/// The suite takes about 20 s; this bounds a hung one, with room for a loaded machine.
+/// The suite takes about 10 s; this bounds a hung one, with room for a loaded machine.
 const SUITE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Every test of the Node suite passes against this build's server.

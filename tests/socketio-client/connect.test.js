@@ -28,9 +28,9 @@ test('default options: connects on long polling, upgrades to WebSocket, acks on 
 
   await until('the ack of the message sent on connect', () => acks.length === 1);
   assert.equal(openedOn, 'polling');
-  // "In most cases" (the docs): CONNECT is answered before the upgrade is done. The upgrade may
-  // win that race, and then this message goes over WebSocket; the refused-upgrade test below
-  // sends over long polling for sure.
+  // The answer to CONNECT races the client's upgrade probe, started as the session opened; on a
+  // loopback the probe often wins, and this message then goes over WebSocket. The refused-upgrade
+  // test below acks over long polling for sure.
   if (connectedOn !== 'polling') t.diagnostic(`connected on ${connectedOn}: the upgrade came first`);
   assert.equal(acks[0].id, 1, JSON.stringify(acks[0]));
   await until('ready', () => seen.ready.length === 1, { show: () => seen.ready });
