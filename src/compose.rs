@@ -161,6 +161,36 @@ pub fn from_ws_text(
     }
 }
 
+/// A cursor given in JSON: a message id (`5`) or a cursor string (`"k3x9qa-5"`).
+pub fn cursor_value(key: &str, value: &Value) -> Result<Cursor, AppError> {
+    match value {
+        Value::Number(n) => Ok(Cursor {
+            epoch: None,
+            id: n.as_u64().ok_or_else(|| {
+                AppError::bad_request(format!("{key} must be a message id or a cursor; got {n}"))
+            })?,
+        }),
+        Value::String(cursor) => params::parse_cursor(key, cursor),
+        other => Err(AppError::bad_request(format!(
+            "{key} must be a message id or a cursor; got {other}"
+        ))),
+    }
+}
+
+/// A request given as a JSON value rather than text (a Socket.IO event's argument): the same
+/// object, and the same rules, as a WebSocket frame's.
+pub fn from_json_value(
+    value: &Value,
+    default_user: Option<&str>,
+    max_text_bytes: usize,
+) -> Result<WsRequest, AppError> {
+    if !value.is_object() {
+        return Err(AppError::bad_request(NOT_AN_OBJECT));
+    }
+    let m = JsonFrame::deserialize(value).map_err(|e| malformed_json(&e))?;
+    ws_request(m, default_user, max_text_bytes)
+}
+
 fn ws_request(
     m: JsonFrame,
     default_user: Option<&str>,
@@ -180,22 +210,9 @@ fn ws_request(
             })
         }
         Some("join") => {
-            let since = match m.since {
+            let since = match &m.since {
                 None | Some(Value::Null) => None,
-                Some(Value::Number(n)) => Some(Cursor {
-                    epoch: None,
-                    id: n.as_u64().ok_or_else(|| {
-                        AppError::bad_request(format!(
-                            "since must be a message id or a cursor; got {n}"
-                        ))
-                    })?,
-                }),
-                Some(Value::String(cursor)) => Some(params::parse_cursor("since", &cursor)?),
-                Some(other) => {
-                    return Err(AppError::bad_request(format!(
-                        "since must be a message id or a cursor; got {other}"
-                    )));
-                }
+                Some(value) => Some(cursor_value("since", value)?),
             };
             Ok(WsRequest::Join {
                 room: named(room, "join")?,

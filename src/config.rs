@@ -186,6 +186,12 @@ pub struct Config {
     #[arg(long, env = "TRANSPORT_LAB_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
+    /// Client ids (`?client=`) whose WebSocket handshakes are refused with a 403, on `/api/ws` and
+    /// `/socket.io/`, comma-separated: the fault a proxy that strips `Upgrade` makes, so a class can
+    /// watch Socket.IO stay on long polling.
+    #[arg(long, env = "TRANSPORT_LAB_REFUSE_WEBSOCKET", value_delimiter = ',')]
+    pub refuse_websocket: Vec<String>,
+
     /// Worker threads serving connections (default: one per CPU).
     #[arg(long, env = "TRANSPORT_LAB_WORKERS")]
     pub workers: Option<usize>,

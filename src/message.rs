@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use protocol::{ChatMessage, Epoch, RoomName};
@@ -31,10 +31,16 @@ pub struct Message {
     frame: Bytes,
     /// Where the JSON sits inside `frame`.
     json: Range<usize>,
+    /// `42["chat",<json>]`, Socket.IO's wire form: made by the first Socket.IO reader, then shared
+    /// by all of them, so it too is encoded once per message, not once per delivery.
+    socketio_event: OnceLock<Bytes>,
 }
 
 const SSE_ID: &[u8] = b"id: ";
 const SSE_DATA: &[u8] = b"\ndata: ";
+/// What goes before a message in Socket.IO's wire form (Engine.IO message `4`, Socket.IO EVENT
+/// `2`, the event name); a `]` goes after.
+pub const SOCKETIO_CHAT: &[u8] = b"42[\"chat\",";
 
 impl Message {
     /// Encodes message `id` of `room` in run `epoch`. `user` and `text` were validated by
@@ -77,6 +83,7 @@ impl Message {
             ts,
             frame: buf.freeze(),
             json: start..end,
+            socketio_event: OnceLock::new(),
         }
     }
 
@@ -93,6 +100,21 @@ impl Message {
     /// The JSON followed by `\n`: one NDJSON record, as the HTTP stream sends it.
     pub fn ndjson_line(&self) -> Bytes {
         self.frame.slice(self.json.start..self.json.end + 1)
+    }
+
+    /// The message as a Socket.IO `chat` event inside an Engine.IO message packet:
+    /// `42["chat",{..}]`, one WebSocket frame or one packet of a polling body.
+    pub fn socketio_event(&self) -> Bytes {
+        self.socketio_event
+            .get_or_init(|| {
+                let json = self.json();
+                let mut buf = BytesMut::with_capacity(json.len() + SOCKETIO_CHAT.len() + 1);
+                buf.put_slice(SOCKETIO_CHAT);
+                buf.put_slice(&json);
+                buf.put_u8(b']');
+                buf.freeze()
+            })
+            .clone()
     }
 
     /// The complete SSE event: `id:` line (the cursor), `data:` line and the blank line that ends
@@ -132,5 +154,10 @@ mod tests {
             [b"id: k3x9qa-7\ndata: ", &m.json()[..], b"\n\n"].concat()
         );
         assert_eq!(m.json().as_ptr(), m.sse_event()[19..].as_ptr());
+        assert_eq!(
+            &m.socketio_event()[..],
+            [b"42[\"chat\",", &m.json()[..], b"]"].concat()
+        );
+        assert_eq!(m.socketio_event().as_ptr(), m.socketio_event().as_ptr());
     }
 }

@@ -364,6 +364,18 @@ async fn subscribe(
             socket.write_all(head.as_bytes()).await?;
             drain(socket).await
         }
+        Transport::SocketIo => {
+            let head = format!(
+                "GET {path}?EIO=4&transport=websocket&client={client} HTTP/1.1\r\nHost: {addr}\r\n{headers}Upgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            );
+            socket.write_all(head.as_bytes()).await?;
+            // CONNECT (`40`) to the default namespace, in one masked text frame (a zero mask).
+            socket
+                .write_all(&[0x81, 0x82, 0, 0, 0, 0, b'4', b'0'])
+                .await?;
+            drain(socket).await
+        }
         Transport::Stream | Transport::Sse => {
             socket
                 .write_all(

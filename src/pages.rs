@@ -207,6 +207,48 @@ pub const LESSONS: [Lesson; Transport::COUNT] = [
             "Slow clients: a server that queues per connection without bound grows its memory.",
         ],
     },
+    Lesson {
+        transport: Transport::SocketIo,
+        name: "Socket.IO",
+        summary: "A protocol built on the others: long polling first, then an upgrade to a WebSocket, \
+                  with events, acknowledgements, rooms and its own heartbeat.",
+        how: &[
+            "Two layers. Engine.IO makes a session: a GET answers with the open packet \
+             0{\"sid\":..,\"upgrades\":[\"websocket\"],\"pingInterval\":..}; then held GETs carry the \
+             server's packets and POSTs the client's, several per body joined by the byte 0x1e. \
+             Socket.IO adds events on top: 42[\"chat\",{..}] is message 4, event 2, named chat.",
+            "The upgrade: while polling, the client opens a WebSocket with the same sid and sends \
+             2probe; the server answers 3probe and a 6 (noop) releases the held poll; the client \
+             sends 5 and from then on every packet is a WebSocket frame.",
+            "The server pings (2) and the client must pong (3) within pingTimeout, on whichever \
+             carrier holds the session. An emit with a callback carries an id, 421[\"chat\",{..}], \
+             and the server's 431[{\"id\":..}] calls it back.",
+            "Here it reads the same rooms as the other five: a chat event publishes, every message \
+             of a joined room arrives as a chat event, and auth.since on connect resumes at a \
+             cursor on every reconnect.",
+        ],
+        command: "curl -s '{base}/socket.io/?EIO=4&transport=polling&user=ada'",
+        strengths: &[
+            "Works where WebSockets do not: it starts on plain HTTP and only upgrades when a probe \
+             succeeds.",
+            "Events, acknowledgements, rooms and reconnection come with the client library.",
+        ],
+        weaknesses: &[
+            "Not a WebSocket: a plain WebSocket client cannot talk to it, nor a Socket.IO client to \
+             a plain WebSocket server.",
+            "The polling phase and the upgrade cost requests and bytes before the first message; \
+             every message carries an envelope (42[\"chat\",..]).",
+            "A polling session lives in one server's memory: behind a load balancer, every request \
+             of a session must reach the same server (sticky sessions).",
+        ],
+        pitfalls: &[
+            "Sticky sessions forgotten behind a load balancer: polling requests land on another \
+             server and get 400 Session ID unknown.",
+            "Missed messages across a reconnect: Socket.IO's own recovery is optional and time-bound; \
+             without it, a client must resume at its own cursor.",
+            "Version mismatch: Engine.IO 3 and 4 clients and servers do not talk (EIO=4 here).",
+        ],
+    },
 ];
 
 /// `/`: the five transports side by side.

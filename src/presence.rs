@@ -192,12 +192,12 @@ mod tests {
         presence.seen(&key("bob"), Transport::Poll);
         let count = presence.headcount();
         assert_eq!(count.members, 2);
-        assert_eq!(count.by_transport, PerTransport([1, 0, 0, 1, 1]));
+        assert_eq!(count.by_transport, PerTransport([1, 0, 0, 1, 1, 0]));
 
         presence.close(&key("ada"), Transport::Sse);
         assert_eq!(
             presence.headcount().by_transport,
-            PerTransport([1, 0, 0, 0, 1])
+            PerTransport([1, 0, 0, 0, 1, 0])
         );
         std::thread::sleep(Duration::from_millis(250));
         presence.refresh();

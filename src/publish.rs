@@ -91,7 +91,7 @@ fn transport(name: &str) -> Result<Transport, AppError> {
 /// before reading anything, or while reading a chunked body), so a huge upload is never buffered;
 /// and with 408 when no byte of it arrives for `patience` (actix's `--request-timeout` covers the
 /// head only, so a body promised and never sent would otherwise hold the connection for good).
-async fn read_body(
+pub async fn read_body(
     req: &HttpRequest,
     payload: &mut web::Payload,
     max: usize,

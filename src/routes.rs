@@ -16,11 +16,8 @@ use crate::{assets, overhead, pages, publish, rooms, stats};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // The transports answer GET alone: a HEAD would be a subscription nobody reads.
     for transport in Transport::ALL {
-        cfg.service(resource(
-            transport.path(),
-            "GET",
-            [transports::route(transport)],
-        ));
+        let (routes, allow) = transports::routes(transport);
+        cfg.service(resource(transport.path(), allow, routes));
     }
     cfg.service(get_and_head("/healthz", healthz))
         .service(resource(

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::ledger::Ledger;
 use crate::limits::{ConnectionLimiter, PublishLimiter};
 use crate::shutdown::ShutdownGate;
+use crate::transports::socketio::session::Sessions;
 
 /// Handed to every request through `web::Data`; cloning is a few reference-count bumps.
 #[derive(Clone)]
@@ -28,6 +29,8 @@ pub struct AppState {
     /// Starts a private server for `/api/overhead`'s measurement. Set by `startup`, which is the
     /// one module that builds servers; handed down so the page handler need not import it.
     pub start_private: StartPrivate,
+    /// Socket.IO's open sessions: they outlive the requests that carry them.
+    pub socketio: Sessions,
 }
 
 /// Starts a private server on a free loopback port with extra command-line flags.
@@ -49,6 +52,7 @@ impl AppState {
             config: Arc::new(config),
             ledger: Ledger::new(),
             shutdown: ShutdownGate::default(),
+            socketio: Sessions::default(),
         }
     }
 }

@@ -47,6 +47,7 @@ pub const RUN_ORDER: [Transport; Transport::COUNT] = [
     Transport::Stream,
     Transport::LongPoll,
     Transport::Poll,
+    Transport::SocketIo,
 ];
 
 /// `--transport all`: every transport, one after another in [`RUN_ORDER`].
@@ -297,7 +298,7 @@ mod tests {
             panic!("bench not parsed")
         };
         assert_eq!(b.clients, [100, 1000]);
-        assert_eq!(TransportArg::All.transports().len(), 5);
+        assert_eq!(TransportArg::All.transports().len(), Transport::COUNT);
     }
 
     /// `--transport` takes each protocol name to its transport, and `all` to the run order.

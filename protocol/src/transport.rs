@@ -1,4 +1,4 @@
-//! The five transports: the one definition of their names, paths and labels.
+//! The six transports: the one definition of their names, paths and labels.
 //!
 //! Every place that names a transport (a URL, a stats key, a metrics label, a loadtest flag, a
 //! lesson page, a `data-transport` attribute in the pages) gets the word from here.
@@ -10,7 +10,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::headers::RequestKind;
 
-/// One of the five transports, in teaching order.
+/// One of the six transports, in teaching order: the five this project builds from the web
+/// platform, then Socket.IO's protocol, built from them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Transport {
     Poll,
@@ -18,11 +19,12 @@ pub enum Transport {
     Stream,
     Sse,
     Ws,
+    SocketIo,
 }
 
 impl Transport {
     /// How many there are: the length of every per-transport array.
-    pub const COUNT: usize = 5;
+    pub const COUNT: usize = 6;
 
     /// Every transport, in teaching order (the order of the pages and the stats).
     pub const ALL: [Transport; Self::COUNT] = [
@@ -31,6 +33,7 @@ impl Transport {
         Self::Stream,
         Self::Sse,
         Self::Ws,
+        Self::SocketIo,
     ];
 
     /// The transport's one name: in its URL, stats keys, metrics labels, loadtest flags and pages.
@@ -41,10 +44,12 @@ impl Transport {
             Self::Stream => "stream",
             Self::Sse => "sse",
             Self::Ws => "ws",
+            Self::SocketIo => "socketio",
         }
     }
 
-    /// The path a client subscribes at: `/api/<name>`.
+    /// The path a client subscribes at: `/api/<name>`, except Socket.IO's, which is where every
+    /// `socket.io-client` looks by default.
     pub const fn path(self) -> &'static str {
         match self {
             Self::Poll => "/api/poll",
@@ -52,6 +57,7 @@ impl Transport {
             Self::Stream => "/api/stream",
             Self::Sse => "/api/sse",
             Self::Ws => "/api/ws",
+            Self::SocketIo => "/socket.io/",
         }
     }
 
@@ -63,6 +69,7 @@ impl Transport {
             Self::Stream => "HTTP stream",
             Self::Sse => "SSE",
             Self::Ws => "WebSocket",
+            Self::SocketIo => "Socket.IO",
         }
     }
 
@@ -73,12 +80,13 @@ impl Transport {
     }
 
     /// What a page subscribes with, which decides the browser's request headers: `fetch()` for
-    /// the polls and for reading the stream's body, `EventSource`, `WebSocket`.
+    /// the polls and for reading the stream's body, `EventSource`, `WebSocket`. Socket.IO starts
+    /// on polling requests and upgrades: it is counted by the WebSocket it ends on.
     pub const fn request_kind(self) -> RequestKind {
         match self {
             Self::Poll | Self::LongPoll | Self::Stream => RequestKind::Fetch,
             Self::Sse => RequestKind::EventSource,
-            Self::Ws => RequestKind::WebSocket,
+            Self::Ws | Self::SocketIo => RequestKind::WebSocket,
         }
     }
 
@@ -92,7 +100,7 @@ impl Transport {
         Self::ALL.into_iter().find(|t| t.name() == name)
     }
 
-    /// The transport a request path belongs to (`/api/<name>`, exactly).
+    /// The transport a request path belongs to ([`Self::path`], exactly).
     pub fn from_path(path: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.path() == path)
     }
@@ -104,7 +112,7 @@ impl fmt::Display for Transport {
     }
 }
 
-/// The name was not one of the five.
+/// The name was not one of the six.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownTransport(pub String);
 
@@ -152,7 +160,11 @@ mod tests {
     fn names_paths_and_indices_agree() {
         for (i, t) in Transport::ALL.into_iter().enumerate() {
             assert_eq!(t.index(), i);
-            assert_eq!(t.path(), format!("/api/{}", t.name()));
+            if t == Transport::SocketIo {
+                assert_eq!(t.path(), "/socket.io/");
+            } else {
+                assert_eq!(t.path(), format!("/api/{}", t.name()));
+            }
             assert_eq!(t.name().parse::<Transport>(), Ok(t));
             assert_eq!(Transport::from_path(t.path()), Some(t));
             assert_eq!(
@@ -168,7 +180,7 @@ mod tests {
         assert_eq!(Transport::from_path("/api/sse/x"), None);
         assert_eq!(
             "short".parse::<Transport>().unwrap_err().to_string(),
-            "unknown transport \"short\": expected one of poll, longpoll, stream, sse, ws"
+            "unknown transport \"short\": expected one of poll, longpoll, stream, sse, ws, socketio"
         );
     }
 }

@@ -199,9 +199,9 @@ mod tests {
                 Control::Presence {
                     room: RoomName::lobby(),
                     members: 2,
-                    by_transport: PerTransport([0, 1, 0, 2, 0]),
+                    by_transport: PerTransport([0, 1, 0, 2, 0, 1]),
                 },
-                r#"{"type":"presence","room":"lobby","members":2,"by_transport":{"poll":0,"longpoll":1,"stream":0,"sse":2,"ws":0}}"#,
+                r#"{"type":"presence","room":"lobby","members":2,"by_transport":{"poll":0,"longpoll":1,"stream":0,"sse":2,"ws":0,"socketio":1}}"#,
             ),
             (
                 Control::Left {

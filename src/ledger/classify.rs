@@ -7,6 +7,11 @@
 //! - NDJSON: a message line is payload plus one framing newline; `{"type":"heartbeat"}` lines are
 //!   heartbeats; control objects are other (plus their newline as framing).
 //! - Poll JSON: the message objects inside `"messages":[...]` are payload; the envelope is other.
+//! - Engine.IO (Socket.IO's polling bodies and WebSocket frames): in a `chat` event
+//!   (`42["chat",{..}]`, or `42<ack id>["chat",..]` from a client) the object is payload and the
+//!   envelope around it framing; ping and pong packets (`2`, `3`) are heartbeats; every other
+//!   packet (open, probes, upgrade, noop, CONNECT, acks, control events) is other; the record
+//!   separator `\x1e` between packets is framing.
 //!
 //! A message JSON is recognised by its first bytes, `{"id":`; control objects start `{"type":`.
 
@@ -35,6 +40,8 @@ pub enum Format {
     Sse,
     Ndjson,
     PollJson,
+    /// Engine.IO packets joined by `\x1e` (a Socket.IO polling body, either direction).
+    EngineIo,
     /// Anything else (error bodies, pages): all other.
     Opaque,
 }
@@ -44,6 +51,59 @@ const MAX_LINE: usize = 256 * 1024;
 
 pub fn is_message(json: &[u8]) -> bool {
     json.starts_with(b"{\"id\":")
+}
+
+/// What one Engine.IO packet is, for the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnginePacket {
+    /// `2` or `3`: Engine.IO's ping or pong.
+    Heartbeat,
+    /// A `chat` event: `envelope` bytes of framing around the object (the prefix and the closing
+    /// `]`); `message` when the object is a stored message (`{"id":..`).
+    Chat { envelope: u64, message: bool },
+    /// Open, close, probes, upgrade, noop, CONNECT, acks, other events.
+    Other,
+}
+
+/// Classifies an Engine.IO packet of `len` bytes from its first bytes (`start`, at least the
+/// event's prefix and the object's first bytes when there are that many).
+pub fn engine_packet(start: &[u8], len: u64) -> EnginePacket {
+    if len == 1 && matches!(start.first(), Some(b'2' | b'3')) {
+        return EnginePacket::Heartbeat;
+    }
+    // `4` message, `2` event, an optional ack id, then the event name.
+    let Some(rest) = start.strip_prefix(b"42") else {
+        return EnginePacket::Other;
+    };
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let Some(object) = rest[digits..].strip_prefix(b"[\"chat\",") else {
+        return EnginePacket::Other;
+    };
+    let prefix = (start.len() - object.len()) as u64;
+    if !object.starts_with(b"{") || len < prefix + 2 {
+        return EnginePacket::Other;
+    }
+    EnginePacket::Chat {
+        envelope: prefix + 1,
+        message: is_message(object),
+    }
+}
+
+impl EnginePacket {
+    /// Adds a whole packet of `len` bytes to `tally`; a message counts only when `down`.
+    fn count(self, len: u64, down: bool, tally: &mut Tally) {
+        match self {
+            Self::Heartbeat => tally.bytes[Kind::Heartbeat as usize] += len,
+            Self::Other => tally.bytes[Kind::Other as usize] += len,
+            Self::Chat { envelope, message } => {
+                tally.bytes[Kind::Framing as usize] += envelope;
+                tally.bytes[Kind::Payload as usize] += len - envelope;
+                if message && down {
+                    tally.messages += 1;
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -56,9 +116,18 @@ pub struct BodyClassifier {
     event_lines: bool,
     event_comments_only: bool,
     poll: PollScanner,
+    engine: EngineScanner,
 }
 
 impl BodyClassifier {
+    /// A classifier of a request body (the client's bytes): nothing in it counts as a delivered
+    /// message.
+    pub fn upward(format: Format) -> Self {
+        let mut classifier = Self::new(format);
+        classifier.engine.up = true;
+        classifier
+    }
+
     pub fn new(format: Format) -> Self {
         Self {
             format,
@@ -67,6 +136,7 @@ impl BodyClassifier {
             event_lines: false,
             event_comments_only: true,
             poll: PollScanner::default(),
+            engine: EngineScanner::default(),
         }
     }
 
@@ -74,6 +144,7 @@ impl BodyClassifier {
         match self.format {
             Format::Opaque => tally.add(Kind::Other, data.len()),
             Format::PollJson => self.poll.feed(data, tally),
+            Format::EngineIo => self.engine.feed(data, tally),
             Format::Sse | Format::Ndjson => {
                 let mut rest = data;
                 while !rest.is_empty() {
@@ -106,8 +177,12 @@ impl BodyClassifier {
         }
     }
 
-    /// The body ended: a partial line is other; a poll answer with no message is empty.
+    /// The body ended: a partial line is other; a poll answer with no message is empty; the
+    /// last Engine.IO packet (no separator follows it) is classified.
     pub fn finish(&mut self, tally: &mut Tally) {
+        if self.format == Format::EngineIo {
+            self.engine.finish(tally);
+        }
         tally.add(Kind::Other, self.line.len());
         self.line.clear();
         if self.format == Format::PollJson && self.poll.messages == 0 {
@@ -171,8 +246,54 @@ impl BodyClassifier {
                     None => tally.add(Kind::Framing, with_newline),
                 }
             }
-            Format::PollJson | Format::Opaque => {}
+            Format::PollJson | Format::EngineIo | Format::Opaque => {}
         }
+    }
+}
+
+/// Splits an Engine.IO polling body at its separators as the bytes stream past, and classifies
+/// each packet from its first bytes and its length.
+#[derive(Debug, Default)]
+struct EngineScanner {
+    /// The current packet's first bytes (enough to classify it).
+    start: Vec<u8>,
+    /// The current packet's length so far.
+    len: u64,
+    /// A request body: its chat objects are payload but not deliveries.
+    up: bool,
+}
+
+/// Bytes of a packet kept to classify it: `42`, an ack id, `["chat",` and the object's start.
+const ENGINE_START: usize = 64;
+
+impl EngineScanner {
+    fn feed(&mut self, data: &[u8], tally: &mut Tally) {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let end = rest.iter().position(|&b| b == 0x1e);
+            let piece = &rest[..end.unwrap_or(rest.len())];
+            let keep = ENGINE_START
+                .saturating_sub(self.start.len())
+                .min(piece.len());
+            self.start.extend_from_slice(&piece[..keep]);
+            self.len += piece.len() as u64;
+            match end {
+                Some(i) => {
+                    self.finish(tally);
+                    tally.add(Kind::Framing, 1);
+                    rest = &rest[i + 1..];
+                }
+                None => return,
+            }
+        }
+    }
+
+    fn finish(&mut self, tally: &mut Tally) {
+        if self.len > 0 {
+            engine_packet(&self.start, self.len).count(self.len, !self.up, tally);
+        }
+        self.start.clear();
+        self.len = 0;
     }
 }
 
@@ -285,6 +406,43 @@ mod tests {
         assert_eq!(t.get(Kind::Heartbeat), 21);
         assert_eq!(t.get(Kind::Other), 26);
         assert_eq!(t.messages, 1);
+    }
+
+    /// Engine.IO bodies: the chat object is payload, its envelope and the separators framing,
+    /// pings and pongs heartbeat, everything else other, however the bytes are cut.
+    #[test]
+    fn engine_io_split() {
+        let chat = format!("42[\"chat\",{MSG}]");
+        let ready = r#"42["ready",{"type":"ready","room":"lobby","since":0}]"#;
+        let body = format!("2\u{1e}{chat}\u{1e}{ready}\u{1e}6\u{1e}{chat}");
+        for split in [body.len(), 1, 3, 7] {
+            let t = classify(Format::EngineIo, body.as_bytes(), split);
+            assert_eq!(t.get(Kind::Payload), 2 * MSG.len() as u64, "split {split}");
+            assert_eq!(t.get(Kind::Framing), 2 * 11 + 4, "split {split}");
+            assert_eq!(t.get(Kind::Heartbeat), 1);
+            assert_eq!(t.get(Kind::Other), ready.len() as u64 + 1);
+            assert_eq!(t.bytes.iter().sum::<u64>(), body.len() as u64);
+            assert_eq!(t.messages, 2);
+        }
+        // A client's body: its chat object (with an ack id) is payload, but no delivery.
+        let up = "3\u{1e}421[\"chat\",{\"text\":\"hi\"}]";
+        let mut c = BodyClassifier::upward(Format::EngineIo);
+        let mut t = Tally::default();
+        c.feed(up.as_bytes(), &mut t);
+        c.finish(&mut t);
+        assert_eq!(
+            (
+                t.get(Kind::Heartbeat),
+                t.get(Kind::Framing),
+                t.get(Kind::Payload),
+                t.messages
+            ),
+            (1, 1 + 12, 13, 0)
+        );
+        assert_eq!(engine_packet(b"2probe", 6), EnginePacket::Other);
+        assert_eq!(engine_packet(b"3", 1), EnginePacket::Heartbeat);
+        assert_eq!(engine_packet(b"42[\"chat\",5]", 12), EnginePacket::Other);
+        assert_eq!(engine_packet(br#"40{"sid":"x"}"#, 13), EnginePacket::Other);
     }
 
     /// Poll JSON: message objects are payload (braces in strings do not confuse it).

@@ -24,7 +24,7 @@ use std::io;
 use std::time::Duration;
 
 use super::chunked::{Chunked, Piece};
-use super::classify::{self, BodyClassifier, Format, Tally};
+use super::classify::{self, BodyClassifier, EnginePacket, Format, Tally};
 use super::counts::{Direction, Kind};
 use super::tap::redact_head;
 use super::ws_frames::{Frame, FrameParser, TooLarge};
@@ -63,6 +63,8 @@ enum ReadState {
     Body {
         remaining: u64,
         target: Option<Target>,
+        /// Bodies whose format the ledger knows (Socket.IO's packets); others are all payload.
+        body: Option<BodyClassifier>,
     },
     Chunked {
         parser: Chunked,
@@ -272,18 +274,34 @@ impl Conversation {
                         return Ok(());
                     }
                 },
-                ReadState::Body { remaining, target } => {
+                ReadState::Body {
+                    remaining,
+                    target,
+                    body,
+                } => {
                     let take = rest
                         .len()
                         .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
-                    count(target, Direction::Up, Kind::Payload, take);
+                    *remaining -= take as u64;
+                    match body {
+                        Some(body) => {
+                            let mut tally = Tally::default();
+                            body.feed(&rest[..take], &mut tally);
+                            if *remaining == 0 {
+                                body.finish(&mut tally);
+                            }
+                            if let Some(target) = target {
+                                target.apply(Direction::Up, &tally);
+                            }
+                        }
+                        None => count(target, Direction::Up, Kind::Payload, take),
+                    }
                     tap(
                         target,
                         |t| format!("→ {t} request body ({take} bytes)"),
                         &rest[..take],
                     );
                     rest = &rest[take..];
-                    *remaining -= take as u64;
                     if *remaining == 0 {
                         self.read = ReadState::Head(PartialHead::default());
                     }
@@ -469,9 +487,13 @@ impl Conversation {
                 target,
             }
         } else if content_length > 0 {
+            let socketio = target
+                .as_ref()
+                .is_some_and(|t| t.transport == Transport::SocketIo);
             ReadState::Body {
                 remaining: content_length,
                 target,
+                body: socketio.then(|| BodyClassifier::upward(Format::EngineIo)),
             }
         } else {
             ReadState::Head(PartialHead::default())
@@ -529,6 +551,7 @@ impl Conversation {
             (_, _, Some("text/event-stream")) => Format::Sse,
             (_, _, Some("application/x-ndjson")) => Format::Ndjson,
             (Some(t), 200, Some("application/json")) if t.is_poll() => Format::PollJson,
+            (Some(Transport::SocketIo), 200, Some("text/plain")) => Format::EngineIo,
             _ => Format::Opaque,
         };
         let body = BodyClassifier::new(format);
@@ -583,6 +606,22 @@ fn websocket_frame(direction: Direction, frame: &Frame, target: &Option<Target>)
         target.add_bytes(direction, Kind::Heartbeat, whole);
     } else if frame.opcode == 0x8 {
         target.add_bytes(direction, Kind::Other, whole);
+    } else if target.transport == Transport::SocketIo && frame.opcode == 0x1 {
+        // One Engine.IO packet per frame.
+        match classify::engine_packet(&frame.preview, frame.payload_len) {
+            EnginePacket::Heartbeat => target.add_bytes(direction, Kind::Heartbeat, whole),
+            EnginePacket::Other => {
+                target.add_bytes(direction, Kind::Framing, frame.header_len);
+                target.add_bytes(direction, Kind::Other, frame.payload_len);
+            }
+            EnginePacket::Chat { envelope, message } => {
+                target.add_bytes(direction, Kind::Framing, frame.header_len + envelope);
+                target.add_bytes(direction, Kind::Payload, frame.payload_len - envelope);
+                if message && direction == Direction::Down {
+                    target.add_message();
+                }
+            }
+        }
     } else {
         target.add_bytes(direction, Kind::Framing, frame.header_len);
         let message = direction == Direction::Down

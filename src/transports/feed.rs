@@ -18,7 +18,8 @@ use tokio::sync::watch;
 use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at};
 use tokio_util::sync::CancellationToken;
 
-use protocol::Cursor;
+use futures_util::future::select_all;
+use protocol::{Cursor, RoomName};
 
 use crate::ledger::wire::PeerGone;
 use crate::message::Message;
@@ -166,6 +167,26 @@ impl Feed {
             }
         }
     }
+}
+
+/// The next event of any of `feeds` (a socket's rooms), and which room it is of; never, with no
+/// feed. `turn` rotates which feed is asked first, so one busy room cannot starve the others.
+pub async fn next_of(feeds: &mut [Feed], turn: usize) -> (RoomName, Event) {
+    if feeds.is_empty() {
+        return std::future::pending().await;
+    }
+    let mut futures: Vec<_> = feeds
+        .iter_mut()
+        .map(|feed| {
+            Box::pin(async move {
+                let event = feed.next().await;
+                (feed.room().name().clone(), event)
+            })
+        })
+        .collect();
+    let n = futures.len();
+    futures.rotate_left(turn % n);
+    select_all(futures).await.0
 }
 
 /// The next published head count; never, without a watcher or once the room is gone.

@@ -1,10 +1,12 @@
-//! The five transports, one file each, all reading the one [`Bus`](crate::bus::Bus):
+//! The six transports, one file (or, for Socket.IO, one folder) each, all reading the one [`Bus`](crate::bus::Bus):
 //!
 //! - [`short_poll`]: `GET /api/poll`, answered at once.
 //! - [`long_poll`]: `GET /api/longpoll`, held until there is something new.
 //! - [`stream`]: `GET /api/stream`, one chunked NDJSON response.
 //! - [`sse`]: `GET /api/sse`, Server-Sent Events with `Last-Event-ID` resume.
 //! - [`ws`]: `GET /api/ws`, WebSocket in both directions.
+//! - [`socketio`]: `/socket.io/`, Socket.IO's protocol (Engine.IO v4, Socket.IO v5) on the same
+//!   bus: long polling that upgrades to a WebSocket, events and acknowledgements.
 //!
 //! [`client_frames`] reads the WebSocket client's frames, one at a time, with their close codes.
 //! [`subscribe`] is the request seam all five share (cursor, client); [`feed`] the cursor loop the
@@ -15,6 +17,7 @@ pub mod client_frames;
 pub mod feed;
 pub mod long_poll;
 pub mod short_poll;
+pub mod socketio;
 pub mod sse;
 pub mod stream;
 pub mod subscribe;
@@ -38,15 +41,21 @@ use protocol::{Control, RoomName};
 /// The five transports: defined once, in the `protocol` crate the loadtest shares.
 pub use protocol::Transport;
 
-/// The route that serves `transport` at its [`Transport::path`]: the one place a transport's name
-/// meets its handler.
-pub fn route(transport: Transport) -> Route {
+/// The routes that serve `transport` at its [`Transport::path`], and the methods they answer:
+/// the one place a transport's name meets its handler. Only Socket.IO's client sends on its own
+/// path (its polling phase POSTs its packets).
+pub fn routes(transport: Transport) -> (Vec<Route>, &'static str) {
+    let get = |route: Route| (vec![route], "GET");
     match transport {
-        Transport::Poll => web::get().to(short_poll::poll),
-        Transport::LongPoll => web::get().to(long_poll::long_poll),
-        Transport::Stream => web::get().to(stream::stream),
-        Transport::Sse => web::get().to(sse::sse),
-        Transport::Ws => web::get().to(ws::ws),
+        Transport::Poll => get(web::get().to(short_poll::poll)),
+        Transport::LongPoll => get(web::get().to(long_poll::long_poll)),
+        Transport::Stream => get(web::get().to(stream::stream)),
+        Transport::Sse => get(web::get().to(sse::sse)),
+        Transport::Ws => get(web::get().to(ws::ws)),
+        Transport::SocketIo => (
+            vec![web::get().to(socketio::get), web::post().to(socketio::post)],
+            "GET, POST",
+        ),
     }
 }
 

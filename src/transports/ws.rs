@@ -24,7 +24,6 @@ use actix_web::http::header::SEC_WEBSOCKET_VERSION;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev, web};
 use actix_ws::{CloseCode, CloseReason, Session};
 use bytestring::ByteString;
-use futures_util::future::select_all;
 use protocol::{Control, Cursor, RoomName};
 use serde_json::Value;
 use tokio::time::{Instant, MissedTickBehavior, interval_at};
@@ -37,7 +36,7 @@ use crate::permit::publish_permit;
 use crate::presence::MemberKey;
 use crate::state::AppState;
 use crate::transports::client_frames::{ClientFrame, ClientFrames};
-use crate::transports::feed::{Event, Feed, Subscriber};
+use crate::transports::feed::{self, Event, Feed, Subscriber};
 use crate::transports::{Subscribe, Transport, presence};
 
 /// Rooms one socket may read at once: enough for any chat UI, and a bound on what one
@@ -58,6 +57,17 @@ pub async fn ws(
         return Err(AppError::UpgradeRequired(format!(
             "WebSocket version {:?} is not supported; this server speaks version 13",
             String::from_utf8_lossy(version.as_bytes())
+        )));
+    }
+    if let Some(client) = &request.client
+        && state
+            .config
+            .refuse_websocket
+            .iter()
+            .any(|c| **c == **client)
+    {
+        return Err(AppError::Forbidden(format!(
+            "WebSocket refused for client {client:?} (--refuse-websocket: as a proxy that strips Upgrade would)"
         )));
     }
     // Before the upgrade, so a full server refuses with a JSON 503 rather than a dead socket.
@@ -131,25 +141,6 @@ impl Connection {
         self.rooms.iter().position(|f| f.room().name() == room)
     }
 
-    /// The next event of any joined room, and which room it is of; never, with no room joined.
-    async fn next_event(rooms: &mut [Feed], turn: usize) -> (RoomName, Event) {
-        if rooms.is_empty() {
-            return std::future::pending().await;
-        }
-        let mut futures: Vec<_> = rooms
-            .iter_mut()
-            .map(|feed| {
-                Box::pin(async move {
-                    let event = feed.next().await;
-                    (feed.room().name().clone(), event)
-                })
-            })
-            .collect();
-        let n = futures.len();
-        futures.rotate_left(turn % n);
-        select_all(futures).await.0
-    }
-
     async fn run(mut self, mut session: Session, mut frames: ClientFrames) {
         let mut ping = interval_at(Instant::now() + self.ping_every, self.ping_every);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -158,7 +149,7 @@ impl Connection {
         let close = loop {
             self.turn = self.turn.wrapping_add(1);
             tokio::select! {
-                (room, event) = Self::next_event(&mut self.rooms, self.turn) => {
+                (room, event) = feed::next_of(&mut self.rooms, self.turn) => {
                     let sent = match event {
                         Event::Ready { since } => {
                             let epoch = self.epoch_of(&room);

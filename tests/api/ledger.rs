@@ -348,7 +348,7 @@ async fn stats_endpoints() {
             .unwrap()
             .keys()
             .collect::<Vec<_>>(),
-        ["longpoll", "poll", "sse", "stream", "ws"]
+        ["longpoll", "poll", "socketio", "sse", "stream", "ws"]
     );
 
     let mut stream = app.sse("/api/stats/stream?client=page-1", None).await;

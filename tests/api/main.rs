@@ -20,6 +20,7 @@ mod readme;
 mod restart;
 mod rooms;
 mod shutdown;
+mod socketio;
 mod sse;
 mod stream;
 mod ws;

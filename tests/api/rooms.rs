@@ -327,13 +327,13 @@ async fn presence_counts_members_per_transport_and_tells_the_room() {
         (&room["members"], &room["by_transport"]),
         (
             &json!(4),
-            &json!({"poll": 2, "longpoll": 0, "stream": 1, "sse": 1, "ws": 1})
+            &json!({"poll": 2, "longpoll": 0, "stream": 1, "sse": 1, "ws": 1, "socketio": 0})
         ),
         "ann counts once though on two transports; the anonymous stream is one member"
     );
     // The event: within about a second, on every stream and socket of the room.
     let want = json!({"type": "presence", "room": "p", "members": 4,
-                      "by_transport": {"poll": 2, "longpoll": 0, "stream": 1, "sse": 1, "ws": 1}});
+                      "by_transport": {"poll": 2, "longpoll": 0, "stream": 1, "sse": 1, "ws": 1, "socketio": 0}});
     // (An earlier event may show the room filling up: each waits for the full count.)
     assert_eq!(presence_until(&mut sse, &want).await, want);
     assert_eq!(presence_until(&mut stream, &want).await, want);
@@ -347,11 +347,11 @@ async fn presence_counts_members_per_transport_and_tells_the_room() {
         (&room["members"], &room["by_transport"]),
         (
             &json!(2),
-            &json!({"poll": 0, "longpoll": 0, "stream": 0, "sse": 1, "ws": 1})
+            &json!({"poll": 0, "longpoll": 0, "stream": 0, "sse": 1, "ws": 1, "socketio": 0})
         )
     );
     let want = json!({"type": "presence", "room": "p", "members": 2,
-                      "by_transport": {"poll": 0, "longpoll": 0, "stream": 0, "sse": 1, "ws": 1}});
+                      "by_transport": {"poll": 0, "longpoll": 0, "stream": 0, "sse": 1, "ws": 1, "socketio": 0}});
     assert_eq!(presence_until(&mut sse, &want).await, want);
     let (_, all) = app.get_json("/api/rooms").await;
     let names: Vec<&str> = all["rooms"]

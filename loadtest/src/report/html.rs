@@ -31,6 +31,7 @@ pub fn color(transport: Transport) -> RGBColor {
         Transport::Stream => RGBColor(44, 160, 44),
         Transport::LongPoll => RGBColor(148, 103, 189),
         Transport::Poll => RGBColor(214, 39, 40),
+        Transport::SocketIo => RGBColor(140, 86, 75),
     }
 }
 
