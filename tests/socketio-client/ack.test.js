@@ -16,10 +16,11 @@ function emitChat(socket, message) {
 
 test('an ack with a timeout: the id of a stored message, an error for a refused one', { timeout: 15_000 }, async (t) => {
   const server = await startServer();
-  t.after(() => server.stop());
 
   const socket = io(server.url, { query: { client: 'judge-ack' } });
   t.after(() => socket.disconnect());
+  // Hooks run in order: the clients go first, so none sees its server stop and tries again.
+  t.after(() => server.stop());
   const seen = record(socket);
   await next(socket, 'connect');
 

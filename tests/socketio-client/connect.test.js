@@ -9,10 +9,11 @@ import { next, publish, record, startServer, summary, until } from './helpers.js
 
 test('default options: connects on long polling, upgrades to WebSocket, acks on both', { timeout: 15_000 }, async (t) => {
   const server = await startServer();
-  t.after(() => server.stop());
 
   const socket = io(server.url, { query: { client: 'judge-default' } });
   t.after(() => socket.disconnect());
+  // Hooks run in order: the clients go first, so none sees its server stop and tries again.
+  t.after(() => server.stop());
   const seen = record(socket);
   const engine = socket.io.engine;
   // Listening from the start, so an upgrade that is quick cannot be missed.
@@ -58,10 +59,10 @@ test('default options: connects on long polling, upgrades to WebSocket, acks on 
 
 test('transports: ["websocket"] connects on WebSocket from the start', { timeout: 15_000 }, async (t) => {
   const server = await startServer();
-  t.after(() => server.stop());
 
   const socket = io(server.url, { transports: ['websocket'], query: { client: 'judge-websocket' } });
   t.after(() => socket.disconnect());
+  t.after(() => server.stop());
   const seen = record(socket);
 
   await next(socket, 'connect');
@@ -82,10 +83,10 @@ test('transports: ["websocket"] connects on WebSocket from the start', { timeout
 
 test('a refused upgrade: the client stays on long polling and still sends and receives', { timeout: 15_000 }, async (t) => {
   const server = await startServer({ args: ['--refuse-websocket', 'judge-noupgrade'] });
-  t.after(() => server.stop());
 
   const socket = io(server.url, { query: { client: 'judge-noupgrade' } });
   t.after(() => socket.disconnect());
+  t.after(() => server.stop());
   const seen = record(socket);
   const engine = socket.io.engine;
   const upgradeErrors = [];

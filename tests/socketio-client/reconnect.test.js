@@ -11,7 +11,6 @@ import { next, publish, record, startServer, summary, until } from './helpers.js
 
 test('a dropped connection: reconnects by itself and gets what it missed, once, in order', { timeout: 15_000 }, async (t) => {
   const server = await startServer();
-  t.after(() => server.stop());
 
   // The cursor as a bare id: the last message id seen.
   let last = 0;
@@ -23,6 +22,8 @@ test('a dropped connection: reconnects by itself and gets what it missed, once, 
     randomizationFactor: 0,
   });
   t.after(() => socket.disconnect());
+  // Hooks run in order: the clients go first, so none sees its server stop and tries again.
+  t.after(() => server.stop());
   const seen = record(socket);
   socket.on('chat', (message) => (last = message.id));
   await next(socket, 'connect');
@@ -58,7 +59,6 @@ test('a dropped connection: reconnects by itself and gets what it missed, once, 
 
 test('a restarted server: reconnects by itself, is told of the new run, loses and repeats nothing', { timeout: 20_000 }, async (t) => {
   let server = await startServer();
-  t.after(() => server.stop());
 
   // The cursor in its EPOCH-ID form, which names the server's run: a restart is noticed.
   let epoch;
@@ -70,6 +70,7 @@ test('a restarted server: reconnects by itself, is told of the new run, loses an
     reconnectionDelayMax: 500,
   });
   t.after(() => socket.disconnect());
+  t.after(() => server.stop());
   const seen = record(socket);
   socket.on('ready', (ready) => {
     epoch = ready.epoch;

@@ -13,7 +13,6 @@ const GRACE_MS = 300;
 
 test('join and leave: a room reaches its members, and only them', { timeout: 15_000 }, async (t) => {
   const server = await startServer();
-  t.after(() => server.stop());
 
   // A starts in the lobby and joins math; B starts in math and is never in the lobby.
   const a = io(server.url, { query: { client: 'judge-a' } });
@@ -21,6 +20,8 @@ test('join and leave: a room reaches its members, and only them', { timeout: 15_
   const seenByA = record(a);
   const b = io(server.url, { query: { client: 'judge-b', room: 'math' } });
   t.after(() => b.disconnect());
+  // Hooks run in order: the clients go first, so none sees its server stop and tries again.
+  t.after(() => server.stop());
   const seenByB = record(b);
   const both = () => ({ a: summary(seenByA.chat), b: summary(seenByB.chat) });
   await Promise.all([next(a, 'connect'), next(b, 'connect')]);
@@ -58,13 +59,13 @@ test('join and leave: a room reaches its members, and only them', { timeout: 15_
 
 test('except_sender: the others in the room get it, the sender does not', { timeout: 15_000 }, async (t) => {
   const server = await startServer();
-  t.after(() => server.stop());
 
   const a = io(server.url, { query: { client: 'judge-a', room: 'physics' } });
   t.after(() => a.disconnect());
   const seenByA = record(a);
   const b = io(server.url, { query: { client: 'judge-b', room: 'physics' } });
   t.after(() => b.disconnect());
+  t.after(() => server.stop());
   const seenByB = record(b);
   const both = () => ({ a: summary(seenByA.chat), b: summary(seenByB.chat) });
   await until('ready on A and B', () => seenByA.ready.length === 1 && seenByB.ready.length === 1);
