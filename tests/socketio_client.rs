@@ -67,10 +67,20 @@ fn socketio_client_suite() {
         stderr.join().expect("stderr read")
     );
     match status {
-        Some(status) if status.success() => println!("{output}"),
-        Some(status) => panic!("node --test failed ({status}):\n{output}"),
+        Some(status) if !status.success() => panic!("node --test failed ({status}):\n{output}"),
         None => panic!("node --test did not finish in {SUITE_TIMEOUT:?}:\n{output}"),
+        Some(_) => {}
     }
+    // A run that found no test files passes too; that is not a pass of the suite.
+    let ran = output
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("ℹ tests "))
+        .and_then(|n| n.trim().parse::<u32>().ok());
+    assert!(
+        ran.is_some_and(|n| n > 0),
+        "node --test ran no tests:\n{output}"
+    );
+    println!("{output}");
 }
 
 /// Says why the suite did not run, or fails when `TRANSPORT_LAB_REQUIRE_NODE=1`.
