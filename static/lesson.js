@@ -150,6 +150,10 @@
         out.textContent = 'selected: press Ctrl+C';
       }
     });
+    if (dance) {
+      document.getElementById('seq-caption').textContent = 'Newest at the bottom. → browser to server, ← server to ' +
+        'browser; a head and the body after it are one arrow, HTTP or WS says which carrier; the last ' + maxArrows + ' arrows.';
+    }
     draw();
     planCost();
     document.body.dataset.ready = 'yes';

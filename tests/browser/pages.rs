@@ -6,10 +6,12 @@ use crate::driver::Browser;
 use crate::helpers::TestApp;
 use crate::weight::PAGES;
 
-/// Where the screenshots go, and which pages get one (1280x720, and the phone width).
-const SHOTS: [(&str, &str); 4] = [
+/// Where the screenshots go, and which pages get one (1280x720; `-wide` 1920x1080, a projector
+/// or a large screen; `-phone` 390x844).
+const SHOTS: [(&str, &str); 5] = [
     ("/", "index"),
     ("/transports/sse", "transport-sse"),
+    ("/transports/socketio", "transport-socketio"),
     ("/overhead", "overhead"),
     ("/walkthrough", "walkthrough"),
 ];
@@ -105,6 +107,10 @@ pub async fn every_page_renders_without_console_errors(browser: &Browser, app: &
             if save {
                 std::fs::create_dir_all(&dir).unwrap();
                 std::fs::write(dir.join(format!("{name}.png")), &png).unwrap();
+                browser.viewport(1920, 1080).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let wide = browser.client.screenshot().await.unwrap();
+                std::fs::write(dir.join(format!("{name}-wide.png")), &wide).unwrap();
                 browser.viewport(390, 844).await;
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let phone = browser.client.screenshot().await.unwrap();

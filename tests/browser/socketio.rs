@@ -98,9 +98,6 @@ pub async fn the_socketio_lesson_shows_the_dance(browser: &Browser, app: &TestAp
         json!("live · websocket")
     );
 
-    if crate::pages::saving_screenshots(browser) {
-        crate::pages::save_screenshot(browser, "transport-socketio").await;
-    }
     let upgraded_at = at(5);
     browser.click("#drop").await;
     // A new session dances again: every step ticked anew, after the drop (the whole dance can take
