@@ -322,22 +322,7 @@ impl Receiver {
 
     /// Opens a connection to the phase's server (bounded by [`CONNECT_TIMEOUT`]).
     pub async fn connect(&self) -> Result<Connection, HttpError> {
-        match tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            Connection::connect(
-                self.phase.addr,
-                &self.phase.url.authority(),
-                self.counters.clone(),
-            ),
-        )
-        .await
-        {
-            Ok(result) => result,
-            Err(_) => Err(HttpError::Io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "connect timed out",
-            ))),
-        }
+        connect(&self.phase, self.counters.clone()).await
     }
 
     /// Awaits `response`, marking the client subscribed as soon as its request is on the wire
@@ -363,6 +348,23 @@ impl Receiver {
                 response
             }
         }
+    }
+}
+
+/// Opens a connection to the phase's server, counted in `counters` (bounded by
+/// [`CONNECT_TIMEOUT`]).
+pub async fn connect(phase: &Phase, counters: Arc<WireCounters>) -> Result<Connection, HttpError> {
+    match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        Connection::connect(phase.addr, &phase.url.authority(), counters),
+    )
+    .await
+    {
+        Ok(result) => result,
+        Err(_) => Err(HttpError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connect timed out",
+        ))),
     }
 }
 
