@@ -175,8 +175,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub publish_url: Option<String>,
 
-    /// Subscribe URL for other servers; `{transport}` is replaced by poll, longpoll, stream, sse
-    /// or ws. ws:// URLs use WebSocket; the probe token is found anywhere in what arrives.
+    /// Subscribe URL for other servers; `{transport}` is replaced by poll, longpoll, stream, sse,
+    /// ws or socketio. ws:// URLs use WebSocket; the probe token is found anywhere in what arrives.
     #[arg(long)]
     pub subscribe_url: Option<String>,
 
