@@ -192,6 +192,11 @@ pub struct Config {
     #[arg(long, env = "TRANSPORT_LAB_REFUSE_WEBSOCKET", value_delimiter = ',')]
     pub refuse_websocket: Vec<String>,
 
+    /// Let every client set its own faults in the fault lab (`/api/lab`); without it, only this
+    /// machine (loopback) may.
+    #[arg(long, env = "TRANSPORT_LAB_LAB")]
+    pub lab: bool,
+
     /// Worker threads serving connections (default: one per CPU).
     #[arg(long, env = "TRANSPORT_LAB_WORKERS")]
     pub workers: Option<usize>,

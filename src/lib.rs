@@ -36,6 +36,7 @@ pub mod classroom;
 pub mod compose;
 pub mod config;
 pub mod error;
+pub mod lab;
 pub mod ledger;
 pub mod limits;
 pub mod lock;

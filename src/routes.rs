@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::transports::{self, Transport};
-use crate::{assets, overhead, pages, publish, rooms, stats};
+use crate::{assets, lab, overhead, pages, publish, rooms, stats};
 
 /// Registers every route on an `App`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -26,6 +26,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             [web::post().to(publish::publish)],
         ))
         .service(get_and_head("/api/stats", stats::stats_json))
+        .service(resource(
+            "/api/lab",
+            "GET, POST, DELETE",
+            [
+                web::get().to(lab::get),
+                web::post().to(lab::set),
+                web::delete().to(lab::clear),
+            ],
+        ))
         .service(get_and_head("/api/rooms", rooms::list))
         .service(get_and_head("/api/rooms/{name}", rooms::one))
         .service(resource(

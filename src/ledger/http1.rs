@@ -233,6 +233,23 @@ impl Conversation {
         }
     }
 
+    /// The client this connection serves now (its latest transport request's `?client=`): whose
+    /// lab faults apply to it.
+    pub fn client(&self) -> Option<&std::sync::Arc<super::Client>> {
+        self.opened.as_ref().and_then(|t| t.client.as_ref())
+    }
+
+    /// Between responses (not inside a head or a body), and not a WebSocket: where a buffering
+    /// proxy lets go of what it held.
+    pub fn response_ended(&self) -> bool {
+        matches!(&self.write, WriteState::Head(partial) if partial.bytes.is_empty())
+    }
+
+    /// Carrying WebSocket frames (a buffering proxy passes an upgraded connection through).
+    pub fn is_websocket(&self) -> bool {
+        matches!(self.write, WriteState::WebSocket { .. })
+    }
+
     /// The client stopped reading and the connection is being closed: say so in the log and the
     /// ledger of the transport whose response was blocked.
     pub fn on_stall(&mut self, after: Duration) {

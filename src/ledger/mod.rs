@@ -20,6 +20,7 @@
 pub mod chunked;
 pub mod classify;
 pub mod counts;
+pub mod faults;
 pub mod http1;
 pub mod metrics;
 pub mod tap;
@@ -128,6 +129,8 @@ pub struct Client {
     /// Milliseconds since the ledger started, at the client's last traffic.
     last_seen_ms: AtomicU64,
     pub tap: Tap,
+    /// What the fault lab does to this client's connections (nothing, unless set).
+    pub faults: faults::Faults,
 }
 
 impl Client {
@@ -416,6 +419,7 @@ impl Ledger {
             transports: Sides::default(),
             last_seen_ms: AtomicU64::new(now_ms),
             tap: Tap::default(),
+            faults: faults::Faults::default(),
         });
         clients.by_id.insert(id, Arc::clone(&client));
         Some(client)

@@ -9,6 +9,11 @@
 //! why) and the limits no parser sees: a write blocked for longer than the stall timeout ends the
 //! connection, and the connection permit is held for as long as the socket lives.
 //!
+//! It also applies the fault lab's faults (see [`faults`](super::faults)) to the connections of
+//! the client they were set for: a buffering proxy holds the server's writes back (they are
+//! counted when the server writes them, as a proxy would receive them), latency delays each
+//! write, and an idle or random cut closes the connection.
+//!
 //! It also notices a peer that has gone: a read that finds the end of the stream (FIN) or an
 //! error (RST) fires the connection's [`PeerGone`]. actix-http only learns that a peer left when a
 //! later write fails, which for an idle stream is a heartbeat or two later; meanwhile the socket,
@@ -22,10 +27,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep, sleep};
 use tokio_util::sync::CancellationToken;
 
 use super::Ledger;
+use super::faults::Active;
 use super::http1::Conversation;
 use crate::limits::ConnectionPermit;
 
@@ -59,6 +65,38 @@ pub struct CountingStream<T> {
     /// The last write took only part of what it was offered: the client's stream stops inside
     /// a frame (or head), where no frame of ours may be slipped in.
     mid_write: bool,
+    /// The fault lab's state on this connection.
+    lab: Lab,
+}
+
+/// What the fault lab's faults hold on one connection.
+#[derive(Default)]
+struct Lab {
+    /// A buffering fault's bytes: written by the server (and counted), not sent yet. At most the
+    /// fault's threshold plus one write, since nothing new is taken while they are released.
+    held: Vec<u8>,
+    /// The held bytes are being sent (the threshold was reached or the response ended).
+    releasing: bool,
+    /// The latency fault's wait before the next write.
+    delay: Option<Pin<Box<Sleep>>>,
+    /// The idle cut: fires after the fault's time without bytes either way.
+    idle: Option<Pin<Box<Sleep>>>,
+    /// The random cut: when this connection is cut.
+    cut_at: Option<Pin<Box<Sleep>>>,
+    /// Cut by a fault: every later read and write fails.
+    cut: bool,
+}
+
+fn cut_error() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, "cut by the fault lab")
+}
+
+/// Between half and one and a half times `every`, from the standard library's random keys.
+fn jittered(every: Duration) -> Duration {
+    use std::hash::{BuildHasher, RandomState};
+    let bits = RandomState::new().hash_one(std::time::SystemTime::now());
+    let fraction = (bits % 10_000) as f64 / 10_000.0;
+    every.mul_f64(0.5 + fraction)
 }
 
 /// Fired once the peer has closed its side (FIN) or reset the connection: nothing more can be
@@ -90,6 +128,7 @@ impl<T> CountingStream<T> {
             permit,
             peer_gone: PeerGone::default(),
             mid_write: false,
+            lab: Lab::default(),
             io,
             conn: Conversation::new(ledger, limits.max_client_frame),
         }
@@ -113,12 +152,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for CountingStream<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        let active = this.active();
+        if this.poll_cut(cx, &active) {
+            return Poll::Ready(Err(cut_error()));
+        }
         let before = buf.filled().len();
         let room = buf.remaining() > 0;
         let result = Pin::new(&mut this.io).poll_read(cx, buf);
         match &result {
             Poll::Ready(Ok(())) => {
                 let read = &buf.filled()[before..];
+                if !read.is_empty() {
+                    this.activity(&active);
+                }
                 // Nothing read into a buffer with room: the end of the stream.
                 if read.is_empty() && room {
                     this.peer_gone.fire();
@@ -147,7 +193,7 @@ impl<T: AsyncWrite + Unpin> CountingStream<T> {
     /// once is dropped with the connection. Skipped when the client's stream stops inside a frame
     /// of ours: a close frame there would be read as part of that frame.
     fn close_too_big(&mut self, cx: &mut Context<'_>) {
-        if self.mid_write {
+        if self.mid_write || !self.lab.held.is_empty() {
             return;
         }
         let reason = format!(
@@ -169,27 +215,80 @@ impl<T: AsyncWrite + Unpin> CountingStream<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for CountingStream<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let result = Pin::new(&mut this.io).poll_write(cx, buf);
+impl<T: AsyncWrite + Unpin> CountingStream<T> {
+    /// The lab faults of the client this connection serves now.
+    fn active(&self) -> Active {
+        self.conn
+            .client()
+            .map(|c| c.faults.active())
+            .unwrap_or_default()
+    }
+
+    /// Whether a cut fault has fired (or fires now, closing our side); otherwise the timers are
+    /// armed with this task's waker.
+    fn poll_cut(&mut self, cx: &mut Context<'_>, active: &Active) -> bool {
+        if self.lab.cut {
+            return true;
+        }
+        let idle = match active.idle_cut {
+            Some(after) => self
+                .lab
+                .idle
+                .get_or_insert_with(|| Box::pin(sleep(after)))
+                .as_mut()
+                .poll(cx)
+                .is_ready(),
+            None => {
+                self.lab.idle = None;
+                false
+            }
+        };
+        let random = match active.cut_every {
+            Some(every) => self
+                .lab
+                .cut_at
+                .get_or_insert_with(|| Box::pin(sleep(jittered(every))))
+                .as_mut()
+                .poll(cx)
+                .is_ready(),
+            None => {
+                self.lab.cut_at = None;
+                false
+            }
+        };
+        if idle || random {
+            tracing::debug!(idle, random, "the fault lab cut a connection");
+            self.lab.cut = true;
+            self.peer_gone.fire();
+            // Our FIN, as a load balancer closing the connection sends; best effort.
+            let _ = Pin::new(&mut self.io).poll_shutdown(cx);
+        }
+        self.lab.cut
+    }
+
+    /// Bytes crossed: the idle cut starts counting again.
+    fn activity(&mut self, active: &Active) {
+        if let (Some(timer), Some(after)) = (&mut self.lab.idle, active.idle_cut) {
+            timer.as_mut().reset(Instant::now() + after);
+        }
+    }
+
+    /// Writes to the socket, ending the connection when the client has not read for the stall
+    /// timeout. Counting is the caller's.
+    fn raw_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.io).poll_write(cx, buf);
         match &result {
             Poll::Ready(Ok(written)) => {
-                this.stalled = None;
-                this.mid_write = *written < buf.len();
-                this.conn.on_write(&buf[..*written]);
+                self.stalled = None;
+                self.mid_write = *written < buf.len();
             }
             Poll::Pending => {
-                let timeout = this.limits.stall_timeout;
-                let stalled = this
+                let timeout = self.limits.stall_timeout;
+                let stalled = self
                     .stalled
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
                 if stalled.as_mut().poll(cx).is_ready() {
-                    this.conn.on_stall(timeout);
+                    self.conn.on_stall(timeout);
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "the client stopped reading",
@@ -200,11 +299,103 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for CountingStream<T> {
         }
         result
     }
+
+    /// Sends what a buffering fault held, once it is to be let go.
+    fn release(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.lab.releasing && !self.lab.held.is_empty() {
+            let held = std::mem::take(&mut self.lab.held);
+            let written = self.raw_write(cx, &held);
+            self.lab.held = held;
+            match written {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    self.lab.held.drain(..n);
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        self.lab.releasing = false;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for CountingStream<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let active = this.active();
+        if this.poll_cut(cx, &active) {
+            return Poll::Ready(Err(cut_error()));
+        }
+        match active.latency {
+            Some(latency) => {
+                let delay = this
+                    .lab
+                    .delay
+                    .get_or_insert_with(|| Box::pin(sleep(latency)));
+                if delay.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+            }
+            None => this.lab.delay = None,
+        }
+        if this.lab.releasing {
+            match this.release(cx) {
+                Poll::Ready(Ok(())) => {}
+                other => return other.map_ok(|()| 0),
+            }
+        }
+        // A buffering proxy passes an upgraded connection through.
+        let buffering = active.buffer_bytes > 0 && !this.conn.is_websocket();
+        if buffering || !this.lab.held.is_empty() {
+            // Taken and counted now, as the proxy receives it; sent when the proxy lets go.
+            this.conn.on_write(buf);
+            this.lab.held.extend_from_slice(buf);
+            this.lab.delay = None;
+            if !buffering
+                || this.lab.held.len() as u64 >= active.buffer_bytes
+                || this.conn.response_ended()
+            {
+                this.lab.releasing = true;
+                if let Poll::Ready(Err(e)) = this.release(cx) {
+                    return Poll::Ready(Err(e));
+                }
+                this.activity(&active);
+            }
+            return Poll::Ready(Ok(buf.len()));
+        }
+        let result = this.raw_write(cx, buf);
+        if let Poll::Ready(Ok(written)) = &result {
+            this.conn.on_write(&buf[..*written]);
+            this.lab.delay = None;
+            if *written > 0 {
+                this.activity(&active);
+            }
+        }
+        result
+    }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+        let this = self.get_mut();
+        if this.lab.cut {
+            return Poll::Ready(Err(cut_error()));
+        }
+        if this.release(cx)?.is_pending() {
+            return Poll::Pending;
+        }
+        Pin::new(&mut this.io).poll_flush(cx)
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+        let this = self.get_mut();
+        // What a buffering proxy held goes out when the connection ends.
+        this.lab.releasing = true;
+        if this.release(cx)?.is_pending() {
+            return Poll::Pending;
+        }
+        Pin::new(&mut this.io).poll_shutdown(cx)
     }
     // Vectored writes fall back to `poll_write`, so every written byte passes through the count.
 }

@@ -59,16 +59,8 @@ pub async fn ws(
             String::from_utf8_lossy(version.as_bytes())
         )));
     }
-    if let Some(client) = &request.client
-        && state
-            .config
-            .refuse_websocket
-            .iter()
-            .any(|c| **c == **client)
-    {
-        return Err(AppError::Forbidden(format!(
-            "WebSocket refused for client {client:?} (--refuse-websocket: as a proxy that strips Upgrade would)"
-        )));
+    if let Some(refusal) = crate::lab::refuses_websocket(&state, request.client.as_deref()) {
+        return Err(AppError::Forbidden(refusal));
     }
     // Before the upgrade, so a full server refuses with a JSON 503 rather than a dead socket.
     let first_room = request.open_room(&state)?;

@@ -10,6 +10,7 @@ mod gap;
 mod hardening;
 mod helpers;
 mod hostile;
+mod lab;
 mod ledger;
 mod long_poll;
 mod newcomer;

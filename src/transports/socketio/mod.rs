@@ -369,15 +369,9 @@ async fn websocket(
     state: &AppState,
 ) -> Result<HttpResponse, EngineError> {
     origin::check_handshake(req, &state.config)?;
-    if let Some(client) = &query.subscribe.client
-        && state
-            .config
-            .refuse_websocket
-            .iter()
-            .any(|c| **c == **client)
-    {
+    if let Some(refusal) = crate::lab::refuses_websocket(state, query.subscribe.client.as_deref()) {
         return Err(EngineError::Forbidden(format!(
-            "WebSocket refused for client {client:?} (--refuse-websocket: as a proxy that strips Upgrade would); stay on polling"
+            "{refusal}; stay on polling"
         )));
     }
     let existing = match &query.sid {
