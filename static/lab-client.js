@@ -57,7 +57,8 @@ const DEFAULTS = {
   transports: TRANSPORTS,
   room: 'lobby',
   user: 'anonymous',
-  // A stream or socket that has not said `ready` by then is held back somewhere on the way.
+  // A stream or socket that has not said `ready` by then is held back somewhere on the way
+  // (0: wait for ever, as a plain EventSource or WebSocket does).
   readyTimeoutMs: 5000,
   // The server's heartbeat is 15 s by default: two of them missed, and some.
   silenceMs: 40000,
@@ -274,7 +275,7 @@ class Connection {
     const att = new Attempt(t);
     this.att = att;
     this.say('connecting', 'connecting ' + t, {});
-    if (t === 'ws' || NEVER_ENDING.includes(t)) {
+    if ((t === 'ws' || NEVER_ENDING.includes(t)) && this.o.readyTimeoutMs > 0) {
       att.after(this.o.readyTimeoutMs, () => this.failed(att, t === 'ws'
         ? 'got no ready in ' + secs(this.o.readyTimeoutMs)
         : 'buffered'));
@@ -565,7 +566,7 @@ class Connection {
     const from = this.transports.indexOf(t);
     const next = this.transports.find((n, i) => i > from && !this.unusable.has(n));
     if (!next) {
-      this.say('down', t + ' ' + why + ', and nothing is left to fall back to', {});
+      this.say('down', t + ' ' + why + (this.transports.length > 1 ? ', and nothing is left to fall back to' : ''), {});
       this.retry(t);
       return;
     }
@@ -602,7 +603,8 @@ class Connection {
     const att = new Attempt('ws');
     this.probeAtt = att;
     this.say(this.state, 'probing ws (still on ' + this.transport + ')', { probe: 'ws' });
-    att.after(this.o.readyTimeoutMs, () => this.probeFailed(att, 'got no ready in ' + secs(this.o.readyTimeoutMs)));
+    const deadline = this.o.readyTimeoutMs || DEFAULTS.readyTimeoutMs;
+    att.after(deadline, () => this.probeFailed(att, 'got no ready in ' + secs(deadline)));
     this.open_ws(att);
   }
 
