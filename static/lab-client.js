@@ -549,10 +549,12 @@ class Connection {
       return;
     }
     if (kind !== 'refused') {
-      const there = await this.serverAnswers();
+      const server = await this.serverAnswers();
       if (this.closed || att !== this.att) return;
-      if (!there) {
-        this.say('down', t + ' ' + why + ', and the server does not answer', {});
+      if (server !== 'there') {
+        this.say('down', t + ' ' + why + (server === 'full'
+          ? ', and the server is full'
+          : ', and the server does not answer'), {});
         this.retry(t);
         return;
       }
@@ -584,14 +586,24 @@ class Connection {
     this.timer = setTimeout(() => this.open(t), wait);
   }
 
+  // 'there', 'full' (turning connections away: a transport failing then says nothing about the
+  // path) or 'away'. A page of another origin may not read /healthz (CORS covers /api only); an
+  // opaque answer (`no-cors`) still says the server is there.
   async serverAnswers() {
+    const url = new URL('/healthz', this.base);
+    const readable = typeof location === 'undefined' || url.origin === location.origin;
     const ctrl = new AbortController();
     const t = setTimeout(() => ctrl.abort(), this.o.healthTimeoutMs);
     try {
-      const r = await fetch(this.href('/healthz', new URLSearchParams()), { cache: 'no-store', signal: ctrl.signal });
-      return r.ok;
+      const r = await fetch(url.href, readable
+        ? { cache: 'no-store', signal: ctrl.signal }
+        : { cache: 'no-store', mode: 'no-cors', signal: ctrl.signal });
+      if (!readable) return 'there';
+      if (r.status >= 500) return 'away';
+      const body = await r.json().catch(() => ({}));
+      return body.connections && body.connections.full ? 'full' : 'there';
     } catch (e) {
-      return false;
+      return 'away';
     } finally {
       clearTimeout(t);
     }
