@@ -199,9 +199,9 @@ function startAuto(since) {
       log(text);
       showAuto(detail);
     },
-    onGap: () => {
+    onGap: (notice) => {
       // A reset starts the ids again: the page's own check starts again with them.
-      seen.clear();
+      if (notice.reset) seen.clear();
     },
   });
 }
@@ -339,7 +339,8 @@ async function start() {
     for (const p of plain) p.client.close();
   });
   window.addEventListener('pageshow', (e) => { if (e.persisted) location.reload(); });
-  refreshLedger();
+  // Once the clients have asked for something: before, the ledger does not know their ids (404).
+  setTimeout(refreshLedger, LEDGER_EVERY_MS);
   document.body.dataset.ready = 'yes';
 }
 
