@@ -283,6 +283,12 @@ pub async fn buffering_proxy_falls_back_to_long_polling(browser: &Browser, app: 
         .js("return ['sse', 'stream'].map(t => document.getElementById('plain-' + t).dataset.state);")
         .await;
     assert_eq!(stalled, json!(["connecting", "connecting"]));
+    if crate::pages::saving_screenshots(browser) {
+        browser.viewport(1280, 900).await;
+        browser.js("window.scrollTo(0, 0); return true;").await;
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        crate::pages::save_screenshot(browser, "lab").await;
+    }
     close(browser, app).await;
 }
 
@@ -421,4 +427,144 @@ pub async fn upgrade_mode_probes_before_it_switches(browser: &Browser, app: &Tes
         "{done:#}"
     );
     close(browser, app).await;
+}
+
+/// Serves the page of another site that embeds the room with lab-client.js (a copy of it, as the
+/// README says), and that copy, to every request; no Content-Security-Policy. Returns its
+/// address; it serves until the test binary exits.
+async fn embedding_site(listener: tokio::net::TcpListener, app: String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let page = format!(
+        "<!doctype html><title>another site</title><ul id=\"chat\"></ul>\n\
+         <script type=\"module\">\n\
+         import {{ connect }} from '/lab-client.js';\n\
+         window.states = [];\n\
+         window.chat = connect('{app}', {{ room: 'embedded', since: 0, client: 'embed-1', readyTimeoutMs: 3000,\n\
+           onMessage: (m) => {{ const li = document.createElement('li'); li.dataset.id = m.id; li.textContent = m.text;\n\
+             document.getElementById('chat').append(li); }},\n\
+           onState: (text) => window.states.push(text) }});\n\
+         </script>\n"
+    );
+    tokio::spawn(async move {
+        // Bounded: the test loads one page and one script (and maybe a favicon).
+        for _ in 0..16 {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let page = page.clone();
+            tokio::spawn(async move {
+                let mut head = [0u8; 4096];
+                let n = socket.read(&mut head).await.unwrap_or(0);
+                let script = head[..n].starts_with(b"GET /lab-client.js ");
+                let (kind, body) = if script {
+                    (
+                        "text/javascript",
+                        include_str!("../../static/lab-client.js").to_owned(),
+                    )
+                } else {
+                    ("text/html", page)
+                };
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+}
+
+/// The README's embedding: a page of another site imports lab-client.js and connects to this
+/// server, which lets that origin in (`--cors-origins`, `--allowed-origins`). With its WebSocket
+/// refused by the lab, the client still tells a refusal from an outage (it cannot read
+/// `/healthz` from there, but gets an answer), falls back to SSE across origins, reads the
+/// history from its cursor, and sends with a cross-origin POST.
+pub async fn embedded_in_another_site(browser: &Browser) {
+    println!("step: lab: lab-client.js embedded in another site's page falls back and sends");
+    // The other site first: the server is told its origin.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let site = format!("http://{}", listener.local_addr().unwrap());
+    let server = transport_lab::startup::LocalServer::start(&[
+        "--workers",
+        "1",
+        "--cors-origins",
+        &site,
+        "--allowed-origins",
+        &site,
+    ])
+    .unwrap();
+    let app = TestApp {
+        addr: server.addr(),
+        http: reqwest::Client::new(),
+    };
+    drop(server);
+    embedding_site(listener, app.url("")).await;
+    let refused = app
+        .http
+        .post(app.url("/api/lab?client=embed-1"))
+        .json(&json!({"refuse_upgrade": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 200);
+    burst(&app, "embedded", 1, 3).await.unwrap();
+
+    browser.goto(&format!("{site}/")).await;
+    browser
+        .wait_for(
+            "the embedded client live on SSE with the history",
+            "return !!window.chat && window.chat.transport === 'sse' && window.chat.state === 'live' && \
+               document.querySelectorAll('#chat li').length === 3;",
+            15,
+        )
+        .await;
+    browser
+        .js("window.chat.send('from another site'); return true;")
+        .await;
+    browser
+        .wait_for(
+            "the page's own message",
+            "return document.querySelectorAll('#chat li').length === 4;",
+            10,
+        )
+        .await;
+    burst(&app, "embedded", 5, 6).await.unwrap();
+    browser
+        .wait_for(
+            "six messages",
+            "return document.querySelectorAll('#chat li').length >= 6;",
+            10,
+        )
+        .await;
+    let shown = browser
+        .js("return [[...document.querySelectorAll('#chat li')].map(li => [Number(li.dataset.id), li.textContent]), \
+                    window.states, window.chat.stats.duplicates];")
+        .await;
+    assert_eq!(
+        shown[0],
+        json!([
+            [1, "m1"],
+            [2, "m2"],
+            [3, "m3"],
+            [4, "from another site"],
+            [5, "m5"],
+            [6, "m6"]
+        ]),
+        "{shown:#}"
+    );
+    let states = shown[1].as_array().unwrap();
+    assert!(states.contains(&json!("ws refused → sse")), "{shown:#}");
+    assert_eq!(shown[2], 0, "{shown:#}");
+    // The send went out as a POST counted as an SSE send (a JSON POST across origins has a
+    // CORS preflight too, which the browser may have cached: counted when it is made).
+    let body = json!({"user": "anonymous", "text": "from another site"}).to_string();
+    let sends = app.get_json("/api/stats?client=embed-1").await;
+    assert_eq!(
+        sends["sends"]["sse"]["up"]["payload"],
+        body.len(),
+        "{sends}"
+    );
+    browser.js("window.chat.close(); return true;").await;
+    let _ = browser.console_errors().await;
+    browser.goto("about:blank").await;
 }
