@@ -552,9 +552,9 @@ class Connection {
       const server = await this.serverAnswers();
       if (this.closed || att !== this.att) return;
       if (server !== 'there') {
-        this.say('down', t + ' ' + why + (server === 'full'
-          ? ', and the server is full'
-          : ', and the server does not answer'), {});
+        this.say('down', t + ' failed: ' + (server === 'full'
+          ? 'the server is full'
+          : 'the server does not answer'), {});
         this.retry(t);
         return;
       }

@@ -568,3 +568,47 @@ pub async fn embedded_in_another_site(browser: &Browser) {
     let _ = browser.console_errors().await;
     browser.goto("about:blank").await;
 }
+
+/// A restart is an outage, not a refusal: while the server is away the auto client retries its
+/// WebSocket (the health check does not answer either) and never falls back; when the server is
+/// back it reconnects on the WebSocket, takes the reset notice (a new run) and shows the new
+/// run's messages from its first.
+pub async fn a_restart_is_an_outage_not_a_refusal(browser: &Browser) {
+    println!("step: lab: a server restart, the auto client waits on ws and takes the new run");
+    // A server of its own, so restarting it leaves the suite's server alone.
+    let flags = ["--workers", "2", "--heartbeat", "2"];
+    let server = transport_lab::startup::LocalServer::start(&flags).unwrap();
+    let addr = server.addr();
+    let app = TestApp {
+        addr,
+        http: reqwest::Client::new(),
+    };
+    let (room, _) = open(browser, &app, "restart", "", "ws").await;
+    burst(&app, &room, 1, 5).await.unwrap();
+    wait_auto(browser, "given the first run", 10, |a| ids(a).len() == 5).await;
+
+    server.stop().await.unwrap();
+    let away = wait_auto(browser, "trying ws again with the server away", 10, |a| {
+        logged(a, "ws failed: the server does not answer")
+    })
+    .await;
+    assert_eq!(away["switches"], 0, "{away:#}");
+    let restarted =
+        transport_lab::startup::LocalServer::start_on(&addr.to_string(), &flags).unwrap();
+    let back = wait_auto(browser, "live on ws again", 15, |a| {
+        live_on(a, "ws") && a["reconnects"].as_u64().unwrap() >= 1
+    })
+    .await;
+    burst(&app, &room, 1, 5).await.unwrap();
+    let done = wait_auto(browser, "given the new run", 10, |a| ids(a).len() == 10).await;
+    assert_eq!(ids(&done), [1, 2, 3, 4, 5, 1, 2, 3, 4, 5], "{done:#}");
+    assert!(logged(&done, "the server started over (reset)"), "{done:#}");
+    assert_eq!(
+        (&done["switches"], &done["shown_twice"], &done["net"]),
+        (&json!(0), &json!(0), &json!(0)),
+        "{back:#} {done:#}"
+    );
+    let _ = browser.console_errors().await;
+    browser.goto("about:blank").await;
+    restarted.stop().await.unwrap();
+}

@@ -93,6 +93,7 @@ async fn lab_steps(browser: &driver::Browser, app: &helpers::TestApp) {
     lab::random_cuts_reconnect_without_loss(browser, app).await;
     lab::upgrade_mode_probes_before_it_switches(browser, app).await;
     lab::embedded_in_another_site(browser).await;
+    lab::a_restart_is_an_outage_not_a_refusal(browser).await;
     println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
 }
 
