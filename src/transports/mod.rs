@@ -70,7 +70,7 @@ pub fn subscriber(
 ) -> Subscriber {
     Subscriber {
         membership: request.join(room, transport),
-        heartbeat: (transport != Transport::Ws).then(|| state.config.heartbeat_interval()),
+        heartbeat: (transport != Transport::Ws).then(|| request.heartbeat(state)),
         presence_events: !state.config.no_presence_events,
     }
 }

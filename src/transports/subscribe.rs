@@ -6,6 +6,7 @@
 //! every subscriber takes (the room) is added here, once.
 
 use std::future::{Ready, ready};
+use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
@@ -36,6 +37,10 @@ pub struct Subscribe {
     pub client: Option<MemberKey>,
     /// The whole query, for what only one transport takes (`timeout`, `user`).
     pub params: Params,
+    /// `?heartbeat=S`: this connection's heartbeat (stream and SSE) or ping (WebSocket, Socket.IO)
+    /// interval instead of `--heartbeat`, so a class can set it against the fault lab's idle cut
+    /// and watch heartbeats save a connection.
+    pub heartbeat: Option<Duration>,
     /// Fires when the client closes or resets its connection, so a stream or a held request ends
     /// at once instead of at its next failed write.
     pub peer_gone: PeerGone,
@@ -64,17 +69,44 @@ impl Subscribe {
             }
             None => params.cursor("since")?,
         };
+        let heartbeat = params
+            .get("heartbeat")
+            .map(|v| {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|s| (MIN_HEARTBEAT_S..=MAX_HEARTBEAT_S).contains(s))
+                    .map(Duration::from_secs_f64)
+                    .ok_or_else(|| {
+                        AppError::bad_request(format!(
+                            "heartbeat must be seconds from {MIN_HEARTBEAT_S} to {MAX_HEARTBEAT_S}; got {}",
+                            params::quote(v)
+                        ))
+                    })
+            })
+            .transpose()?;
         Ok(Self {
             room,
             since,
             client,
+            heartbeat,
             params,
             peer_gone: req.conn_data::<PeerGone>().cloned().unwrap_or_default(),
         })
     }
 }
 
+/// The shortest `?heartbeat=` taken: a heartbeat is a few bytes, but not a flood.
+pub const MIN_HEARTBEAT_S: f64 = 0.2;
+/// The longest `?heartbeat=` taken.
+pub const MAX_HEARTBEAT_S: f64 = 120.0;
+
 impl Subscribe {
+    /// The heartbeat (or ping) interval of this connection: `?heartbeat=`, else `--heartbeat`.
+    pub fn heartbeat(&self, state: &AppState) -> Duration {
+        self.heartbeat
+            .unwrap_or_else(|| state.config.heartbeat_interval())
+    }
+
     /// The room asked for, created now if it is new (a 503 once `--max-rooms` exist).
     pub fn open_room(&self, state: &AppState) -> Result<Room, AppError> {
         Ok(state.bus.room(&self.room)?)

@@ -80,7 +80,7 @@ pub async fn ws(
         state: state.get_ref().clone(),
         peer: req.peer_addr().map(|a| a.ip()),
         user: request.params.get("user").map(str::to_owned),
-        ping_every: state.config.heartbeat_interval(),
+        ping_every: request.heartbeat(&state),
         key: request.member_key(),
         peer_gone: request.peer_gone.clone(),
         rooms: Vec::new(),

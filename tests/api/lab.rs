@@ -183,6 +183,35 @@ async fn idle_cut_closes_that_clients_quiet_connection() {
     assert!(String::from_utf8_lossy(&after).contains("still here"));
 }
 
+/// `?heartbeat=` shorter than the idle cut keeps that client's stream alive: heartbeats are what
+/// save a connection from a load balancer's idle timeout. A bad value is a 400.
+#[tokio::test]
+async fn heartbeats_shorter_than_the_idle_cut_save_the_connection() {
+    let app = spawn_app_with(&["--heartbeat", "60"]).await;
+    set(&app, "stu-beat", json!({"idle_cut_s": 0.6})).await;
+    let mut socket = TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "GET /api/sse?client=stu-beat&heartbeat=0.2 HTTP/1.1\r\nHost: {}\r\n\r\n",
+        app.addr
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut heartbeats = 0;
+    while started.elapsed() < Duration::from_millis(1500) {
+        let bytes = read_within(&mut socket, Duration::from_secs(1))
+            .await
+            .expect("kept open by its heartbeats");
+        heartbeats += String::from_utf8_lossy(&bytes)
+            .matches(": heartbeat")
+            .count();
+    }
+    assert!(heartbeats >= 3, "{heartbeats}");
+    for bad in ["0", "0.1", "121", "soon", ""] {
+        let (status, body) = app.get_json(&format!("/api/sse?heartbeat={bad}")).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+}
+
 /// Latency delays each write to that client; a random cut ends its connections.
 #[tokio::test]
 async fn latency_and_random_cuts() {

@@ -194,7 +194,7 @@ fn max_payload(state: &AppState) -> usize {
 }
 
 /// `0{"sid":..,"upgrades":[..],"pingInterval":..,"pingTimeout":..,"maxPayload":..}`.
-fn open_packet(state: &AppState, sid: &str, upgrades: &[&str]) -> String {
+fn open_packet(state: &AppState, session: &Session, upgrades: &[&str]) -> String {
     /// The reference server's field order, so the bytes match what a class sees elsewhere.
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
@@ -205,9 +205,9 @@ fn open_packet(state: &AppState, sid: &str, upgrades: &[&str]) -> String {
         ping_timeout: u64,
         max_payload: usize,
     }
-    let ping = u64::try_from(session::ping_interval(state).as_millis()).unwrap_or(u64::MAX);
+    let ping = u64::try_from(session.ping_every.as_millis()).unwrap_or(u64::MAX);
     let open = Open {
-        sid,
+        sid: &session.sid,
         upgrades,
         ping_interval: ping,
         ping_timeout: ping,
@@ -244,6 +244,7 @@ fn open_session(
             room: request.room.clone(),
             since: request.since.clone(),
             upgraded,
+            ping_every: request.heartbeat(state),
         },
     ))
 }
@@ -254,7 +255,7 @@ fn handshake(
     state: &AppState,
 ) -> Result<HttpResponse, EngineError> {
     let session = open_session(req, query, state, false)?;
-    Ok(text(open_packet(state, &session.sid, &["websocket"])))
+    Ok(text(open_packet(state, &session, &["websocket"])))
 }
 
 fn text(body: impl Into<Bytes>) -> HttpResponse {
@@ -403,7 +404,7 @@ async fn websocket(
         }
         None => {
             let session = open_session(req, query, state, true)?;
-            let open = open_packet(state, &session.sid, &[]);
+            let open = open_packet(state, &session, &[]);
             (session, Some(open))
         }
     };

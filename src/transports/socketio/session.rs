@@ -84,6 +84,8 @@ pub struct Session {
     pub sid: Arc<str>,
     /// `?client=` of the handshake: the session's ledger and presence identity.
     pub client: Option<MemberKey>,
+    /// Engine.IO's `pingInterval` (and `pingTimeout`) of this session.
+    pub ping_every: Duration,
     outbox: Mutex<Outbox>,
     /// Wakes the carrier (a held poll, or the upgraded WebSocket) when packets arrive.
     pub ready: Notify,
@@ -162,6 +164,8 @@ pub struct Opening {
     pub since: Option<Cursor>,
     /// Direct WebSocket: no polling phase.
     pub upgraded: bool,
+    /// Engine.IO's `pingInterval` and `pingTimeout`: `?heartbeat=`, else `--heartbeat`.
+    pub ping_every: Duration,
 }
 
 /// Opens a session and starts its task.
@@ -170,6 +174,7 @@ pub fn open(state: &AppState, opening: Opening) -> Arc<Session> {
     let session = Arc::new(Session {
         sid: random_id(),
         client: opening.client.clone(),
+        ping_every: opening.ping_every,
         outbox: Mutex::default(),
         ready: Notify::new(),
         drained: Notify::new(),
@@ -231,7 +236,7 @@ type End = &'static str;
 
 impl Socket {
     async fn run(mut self, mut inbound: mpsc::Receiver<Inbound>) {
-        let ping_every = self.state.config.heartbeat_interval();
+        let ping_every = self.opening.ping_every;
         let mut ping = interval_at(Instant::now() + ping_every, ping_every);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut awaiting_pong = false;
@@ -527,12 +532,6 @@ fn room_arg(args: &[Value]) -> Result<RoomName, String> {
         .and_then(Value::as_str)
         .ok_or_else(|| "the first argument must be a room name".to_owned())?;
     RoomName::parse(name).map_err(|e| e.to_string())
-}
-
-/// How often the server pings, and how long it waits for the pong: Engine.IO's
-/// `pingInterval` and `pingTimeout`, both `--heartbeat`.
-pub fn ping_interval(state: &AppState) -> Duration {
-    state.config.heartbeat_interval()
 }
 
 #[cfg(test)]
