@@ -37,7 +37,8 @@
 //
 // Browsers do not show a WebSocket's ping frames nor an SSE stream's comment lines to scripts, so
 // silence (no byte for `silenceMs`) can be noticed on the HTTP stream only, from its heartbeat
-// lines; a silent WebSocket or SSE connection is noticed when it closes.
+// lines; a silent WebSocket or SSE connection is noticed when it closes. `heartbeatS` asks the
+// server for heartbeats that often, which keeps quiet connections through an idle timeout.
 
 /** The transports in the order tried by default: cheapest per message first. */
 export const TRANSPORTS = ['ws', 'sse', 'stream', 'longpoll', 'poll'];
@@ -60,8 +61,13 @@ const DEFAULTS = {
   // A stream or socket that has not said `ready` by then is held back somewhere on the way
   // (0: wait for ever, as a plain EventSource or WebSocket does).
   readyTimeoutMs: 5000,
-  // The server's heartbeat is 15 s by default: two of them missed, and some.
-  silenceMs: 40000,
+  // `?heartbeat=S` on the streams and the socket: their heartbeat (or ping) interval instead of
+  // the server's (`--heartbeat`, 15 s by default); shorter than an idle timeout on the way, it
+  // keeps quiet connections open. Null: the server's.
+  heartbeatS: null,
+  // The HTTP stream with no byte for this long is dead: two heartbeats missed, and some (40 s
+  // for the server's default; two and a half heartbeats when `heartbeatS` is set).
+  silenceMs: null,
   pollIntervalMs: 1000,
   // Held long polls end before this; lowered by itself when something cuts them sooner.
   longPollTimeoutS: 25,
@@ -210,9 +216,11 @@ class Connection {
     this.failed(att, 'dropped', 'busy');
   }
 
-  /** Forgets which transports failed and starts again from the first, at the cursor. */
-  renegotiate() {
+  /** Forgets which transports failed and starts again from the first, at the cursor, with
+   * `options` changed if given (a new `heartbeatS`, say). */
+  renegotiate(options) {
     if (this.closed) return;
+    for (const k in options || {}) if (k in DEFAULTS) this.o[k] = options[k];
     clearTimeout(this.timer);
     if (this.att) this.att.close();
     if (this.probeAtt) this.probeAtt.close();
@@ -292,6 +300,7 @@ class Connection {
   query(extra) {
     const q = new URLSearchParams({ room: this.room, client: this.client });
     if (this.cursor !== null) q.set('since', this.cursor);
+    if (this.o.heartbeatS) q.set('heartbeat', String(this.o.heartbeatS));
     for (const k in extra || {}) q.set(k, extra[k]);
     return q;
   }
@@ -339,8 +348,9 @@ class Connection {
       this.httpFailed(att, r);
       return;
     }
-    const silent = () => this.failed(att, 'silent for ' + secs(this.o.silenceMs));
-    att.heard(this.o.silenceMs, silent);
+    const silence = this.silenceMs();
+    const silent = () => this.failed(att, 'silent for ' + secs(silence));
+    att.heard(silence, silent);
     const reader = r.body.getReader();
     const decoder = new TextDecoder();
     let buf = '';
@@ -357,7 +367,7 @@ class Connection {
         this.failed(att, 'ended');
         return;
       }
-      att.heard(this.o.silenceMs, silent);
+      att.heard(silence, silent);
       buf += decoder.decode(chunk.value, { stream: true });
       let nl;
       while ((nl = buf.indexOf('\n')) >= 0) {
@@ -369,10 +379,22 @@ class Connection {
     }
   }
 
+  silenceMs() {
+    if (this.o.silenceMs) return this.o.silenceMs;
+    return this.o.heartbeatS ? Math.max(2000, this.o.heartbeatS * 2500) : 40000;
+  }
+
   open_poll(att) { this.pollOnce(att); }
 
+  // What a poll asks: no heartbeat (an answer is at once, or at its timeout).
+  pollQuery(extra) {
+    const q = this.query(extra);
+    q.delete('heartbeat');
+    return q;
+  }
+
   async pollOnce(att) {
-    const body = await this.request(att, 'poll', this.query());
+    const body = await this.request(att, 'poll', this.pollQuery());
     if (!body) return;
     this.batch(att, body);
     att.after(this.o.pollIntervalMs, () => this.pollOnce(att));
@@ -383,7 +405,7 @@ class Connection {
     // that long polling gets through (a held poll may otherwise be the first answer in 25 s).
     let timeout = 0;
     while (this.current(att)) {
-      const body = await this.request(att, 'longpoll', this.query({ timeout: timeout }));
+      const body = await this.request(att, 'longpoll', this.pollQuery({ timeout: timeout }));
       if (!body) return;
       this.batch(att, body);
       timeout = this.longPollTimeout;

@@ -5,7 +5,8 @@
 // the auto client; every fault is set for both. `?client=ID` picks the id (a teacher can then
 // watch it with `curl -N /api/tap?client=ID-auto`), `?room=NAME` the room (else one of its own,
 // named after the client, so nobody else's messages keep its connections busy), `?upgrade=1`
-// starts the auto client in upgrade mode.
+// starts the auto client in upgrade mode, `?heartbeat=S` sets the heartbeat its streams and sockets
+// ask for.
 
 import { connect, newClientId } from '/static/lab-client.js';
 
@@ -94,6 +95,12 @@ async function setFaults(faults) {
   return answers[0];
 }
 
+// The heartbeat the streams and sockets ask for (`?heartbeat=`), or null: the server's.
+function heartbeat() {
+  const v = Number($('lab-heartbeat').value);
+  return $('lab-heartbeat').value !== '' && v > 0 ? v : null;
+}
+
 let applied = 0;
 async function apply(faults) {
   if (!auto) return;
@@ -109,11 +116,13 @@ async function apply(faults) {
   }
   fillForm(now);
   showWhy(now);
-  log('faults: ' + describe(now) + '; every client reconnects at its cursor');
-  // Every client meets the new network at once, at its cursor.
-  auto.renegotiate();
-  for (const p of plain) p.client.renegotiate();
-  status.textContent = 'faults: ' + describe(now) + ' (' + stamp() + ')';
+  const beat = heartbeat();
+  const beats = beat ? '; heartbeat every ' + beat + ' s' : '';
+  log('faults: ' + describe(now) + beats + '; every client reconnects at its cursor');
+  // Every client meets the new network (and asks its heartbeat) at once, at its cursor.
+  auto.renegotiate({ heartbeatS: beat });
+  for (const p of plain) p.client.renegotiate({ heartbeatS: beat });
+  status.textContent = 'faults: ' + describe(now) + beats + ' (' + stamp() + ')';
   status.dataset.applied = String(++applied);
 }
 
@@ -171,6 +180,7 @@ function startAuto(since) {
     client: AUTO,
     user: 'lab',
     readyTimeoutMs: READY_MS,
+    heartbeatS: heartbeat(),
     upgrade: $('lab-upgrade').checked,
     onMessage: (m, via) => {
       if (seen.has(m.id)) repeats++;
@@ -246,6 +256,7 @@ function startPlain(p, since) {
     // A plain EventSource, stream reader or WebSocket waits for ever: it does not know what a
     // missing `ready` means.
     readyTimeoutMs: 0,
+    heartbeatS: heartbeat(),
     onMessage: () => {
       p.received++;
       p.panel.dataset.received = String(p.received);
@@ -254,6 +265,7 @@ function startPlain(p, since) {
       p.state = detail.state;
       p.since = performance.now();
       p.panel.dataset.state = detail.state;
+      p.panel.dataset.reconnects = String(p.client ? p.client.stats.reconnects : 0);
       badge(p.panel.querySelector('[data-role=state]'), detail.state);
       p.panel.querySelector('[data-role=last]').textContent = stamp() + ' ' + text;
     },
@@ -303,6 +315,8 @@ async function refreshLedger() {
 async function start() {
   // `?upgrade=1`: the auto client starts in upgrade mode (a link can show it straight away).
   if (params.get('upgrade') === '1') $('lab-upgrade').checked = true;
+  // `?heartbeat=S`: the streams and sockets ask for heartbeats that often from the start.
+  if (params.get('heartbeat')) $('lab-heartbeat').value = params.get('heartbeat');
   $('lab-client').textContent = CLIENT;
   $('lab-client-auto').textContent = AUTO;
   $('lab-room').textContent = ROOM;

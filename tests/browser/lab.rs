@@ -612,3 +612,43 @@ pub async fn a_restart_is_an_outage_not_a_refusal(browser: &Browser) {
     browser.goto("about:blank").await;
     restarted.stop().await.unwrap();
 }
+
+/// Heartbeats shorter than the idle cut save the connections: with a 1 s idle cut and the page's
+/// streams and sockets asking for a heartbeat every 0.4 s (its heartbeat box, `?heartbeat=`),
+/// neither the auto client nor the plain WebSocket, SSE and stream clients is cut in 3 quiet
+/// seconds after a burst they all received.
+pub async fn heartbeats_beat_the_idle_cut(browser: &Browser, app: &TestApp) {
+    println!(
+        "step: lab: heartbeats every 0.4 s keep every stream and socket through a 1 s idle cut"
+    );
+    let (room, client) = open(browser, app, "beat", "", "ws").await;
+    browser
+        .js("document.getElementById('lab-heartbeat').value = '0.4'; return true;")
+        .await;
+    apply(browser, app, &client, json!({"idle_cut_s": 1.0})).await;
+    wait_auto(browser, "live on ws again", 10, |a| live_on(a, "ws")).await;
+    burst(app, &room, 1, BURST).await.unwrap();
+    let done = wait_auto(browser, &format!("given all {BURST}"), 10, |a| {
+        ids(a).len() as u64 >= BURST
+    })
+    .await;
+    assert_eq!(ids(&done), (1..=BURST).collect::<Vec<_>>(), "{done:#}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let quiet = auto(browser).await;
+    assert!(live_on(&quiet, "ws"), "{quiet:#}");
+    assert_eq!(quiet["reconnects"], 0, "{quiet:#}");
+    let plain = browser
+        .js("return ['ws', 'sse', 'stream'].map(t => { const p = document.getElementById('plain-' + t); \
+               return [p.dataset.state, p.dataset.reconnects, p.dataset.received]; });")
+        .await;
+    let whole = BURST.to_string();
+    assert_eq!(
+        plain,
+        json!([
+            ["live", "0", whole],
+            ["live", "0", whole],
+            ["live", "0", whole]
+        ])
+    );
+    close(browser, app).await;
+}

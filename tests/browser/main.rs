@@ -89,6 +89,7 @@ async fn lab_steps(browser: &driver::Browser, app: &helpers::TestApp) {
     lab::buffering_proxy_falls_back_to_long_polling(browser, app).await;
     lab::buffering_alone_keeps_the_websocket(browser, app).await;
     lab::idle_cuts_reconnect_on_the_same_transport(browser, app).await;
+    lab::heartbeats_beat_the_idle_cut(browser, app).await;
     lab::latency_keeps_the_websocket(browser, app).await;
     lab::random_cuts_reconnect_without_loss(browser, app).await;
     lab::upgrade_mode_probes_before_it_switches(browser, app).await;
