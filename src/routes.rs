@@ -52,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(compressed(get_and_head("/overhead", pages::overhead)))
         .service(compressed(get_and_head("/walkthrough", pages::walkthrough)))
         .service(compressed(get_and_head("/class", pages::class)))
+        .service(compressed(get_and_head("/lab", pages::lab)))
         .service(get_and_head("/api/overhead", overhead::overhead_json))
         .service(compressed(get_and_head("/static/{file}", assets::serve)))
         .default_service(web::to(not_found));
