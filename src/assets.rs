@@ -18,6 +18,9 @@ const FILES: &[(&str, &str, &str)] = &[
     ("overhead.js", JS, include_str!("../static/overhead.js")),
     ("rooms.js", JS, include_str!("../static/rooms.js")),
     ("class.js", JS, include_str!("../static/class.js")),
+    ("lab.js", JS, include_str!("../static/lab.js")),
+    ("lab-client.js", JS, include_str!("../static/lab-client.js")),
+    ("lab.css", CSS, include_str!("../static/lab.css")),
     (
         "walkthrough.js",
         JS,

@@ -1,6 +1,7 @@
 //! The HTML pages, rendered with askama from `templates/`: `/` (the six transports side by
 //! side), `/transports/{name}` (a lesson per transport), `/overhead` (the comparison) and
-//! `/walkthrough` (classroom mode), `/class` (the address and QR code students join with). Every page carries a Content-Security-Policy that allows only
+//! `/walkthrough` (classroom mode), `/class` (the address and QR code students join with), `/lab`
+//! (the fault lab). Every page carries a Content-Security-Policy that allows only
 //! our own scripts, styles and connections, so text from a chat message can never become markup
 //! or code (askama escapes it as well, and the scripts render messages with `textContent`).
 //!
@@ -385,6 +386,26 @@ struct Walkthrough {
     default_send: Transport,
 }
 
+/// `/lab`: the fault lab's page.
+#[derive(Template)]
+#[template(path = "lab.html")]
+struct Lab {
+    nav: &'static str,
+    lessons: &'static [Lesson],
+    /// The order the auto client tries, and the plain clients' panels.
+    order: [Transport; 5],
+}
+
+/// The order `static/lab-client.js` tries by default: cheapest per message first, long polling
+/// before short polling. Socket.IO is not among them: it is a protocol of its own on top.
+const LAB_ORDER: [Transport; 5] = [
+    Transport::Ws,
+    Transport::Sse,
+    Transport::Stream,
+    Transport::LongPoll,
+    Transport::Poll,
+];
+
 /// `http://host` and `ws://host` as the browser addressed us.
 fn bases(req: &HttpRequest) -> (String, String) {
     let host = req.connection_info().host().to_owned();
@@ -518,6 +539,15 @@ pub async fn walkthrough() -> Result<HttpResponse, AppError> {
         nav: "walkthrough",
         lessons: &LESSONS,
         default_send: DEFAULT_SEND,
+    })
+}
+
+/// `/lab`: a static shell; `static/lab.js` reads `?room=` and `?client=` and sets the faults.
+pub async fn lab() -> Result<HttpResponse, AppError> {
+    render(&Lab {
+        nav: "lab",
+        lessons: &LESSONS,
+        order: LAB_ORDER,
     })
 }
 

@@ -61,6 +61,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             pages::walkthrough_notes,
         )))
         .service(compressed(get_and_head("/class", pages::class)))
+        .service(compressed(get_and_head("/lab", pages::lab)))
         .service(get_and_head("/api/overhead", overhead::overhead_json))
         .service(compressed(get_and_head("/static/{file}", assets::serve)))
         .default_service(web::to(not_found));

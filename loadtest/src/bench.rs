@@ -29,6 +29,7 @@ pub fn run_args(args: &BenchArgs, clients: u64) -> RunArgs {
         payload_bytes: 40,
         poll_interval_ms: 250,
         longpoll_timeout_s: 25,
+        socketio_direct_ws: false,
         warmup_s: 0.0,
         drain_s: 10.0,
         max_seconds: RUN_CAP_S,

@@ -15,7 +15,7 @@ pub const MAX_MESSAGES: u64 = 1_000_000;
 /// transport-lab's default `--max-rooms` (1000) less the lobby: more would be refused with 503.
 pub const MAX_ROOMS: u64 = 999;
 
-/// Drives transport-lab's five transports (or any server that echoes text verbatim) under load
+/// Drives transport-lab's six transports (or any server that echoes text verbatim) under load
 /// and reports delivery latency, loss and bytes per message, per transport.
 #[derive(Debug, Parser)]
 #[command(
@@ -38,8 +38,9 @@ pub enum Command {
     Bench(BenchArgs),
 }
 
-/// The order `--transport all` runs the five in: cheapest connections last, so the polling
-/// phases (which leave the most sockets in TIME_WAIT) do not follow each other. Its length is
+/// The order `--transport all` runs the six in: of the web platform's five, the cheapest
+/// connections last, so the polling phases (which leave the most sockets in TIME_WAIT) do not
+/// follow each other; then Socket.IO, which is built from them. Its length is
 /// `Transport::COUNT`, so a new transport does not build until it has its place here.
 pub const RUN_ORDER: [Transport; Transport::COUNT] = [
     Transport::Sse,
@@ -53,7 +54,7 @@ pub const RUN_ORDER: [Transport; Transport::COUNT] = [
 /// `--transport all`: every transport, one after another in [`RUN_ORDER`].
 pub const ALL_TRANSPORTS: &str = "all";
 
-/// `--transport`: one of the five, by its one name, or all of them one after another.
+/// `--transport`: one of the six, by its one name, or all of them one after another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransportArg {
     One(Transport),
@@ -61,7 +62,7 @@ pub enum TransportArg {
 }
 
 impl TransportArg {
-    /// Every value, as `--help` lists them: the five in teaching order, then `all`.
+    /// Every value, as `--help` lists them: the six in teaching order, then `all`.
     const VARIANTS: [Self; Transport::COUNT + 1] = {
         let mut variants = [Self::All; Transport::COUNT + 1];
         let mut i = 0;
@@ -97,11 +98,12 @@ impl ValueEnum for TransportArg {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Base URL of the server under test (publishes to /api/messages, subscribes to /api/<transport>).
+    /// Base URL of the server under test (publishes to /api/messages, subscribes to
+    /// /api/<transport>, and Socket.IO at /socket.io/).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
 
-    /// Which transport(s) to drive; `all` runs the five one after another.
+    /// Which transport(s) to drive; `all` runs the six one after another.
     #[arg(long, value_enum, default_value_t = TransportArg::All)]
     pub transport: TransportArg,
 
@@ -133,6 +135,11 @@ pub struct RunArgs {
     /// `timeout` each long poll asks the server for, in seconds.
     #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=60))]
     pub longpoll_timeout_s: u64,
+
+    /// Socket.IO clients open a WebSocket at once (`transport=websocket`, socket.io-client's
+    /// `transports: ["websocket"]`) instead of polling first and upgrading.
+    #[arg(long)]
+    pub socketio_direct_ws: bool,
 
     /// Seconds of publishing at --rate before the measured messages; warm-up messages are
     /// checked for loss and counted in bytes, but left out of the latency histograms.
@@ -168,8 +175,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub publish_url: Option<String>,
 
-    /// Subscribe URL for other servers; `{transport}` is replaced by poll, longpoll, stream, sse
-    /// or ws. ws:// URLs use WebSocket; the probe token is found anywhere in what arrives.
+    /// Subscribe URL for other servers; `{transport}` is replaced by poll, longpoll, stream, sse,
+    /// ws or socketio. ws:// URLs use WebSocket; the probe token is found anywhere in what arrives.
     #[arg(long)]
     pub subscribe_url: Option<String>,
 

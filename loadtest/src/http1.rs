@@ -73,8 +73,6 @@ pub struct Connection {
     driver: AbortHandle,
     /// `Host` of every request on this connection: written first, as every client does.
     host: HeaderValue,
-    /// Where requests are counted (bytes are counted by the stream underneath).
-    counters: Arc<WireCounters>,
 }
 
 impl Drop for Connection {
@@ -93,7 +91,8 @@ impl Connection {
         let tcp = TcpStream::connect(addr).await?;
         // Requests are written in one go; Nagle would only delay small POSTs behind ACKs.
         tcp.set_nodelay(true)?;
-        let io = TokioIo::new(CountingStream::new(tcp, counters.clone()));
+        // Bytes and requests are counted by the stream, as they cross the socket.
+        let io = TokioIo::new(CountingStream::http(tcp, counters));
         let (sender, connection) = Builder::new()
             .title_case_headers(true)
             .handshake(io)
@@ -107,7 +106,6 @@ impl Connection {
             sender,
             driver,
             host,
-            counters,
         })
     }
 
@@ -118,8 +116,9 @@ impl Connection {
         Ok(self.sender.ready().await?)
     }
 
-    /// Sends one request (counted as one) once the connection is ready; the returned future
-    /// resolves to the response head, whose body then arrives as it is read.
+    /// Sends one request once the connection is ready (the stream underneath counts it when it
+    /// goes on the wire); the returned future resolves to the response head, whose body then
+    /// arrives as it is read.
     pub async fn send(
         &mut self,
         method: Method,
@@ -130,7 +129,6 @@ impl Connection {
     {
         self.ready().await?;
         let request = self.request(method, path_and_query, headers, body)?;
-        self.counters.add_request();
         let response = self.sender.send_request(request);
         Ok(async move { Ok(response.await?) })
     }

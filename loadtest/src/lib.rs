@@ -1,5 +1,5 @@
-//! `loadtest`: drives transport-lab's five realtime transports (short poll, long poll, HTTP
-//! streaming, Server-Sent Events, WebSocket) under load and reports, per transport, what a user
+//! `loadtest`: drives transport-lab's six realtime transports (short poll, long poll, HTTP
+//! streaming, Server-Sent Events, WebSocket, Socket.IO) under load and reports, per transport, what a user
 //! would want to know before choosing one: delivery latency, whether anything was lost,
 //! duplicated or reordered, and what each delivered message cost in bytes and requests.
 //!
@@ -18,7 +18,8 @@
 //!   place in its room's own sequence.
 //! - [`target`]: the URLs of the server under test, and the loopback guard.
 //! - [`clients`]: one real protocol client per transport, each on its own connection
-//!   (`short_poll`, `long_poll`, `stream`, `sse`, `ws`, named as the server names them).
+//!   (`short_poll`, `long_poll`, `stream`, `sse`, `ws`, `socketio`, named as the server names
+//!   them).
 //! - [`probe`]: the token in every message text (run id, sequence, intended send time) and the
 //!   shared clock latency is measured on.
 //! - [`sequence`]: per-client lost / duplicated / out-of-order checking.

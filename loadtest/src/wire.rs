@@ -93,13 +93,35 @@ impl std::ops::AddAssign for WireTotals {
 pub struct CountingStream<S> {
     inner: S,
     counters: Arc<WireCounters>,
+    /// An HTTP/1.1 connection: its requests are counted here, as they go on the wire.
+    http: bool,
+    /// Written since the last read: in the middle of a request.
+    writing: bool,
 }
 
 impl<S> CountingStream<S> {
     /// Wraps `inner`; counts one new connection.
     pub fn new(inner: S, counters: Arc<WireCounters>) -> Self {
         counters.add_connection();
-        Self { inner, counters }
+        Self {
+            inner,
+            counters,
+            http: false,
+            writing: false,
+        }
+    }
+
+    /// Wraps an HTTP/1.1 connection, and counts its requests: each when its first byte is
+    /// written. A client's requests and the server's answers take turns on it (no pipelining,
+    /// no `Expect: 100-continue`), so a write after a read, or the first write, starts a request.
+    /// Counted here rather than where a request is handed to the HTTP client, because a request
+    /// handed over and given up before it was written (its client stopped) never reached the
+    /// server, whose ledger these counts are checked against.
+    pub fn http(inner: S, counters: Arc<WireCounters>) -> Self {
+        Self {
+            http: true,
+            ..Self::new(inner, counters)
+        }
     }
 
     pub fn counters(&self) -> &Arc<WireCounters> {
@@ -119,6 +141,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for CountingStream<S> {
         let read = buf.filled().len().saturating_sub(before) as u64;
         if read > 0 {
             self.counters.down.fetch_add(read, Ordering::Relaxed);
+            self.writing = false;
         }
         result
     }
@@ -131,7 +154,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for CountingStream<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(written)) = &result {
+        if let Poll::Ready(Ok(written)) = &result
+            && *written > 0
+        {
+            if self.http && !self.writing {
+                self.counters.add_request();
+            }
+            self.writing = true;
             self.counters
                 .up
                 .fetch_add(*written as u64, Ordering::Relaxed);
@@ -177,6 +206,33 @@ mod tests {
                 connections: 1
             }
         );
+    }
+
+    /// On an HTTP connection, a request is counted when its first byte is written, however
+    /// many writes it takes; the answer's bytes end it; a stream that is not HTTP counts none.
+    #[tokio::test]
+    async fn counts_http_requests_as_they_are_written() {
+        let (a, mut b) = tokio::io::duplex(256);
+        let counters = WireCounters::new();
+        let mut stream = CountingStream::http(a, counters.clone());
+        let mut buf = [0u8; 64];
+        assert_eq!(counters.totals().requests, 0, "nothing written yet");
+        for _ in 0..2 {
+            stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+            stream.write_all(b"Host: x\r\n\r\n").await.unwrap();
+            b.read_exact(&mut buf[..27]).await.unwrap();
+            b.write_all(b"HTTP/1.1 200 OK\r\n").await.unwrap();
+            stream.read_exact(&mut buf[..17]).await.unwrap();
+        }
+        assert_eq!(counters.totals().requests, 2);
+
+        let (a, _b) = tokio::io::duplex(64);
+        let plain = WireCounters::new();
+        CountingStream::new(a, plain.clone())
+            .write_all(b"frame")
+            .await
+            .unwrap();
+        assert_eq!(plain.totals().requests, 0);
     }
 
     /// `wrote_past` waits for a write from another task, and returns at once for one already made.

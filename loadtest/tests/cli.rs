@@ -6,10 +6,11 @@ use clap::Parser;
 use loadtest::cli::{Cli, RUN_ORDER};
 use protocol::HeaderProfile;
 
-/// `--transport` takes exactly the five names and `all`; `all` runs cheapest connections last.
+/// `--transport` takes exactly the six names and `all`; `all` runs the five of the web platform
+/// cheapest connections last, then Socket.IO.
 #[test]
 fn transport_names_are_unchanged() {
-    for name in ["poll", "longpoll", "stream", "sse", "ws"] {
+    for name in ["poll", "longpoll", "stream", "sse", "ws", "socketio"] {
         let cli = Cli::try_parse_from(["loadtest", "--transport", name]).unwrap();
         let names: Vec<&str> = cli
             .run
@@ -23,13 +24,31 @@ fn transport_names_are_unchanged() {
     let cli = Cli::try_parse_from(["loadtest", "--transport", "all"]).unwrap();
     assert_eq!(cli.run.transport.transports(), RUN_ORDER);
     let order: Vec<&str> = RUN_ORDER.iter().map(|t| t.name()).collect();
-    assert_eq!(order, ["sse", "ws", "stream", "longpoll", "poll"]);
-    for bad in ["short_poll", "ShortPoll", "long-poll", "websocket"] {
+    assert_eq!(
+        order,
+        ["sse", "ws", "stream", "longpoll", "poll", "socketio"]
+    );
+    for bad in [
+        "short_poll",
+        "ShortPoll",
+        "long-poll",
+        "websocket",
+        "socket.io",
+    ] {
         assert!(
             Cli::try_parse_from(["loadtest", "--transport", bad]).is_err(),
             "{bad}"
         );
     }
+}
+
+/// `--socketio-direct-ws` is a switch, off unless given.
+#[test]
+fn socketio_direct_ws_is_a_switch() {
+    let cli = Cli::try_parse_from(["loadtest"]).unwrap();
+    assert!(!cli.run.socketio_direct_ws);
+    let cli = Cli::try_parse_from(["loadtest", "--socketio-direct-ws"]).unwrap();
+    assert!(cli.run.socketio_direct_ws);
 }
 
 /// `--headers` takes `browser` (the default) and `curl`, and reports keep those names.

@@ -2,11 +2,25 @@
 //! library driving it over real sockets with small numbers.
 #![allow(clippy::unwrap_used)]
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
 use clap::Parser;
 use loadtest::cli::{Cli, RunArgs};
+use loadtest::clients::Phase;
+use loadtest::http1::Connection;
+use loadtest::latency::SharedHistogram;
+use loadtest::probe::{self, Clock, Finder};
+use loadtest::publish_log::PublishLog;
 use loadtest::report::{self, RunReport, TransportReport};
+use loadtest::rooms::Rooms;
+use loadtest::sequence::SequenceReport;
+use loadtest::target::HttpUrl;
+use loadtest::wire::WireCounters;
 use protocol::Transport;
 use protocol::headers::{self, HeaderProfile, RequestKind};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use transport_lab::config::Config;
 use transport_lab::startup::Application;
@@ -89,6 +103,57 @@ fn wire_bytes(transport: Transport, id: u64) -> u64 {
     }
 }
 
+/// What a Socket.IO client of transport-lab at `url` writes for each of its requests, to the
+/// byte: the handshake, a poll, CONNECT's POST (`auth.since` = `since`) and the WebSocket's
+/// handshake for the session (`client`: its id). Session ids are 22 characters and
+/// engine.io-client's `t` 8, whatever they are.
+fn socketio_request_bytes(url: &str, client: &str, since: u64) -> [u64; 4] {
+    let host = format!("Host: {}\r\n", &url["http://".len()..]).len();
+    let set = |content_type| {
+        headers::head_bytes(&headers::request_headers(
+            HeaderProfile::Browser,
+            RequestKind::Fetch,
+            url,
+            content_type,
+        ))
+    };
+    let line = |method: &str, path: &str| format!("{method} {path} HTTP/1.1\r\n").len();
+    let base = format!("/socket.io/?client={client}&EIO=4&transport=");
+    let (sid, t) = (
+        format!("&sid={}", "s".repeat(22)),
+        format!("&t={}", "t".repeat(8)),
+    );
+    let handshake = line("GET", &format!("{base}polling{t}")) + host + set(None) + 2;
+    let poll = line("GET", &format!("{base}polling{sid}{t}")) + host + set(None) + 2;
+    let body = format!(r#"40{{"since":{since}}}"#);
+    let connect = line("POST", &format!("{base}polling{sid}{t}"))
+        + host
+        + set(Some("text/plain;charset=UTF-8"))
+        + format!("Content-Length: {}\r\n\r\n", body.len()).len()
+        + body.len();
+    let websocket = websocket_handshake_bytes(url, &format!("{base}websocket{sid}"));
+    let [handshake, poll, connect] = [handshake, poll, connect].map(|n| n as u64);
+    [handshake, poll, connect, websocket]
+}
+
+/// tungstenite's WebSocket handshake to `path` (request line, `Host`, `Connection`, `Upgrade`,
+/// version and key), then the browser's WebSocket headers.
+fn websocket_handshake_bytes(url: &str, path: &str) -> u64 {
+    let ours = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {}\r\n\r\n",
+        &url["http://".len()..],
+        "k".repeat(24)
+    );
+    let browser = headers::head_bytes(&headers::request_headers(
+        HeaderProfile::Browser,
+        RequestKind::WebSocket,
+        url,
+        None,
+    ));
+    (ours.len() + browser) as u64
+}
+
 fn by_name(report: &RunReport) -> Vec<(&'static str, &TransportReport)> {
     report
         .transports
@@ -128,7 +193,10 @@ async fn every_transport_delivers_everything_once_in_order() {
     println!("{}", report::table::render(&report));
     assert_eq!(report.interrupted, None);
     let names: Vec<_> = by_name(&report).into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, ["sse", "ws", "stream", "longpoll", "poll"]);
+    assert_eq!(
+        names,
+        ["sse", "ws", "stream", "longpoll", "poll", "socketio"]
+    );
 
     // The browser's header set with the `Host` line our HTTP client writes first (tungstenite
     // writes its own for a WebSocket).
@@ -238,8 +306,53 @@ async fn every_transport_delivers_everything_once_in_order() {
                 // At least the first poll and the polls that fetched 50 messages at 200/s.
                 assert!(w.requests >= CLIENTS * 2, "{name}: {w:?}");
             }
-            // TODO(socketio load client): its polling-then-upgrade checks land with the client.
-            Transport::SocketIo => {}
+            Transport::SocketIo => {
+                // Polling, then the upgrade: the handshake and the polls on one kept-alive
+                // connection, the POSTs on a second, the WebSocket on a third.
+                assert_eq!(w.connections, 3 * CLIENTS, "{name}: {w:?}");
+                // Per client: the handshake, CONNECT's POST, the WebSocket's handshake, and the
+                // polls: at least the one the upgrade's noop released. No ping to answer (the
+                // heartbeat is 60 s), so no other POST.
+                assert!(
+                    (4 * CLIENTS..=7 * CLIENTS).contains(&w.requests),
+                    "{name}: {w:?}"
+                );
+                // All of it before the client counted as subscribed; after that nothing went
+                // up, and what came down was each message's frame (a 2-byte header and
+                // `42["chat",` + JSON + `]`), plus 3-byte noop frames: the `6` meant for a held
+                // poll, when an answer had just taken the poll (one per client at most, two if
+                // a second noop met the same answer).
+                let s = t.subscribe_wire;
+                assert_eq!(
+                    (s.bytes_up, s.requests, s.connections),
+                    (w.bytes_up, w.requests, w.connections),
+                    "{name}: nothing sent after subscribing"
+                );
+                let besides = w.bytes_down - s.bytes_down - CLIENTS * message_bytes;
+                assert!(
+                    besides.is_multiple_of(3) && besides <= 2 * 3 * CLIENTS,
+                    "{name}: {besides} bytes besides the messages after subscribing"
+                );
+                // Up, to the byte but for which clients made the extra polls (ids of one digit
+                // or two): per client the handshake, CONNECT's POST (`auth.since`: the newest id
+                // before the phase), a poll, the WebSocket's handshake and its masked `2probe`
+                // and `5`; then the other polls.
+                let (mut least, mut polls) = (0, Vec::new());
+                for i in 0..CLIENTS {
+                    let client = format!("lt-{}-{i}", t.run_id);
+                    let [handshake, poll, connect, websocket] =
+                        socketio_request_bytes(&url, &client, first_id - 1);
+                    least += handshake + connect + poll + websocket + (2 + 4 + 6) + (2 + 4 + 1);
+                    polls.push(poll);
+                }
+                let more = w.requests - 4 * CLIENTS;
+                let (short, long) = (polls.iter().min().unwrap(), polls.iter().max().unwrap());
+                assert!(
+                    (least + more * short..=least + more * long).contains(&w.bytes_up),
+                    "{name}: {} bytes up, {least} before {more} more polls",
+                    w.bytes_up
+                );
+            }
         }
         if matches!(t.transport, Transport::Poll | Transport::LongPoll) {
             let head = browser_head(RequestKind::Fetch);
@@ -300,7 +413,10 @@ async fn every_transport_delivers_everything_once_in_order() {
         .iter()
         .map(|t| t["transport"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["sse", "ws", "stream", "longpoll", "poll"]);
+    assert_eq!(
+        names,
+        ["sse", "ws", "stream", "longpoll", "poll", "socketio"]
+    );
     for t in transports {
         assert_eq!(t["sequence"]["lost"], 0);
         assert!(t["latency"]["p99_us"].as_u64().unwrap() > 0);
@@ -321,6 +437,220 @@ async fn every_transport_delivers_everything_once_in_order() {
         assert!(html.contains(name));
     }
     shutdown.shutdown().await;
+}
+
+/// `--socketio-direct-ws`: each Socket.IO client is one WebSocket from its first byte (the open
+/// packet, then CONNECT with `auth.since` as a masked frame), gets everything once and in order,
+/// and pays for a message exactly its frame: a 2-byte header and `42["chat",` + JSON + `]`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socketio_direct_ws_is_one_websocket_per_client() {
+    // Arrange: a fresh server, so the messages are ids 1 to MESSAGES of the lobby.
+    let (url, shutdown) = spawn_server(&[]);
+    let run_args = args(&[
+        "--url",
+        &url,
+        "--transport",
+        "socketio",
+        "--socketio-direct-ws",
+        "--clients",
+        &CLIENTS.to_string(),
+        "--messages",
+        &MESSAGES.to_string(),
+        "--rate",
+        "200",
+        "--payload-bytes",
+        &PAYLOAD.to_string(),
+        "--drain-s",
+        "10",
+        "--max-seconds",
+        "30",
+    ]);
+
+    // Act
+    let report = loadtest::run::run(&run_args, CancellationToken::new())
+        .await
+        .unwrap();
+
+    // Assert: delivery, once and in order, to every client.
+    println!("{}", report::table::render(&report));
+    assert_eq!(report.interrupted, None);
+    let [t] = &report.transports[..] else {
+        panic!("one phase")
+    };
+    assert_eq!(t.transport, Transport::SocketIo);
+    assert_eq!((t.connected, t.failed), (CLIENTS, 0));
+    assert_eq!(t.sequence.delivered, CLIENTS * MESSAGES);
+    assert!(t.is_clean(), "{:?}", t.sequence);
+    assert_eq!(
+        (t.missed_by_gap, t.reconnects, t.clients_with_errors),
+        (0, 0, 0),
+        "{:?}",
+        t.first_error
+    );
+    assert_eq!(t.latency.count, CLIENTS * MESSAGES);
+
+    // One connection and one request per client, nothing sent after subscribing, and after it
+    // nothing but the messages' frames.
+    let (w, s) = (t.wire, t.subscribe_wire);
+    assert_eq!((w.connections, w.requests), (CLIENTS, CLIENTS));
+    assert_eq!((s.bytes_up, s.requests), (w.bytes_up, w.requests));
+    let message_bytes: u64 = (1..=MESSAGES)
+        .map(|id| wire_bytes(Transport::SocketIo, id))
+        .sum();
+    assert_eq!(w.bytes_down - s.bytes_down, CLIENTS * message_bytes);
+
+    // Up, to the byte: the WebSocket's handshake and CONNECT `40{"since":0}` in a masked frame.
+    let run = &t.run_id;
+    let handshakes: u64 = (0..CLIENTS)
+        .map(|i| {
+            let path = format!("/socket.io/?client=lt-{run}-{i}&EIO=4&transport=websocket");
+            websocket_handshake_bytes(&url, &path)
+        })
+        .sum();
+    let connect = (2 + 4 + r#"40{"since":0}"#.len()) as u64;
+    assert_eq!(w.bytes_up, handshakes + CLIENTS * connect);
+
+    // Down before the first message: the 101 head, the open packet, CONNECT's answer and the
+    // room's `ready`, each in a frame with a 2-byte header.
+    let sid = "s".repeat(22);
+    let frames = [
+        format!(
+            r#"0{{"sid":"{sid}","upgrades":[],"pingInterval":60000,"pingTimeout":60000,"maxPayload":65536}}"#
+        ),
+        format!(r#"40{{"sid":"{sid}"}}"#),
+        r#"42["ready",{"type":"ready","room":"lobby","since":0,"epoch":"epoch6"}]"#.to_owned(),
+    ];
+    let frames: u64 = frames.iter().map(|f| 2 + f.len() as u64).sum();
+    let head = s.bytes_down / CLIENTS - frames;
+    assert!(
+        s.bytes_down.is_multiple_of(CLIENTS),
+        "the same for every client"
+    );
+    assert!((100..300).contains(&head), "a 101 head of {head} bytes");
+
+    // The server's ledger agrees, per client, in both directions.
+    let (mut up, mut down, mut requests) = (0, 0, 0);
+    for i in 0..CLIENTS {
+        let stats = ledger(&url, &format!("lt-{run}-{i}")).await;
+        let mine = &stats["transports"][Transport::SocketIo.name()];
+        up += mine["request_bytes"].as_u64().unwrap();
+        down += mine["response_bytes"].as_u64().unwrap();
+        requests += mine["requests"].as_u64().unwrap();
+    }
+    assert_eq!((up, down, requests), (w.bytes_up, w.bytes_down, w.requests));
+    let json: serde_json::Value =
+        serde_json::from_str(&report::json::to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["settings"]["socketio_direct_ws"], true);
+    assert!(
+        report::table::render(&report).contains("socketio on a WebSocket from the start"),
+        "the table says how socketio ran"
+    );
+    shutdown.shutdown().await;
+}
+
+/// A Socket.IO client whose WebSocket is refused (`--refuse-websocket`, what a proxy that strips
+/// `Upgrade` does) stays on polling, as socket.io-client does: it still gets every message, once
+/// and in order, in poll answers, and says why it did not upgrade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socketio_stays_on_polling_when_its_websocket_is_refused() {
+    // Arrange: one client of run `fixed`, whose WebSocket the server refuses; a phase of three
+    // messages, built by hand so the client id is known.
+    const RUN: &str = "fixed";
+    const SENT: u64 = 3;
+    let (url, shutdown) = spawn_server(&["--refuse-websocket", &format!("lt-{RUN}-0")]);
+    let base = HttpUrl::parse(&url).unwrap();
+    let sub_url = HttpUrl {
+        path_and_query: Transport::SocketIo.path().into(),
+        ..base.clone()
+    };
+    let rooms = Rooms::new(1);
+    let phase = Arc::new(Phase {
+        transport: Transport::SocketIo,
+        addr: url["http://".len()..].parse().unwrap(),
+        headers: headers::request_headers(
+            HeaderProfile::Browser,
+            RequestKind::WebSocket,
+            &base.origin(),
+            None,
+        ),
+        profile: HeaderProfile::Browser,
+        socketio_direct_ws: false,
+        url: sub_url,
+        lab: true,
+        run: RUN.into(),
+        finder: Finder::new(RUN),
+        capacity: SENT,
+        measured_from: 0,
+        rooms,
+        start_cursors: vec![Some(0)],
+        publish_log: Arc::new(PublishLog::new(SENT)),
+        clock: Clock::new(),
+        histogram: SharedHistogram::new(),
+        poll_interval: Duration::from_millis(250),
+        longpoll_timeout_s: 25,
+        connected: AtomicU64::new(0),
+        connected_by_room: vec![AtomicU64::new(0)],
+        failed: AtomicU64::new(0),
+        delivered: AtomicU64::new(0),
+        stop: CancellationToken::new(),
+    });
+    let permit = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
+    let client = tokio::spawn(loadtest::clients::run(phase.clone(), 0, permit));
+    wait_for(|| phase.connected.load(Ordering::Relaxed) == 1).await;
+
+    // Act: three messages carrying this run's tokens.
+    let mut publisher = Connection::connect(phase.addr, &base.authority(), WireCounters::new())
+        .await
+        .unwrap();
+    for seq in 0..SENT {
+        let text = probe::encode(RUN, seq, phase.clock.now_us(), PAYLOAD as usize);
+        phase.publish_log.sending(seq);
+        let (status, _) = publisher
+            .fetch(
+                hyper::Method::POST,
+                "/api/messages?user=loadtest",
+                &[("Content-Type", "text/plain".to_owned())],
+                Some(text.into()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 201);
+        phase.publish_log.completed(seq, true);
+    }
+    wait_for(|| phase.delivered.load(Ordering::Relaxed) == SENT).await;
+    phase.stop.cancel();
+    let outcome = client.await.unwrap();
+
+    // Assert: everything once, in order, with no reconnect; the refusal noted.
+    assert_eq!(
+        outcome.sequence,
+        SequenceReport {
+            delivered: SENT,
+            ..Default::default()
+        }
+    );
+    assert_eq!((outcome.reconnects, outcome.missed), (0, 0));
+    let error = outcome.error.unwrap_or_default();
+    assert!(
+        error.starts_with("upgrade failed, stayed on polling") && error.contains("403"),
+        "{error}"
+    );
+    // The polls' connection, the POSTs' and the refused WebSocket's; the handshake, CONNECT,
+    // the refused handshake and the polls (at least the first, and one per message at most
+    // beyond the one left waiting).
+    let w = outcome.wire;
+    assert_eq!(w.connections, 3, "{w:?}");
+    assert!((4..=4 + SENT + 1).contains(&w.requests), "{w:?}");
+    shutdown.shutdown().await;
+}
+
+/// Waits (at most 10 s) until `done` holds.
+async fn wait_for(done: impl Fn() -> bool) {
+    let limit = std::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(std::time::Instant::now() < limit, "not within 10 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// `--rooms 3` over every transport: clients and messages spread round-robin over `lt-0..lt-2`,
@@ -364,7 +694,10 @@ async fn rooms_deliver_each_room_to_its_own_clients() {
     println!("{table}");
     assert_eq!(report.interrupted, None);
     let names: Vec<_> = by_name(&report).into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, ["sse", "ws", "stream", "longpoll", "poll"]);
+    assert_eq!(
+        names,
+        ["sse", "ws", "stream", "longpoll", "poll", "socketio"]
+    );
     let expected: u64 = room_clients
         .iter()
         .zip(&room_messages)

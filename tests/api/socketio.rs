@@ -212,6 +212,46 @@ async fn polling_upgrades_to_websocket() {
     );
 }
 
+/// The upgrade's noop releases a poll held at any time before `5`: a client that polled again
+/// after the first noop, before it read `3probe` (they come on two connections, in either
+/// order), still gets its poll back at once, not at the next ping, and can upgrade.
+#[tokio::test]
+async fn a_poll_held_after_the_first_noop_is_released_too() {
+    let app = spawn_app_with(&["--heartbeat", "5"]).await;
+    let (session, _) = Polling::open(&app, "").await;
+    session.post("40").await;
+    session.packets(2).await;
+    let mut ws = app
+        .ws(&format!(
+            "/socket.io/?EIO=4&transport=websocket&sid={}",
+            session.sid
+        ))
+        .await;
+    ws.send_text("2probe").await;
+    assert_eq!(ws.next_frame().await, Some(WsMessage::text("3probe")));
+    // No poll was held: the first noop waited for this one.
+    assert_eq!(session.poll().await, ["6"]);
+
+    // Act: the poll of a client that has not read `3probe` yet.
+    let again = tokio::time::timeout(Duration::from_secs(1), session.poll_raw()).await;
+
+    // Assert: released by a noop within a second (the next ping is 5 s away); the upgrade then
+    // completes, and the socket carries messages with no noop left over.
+    assert_eq!(
+        again.expect("the poll was released within 1 s"),
+        (200, "6".to_owned())
+    );
+    ws.send_text("5").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.post("bob", "after the upgrade").await;
+    let frame = ws.next_frame().await.unwrap();
+    let (name, message) = event(frame.to_text().unwrap());
+    assert_eq!(
+        (name.as_str(), message["text"].as_str()),
+        ("chat", Some("after the upgrade"))
+    );
+}
+
 /// `transport=websocket` without a sid: a session of its own, the open packet its first frame;
 /// `auth.since` resumes at a cursor; the server pings and a pong keeps the session.
 #[tokio::test]

@@ -15,6 +15,7 @@ mod cross_site;
 mod driver;
 mod helpers;
 mod index;
+mod lab;
 mod labels;
 mod layout;
 mod overhead;
@@ -50,6 +51,54 @@ async fn chromium_suite() {
 )]
 async fn firefox_suite() {
     suite(Engine::Firefox).await;
+}
+
+/// The fault lab's steps alone, in Chromium (they run in the full suites too):
+/// `cargo test --test browser -- --ignored lab`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the fault lab's steps alone, which chromium_suite runs too"]
+async fn chromium_lab() {
+    lab_suite(Engine::Chromium).await;
+}
+
+/// The fault lab's steps alone, in Firefox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the fault lab's steps alone, which firefox_suite runs too"]
+async fn firefox_lab() {
+    lab_suite(Engine::Firefox).await;
+}
+
+async fn lab_suite(engine: Engine) {
+    let _turn = ONE_BROWSER_AT_A_TIME.lock().await;
+    let Some(driver) = driver::Driver::start(engine).await else {
+        return;
+    };
+    let app = helpers::spawn_app().await;
+    let browser = driver.session().await;
+    let outcome = std::panic::AssertUnwindSafe(lab_steps(&browser, &app))
+        .catch_unwind()
+        .await;
+    let _ = browser.client.clone().close().await;
+    drop(driver);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Each fault of the lab, one after the other.
+async fn lab_steps(browser: &driver::Browser, app: &helpers::TestApp) {
+    let lap = Instant::now();
+    lab::refused_upgrade_falls_back_to_sse(browser, app).await;
+    lab::buffering_proxy_falls_back_to_long_polling(browser, app).await;
+    lab::buffering_alone_keeps_the_websocket(browser, app).await;
+    lab::idle_cuts_reconnect_on_the_same_transport(browser, app).await;
+    lab::heartbeats_beat_the_idle_cut(browser, app).await;
+    lab::latency_keeps_the_websocket(browser, app).await;
+    lab::random_cuts_reconnect_without_loss(browser, app).await;
+    lab::upgrade_mode_probes_before_it_switches(browser, app).await;
+    lab::embedded_in_another_site(browser).await;
+    lab::a_restart_is_an_outage_not_a_refusal(browser).await;
+    println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
 }
 
 async fn suite(engine: Engine) {
@@ -125,6 +174,7 @@ async fn suite(engine: Engine) {
         layout::pages_do_not_shift_while_loading(&browser, &app).await;
         layout::scroll_regions_and_buttons_have_names(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
+        lab_steps(&browser, &app).await;
     })
     .catch_unwind()
     .await;

@@ -1,13 +1,14 @@
 //! The subscribers: one real protocol client per transport, each on its own connection(s).
 //!
 //! Files are named after the server's transports (`short_poll`, `long_poll`, `stream`, `sse`,
-//! `ws`). Every client shares the machinery here: a [`Phase`] with what all clients of one
+//! `ws`, `socketio`). Every client shares the machinery here: a [`Phase`] with what all clients of one
 //! transport need, and a [`Receiver`] that turns whatever bytes arrive into probe deliveries
 //! (sequence check + latency). Clients differ only in how they talk to the server and where the
 //! message boundaries are.
 
 pub mod long_poll;
 pub mod short_poll;
+pub mod socketio;
 pub mod sse;
 pub mod stream;
 pub mod ws;
@@ -19,7 +20,7 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::{Method, Response, StatusCode};
-use protocol::{Control, Transport};
+use protocol::{Control, HeaderProfile, Transport};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
@@ -49,19 +50,7 @@ pub async fn run(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) ->
         Transport::Stream => stream::run(phase, index, permit).await,
         Transport::Sse => sse::run(phase, index, permit).await,
         Transport::Ws => ws::run(phase, index, permit).await,
-        // The Socket.IO load client is being written; until it lands, a run says so per client.
-        Transport::SocketIo => {
-            drop((phase, index, permit));
-            ClientOutcome {
-                room: 0,
-                sequence: SequenceReport::default(),
-                wire: WireTotals::default(),
-                at_ready: None,
-                missed: 0,
-                reconnects: 0,
-                error: Some("the socketio load client is not built yet".to_owned()),
-            }
-        }
+        Transport::SocketIo => socketio::run(phase, index, permit).await,
     }
 }
 
@@ -77,6 +66,11 @@ pub struct Phase {
     pub lab: bool,
     /// Request headers for this transport's requests, after `Host` (the connection writes that).
     pub headers: Vec<(&'static str, String)>,
+    /// The header set `headers` was made from: a client that sends more than one kind of
+    /// request (Socket.IO's polls and POSTs beside its WebSocket) makes the others from it.
+    pub profile: HeaderProfile,
+    /// `--socketio-direct-ws`: the Socket.IO client opens a WebSocket at once, with no polling.
+    pub socketio_direct_ws: bool,
     /// Run id of this phase, in every token and every `client=` id.
     pub run: String,
     pub finder: Finder,
@@ -261,6 +255,14 @@ impl Receiver {
         }
     }
 
+    /// Notes an error the client lives with rather than reconnects for (a Socket.IO upgrade
+    /// that was refused: the session goes on polling). Reported as the client's error.
+    pub fn note(&mut self, error: impl std::fmt::Display) {
+        if self.error.is_none() {
+            self.error = Some(error.to_string());
+        }
+    }
+
     pub fn missed(&mut self, missed: u64) {
         self.missed += missed;
     }
@@ -322,22 +324,7 @@ impl Receiver {
 
     /// Opens a connection to the phase's server (bounded by [`CONNECT_TIMEOUT`]).
     pub async fn connect(&self) -> Result<Connection, HttpError> {
-        match tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            Connection::connect(
-                self.phase.addr,
-                &self.phase.url.authority(),
-                self.counters.clone(),
-            ),
-        )
-        .await
-        {
-            Ok(result) => result,
-            Err(_) => Err(HttpError::Io(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "connect timed out",
-            ))),
-        }
+        connect(&self.phase, self.counters.clone()).await
     }
 
     /// Awaits `response`, marking the client subscribed as soon as its request is on the wire
@@ -363,6 +350,23 @@ impl Receiver {
                 response
             }
         }
+    }
+}
+
+/// Opens a connection to the phase's server, counted in `counters` (bounded by
+/// [`CONNECT_TIMEOUT`]).
+pub async fn connect(phase: &Phase, counters: Arc<WireCounters>) -> Result<Connection, HttpError> {
+    match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        Connection::connect(phase.addr, &phase.url.authority(), counters),
+    )
+    .await
+    {
+        Ok(result) => result,
+        Err(_) => Err(HttpError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connect timed out",
+        ))),
     }
 }
 
@@ -450,6 +454,8 @@ mod tests {
             url: HttpUrl::parse("http://127.0.0.1:9/api/stream").unwrap(),
             lab: true,
             headers: Vec::new(),
+            profile: HeaderProfile::Curl,
+            socketio_direct_ws: false,
             run: "ab12".into(),
             finder: Finder::new("ab12"),
             capacity: messages,

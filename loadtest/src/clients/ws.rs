@@ -12,6 +12,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -20,7 +21,7 @@ use crate::clients::{CONNECT_TIMEOUT, ClientOutcome, Phase, Receiver};
 use crate::http1::HttpError;
 use crate::probe;
 use crate::target::WS_SCHEME;
-use crate::wire::CountingStream;
+use crate::wire::{CountingStream, WireCounters};
 
 pub async fn run(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) -> ClientOutcome {
     let mut receiver = Receiver::new(phase.clone(), index, permit);
@@ -37,32 +38,43 @@ pub async fn run(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) ->
     receiver.finish()
 }
 
-async fn read_frames(receiver: &mut Receiver, cursor: &mut Option<u64>) -> Result<(), String> {
-    let phase = receiver.phase.clone();
+/// A WebSocket on our counting stream, as the handshake left it.
+pub type Socket = WebSocketStream<CountingStream<TcpStream>>;
+
+/// Opens a WebSocket to `path_and_query` on the phase's server with the phase's headers: the
+/// handshake (counted as one request) and its 101 answer on a counted connection of its own.
+pub async fn open(
+    phase: &Phase,
+    counters: Arc<WireCounters>,
+    path_and_query: &str,
+) -> Result<Socket, String> {
     let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(phase.addr))
         .await
         .map_err(|_| "connect timed out".to_owned())?
         .map_err(|e| HttpError::from(e).to_string())?;
     tcp.set_nodelay(true).map_err(|e| e.to_string())?;
-    let stream = CountingStream::new(tcp, receiver.counters.clone());
-    let url = format!(
-        "{WS_SCHEME}://{}{}",
-        phase.url.authority(),
-        phase.request_path(*cursor, receiver.index)
-    );
+    let stream = CountingStream::new(tcp, counters.clone());
+    let url = format!("{WS_SCHEME}://{}{path_and_query}", phase.url.authority());
     let mut request = url.into_client_request().map_err(|e| e.to_string())?;
     for (name, value) in &phase.headers {
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
         let value = HeaderValue::from_str(value).map_err(|e| e.to_string())?;
         request.headers_mut().append(name, value);
     }
-    receiver.counters.add_request();
-    let (mut socket, response) = tokio_tungstenite::client_async(request, stream)
+    counters.add_request();
+    let (socket, response) = tokio_tungstenite::client_async(request, stream)
         .await
         .map_err(|e| format!("websocket handshake: {e}"))?;
     if response.status().as_u16() != 101 {
         return Err(format!("handshake status {}", response.status()));
     }
+    Ok(socket)
+}
+
+async fn read_frames(receiver: &mut Receiver, cursor: &mut Option<u64>) -> Result<(), String> {
+    let phase = receiver.phase.clone();
+    let path = phase.request_path(*cursor, receiver.index);
+    let mut socket = open(&phase, receiver.counters.clone(), &path).await?;
     if !phase.lab {
         receiver.ready();
     }

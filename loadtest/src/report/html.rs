@@ -282,7 +282,7 @@ pub fn render(report: &RunReport) -> anyhow::Result<String> {
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>loadtest {run}: five transports compared</title>
+<title>loadtest {run}: six transports compared</title>
 <style>
 body {{ font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; max-width: 1200px; margin: 2em auto; padding: 0 1em; }}
 h1 {{ font-size: 1.6em; margin-bottom: .2em; }}

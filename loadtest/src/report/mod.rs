@@ -45,6 +45,8 @@ pub struct Settings {
     pub payload_bytes: u64,
     pub poll_interval_ms: u64,
     pub longpoll_timeout_s: u64,
+    /// `--socketio-direct-ws`: Socket.IO on a WebSocket from the start, no polling first.
+    pub socketio_direct_ws: bool,
     pub warmup_s: f64,
     pub drain_s: f64,
     pub max_seconds: f64,

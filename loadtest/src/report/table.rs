@@ -3,6 +3,8 @@
 
 use std::fmt::Write;
 
+use protocol::Transport;
+
 use crate::report::{RunReport, TransportReport};
 
 /// Microseconds as a short human duration (`850µs`, `12.3ms`, `1.20s`).
@@ -26,10 +28,21 @@ pub fn render(report: &RunReport) -> String {
     } else {
         String::new()
     };
+    // Said only when it changes what a socketio row measures.
+    let direct = if s.socketio_direct_ws
+        && report
+            .transports
+            .iter()
+            .any(|t| t.transport == Transport::SocketIo)
+    {
+        ", socketio on a WebSocket from the start (--socketio-direct-ws)"
+    } else {
+        ""
+    };
     let _ = writeln!(
         out,
         "loadtest {} against {}: {} clients x {} messages{rooms} at {}/s, {}-byte payload, {:?} \
-         headers",
+         headers{direct}",
         report.run_id,
         s.publish_url.as_deref().unwrap_or(&s.url),
         s.clients,

@@ -47,6 +47,9 @@ use session::{Inbound, Opening, Session};
 pub const ENGINE_IO_VERSION: &str = "4";
 /// Engine.IO's text packets are sent as `text/plain`.
 const TEXT: &str = "text/plain; charset=UTF-8";
+/// Between a probe and the upgrade, how often a held poll is released with a noop (the
+/// reference server's 100 ms).
+const NOOP_EVERY: Duration = Duration::from_millis(100);
 
 /// A refused Engine.IO request: the reference server's error codes, plus what was wrong.
 #[derive(Debug, thiserror::Error)]
@@ -421,6 +424,9 @@ async fn carry(
     greeting: Option<String>,
 ) {
     let mut upgraded = greeting.is_some();
+    // `3probe` was sent: until the upgrade, polls held are released with noops.
+    let mut probed = false;
+    let mut noops = tokio::time::interval(NOOP_EVERY);
     if let Some(open) = greeting
         && ws.text(open).await.is_err()
     {
@@ -465,6 +471,8 @@ async fn carry(
                         }
                         // Releases the held poll, so the client can pause polling and upgrade.
                         session.push(Bytes::from_static(b"6"));
+                        probed = true;
+                        noops.reset();
                     }
                     Ok(Packet::Upgrade) if !upgraded => {
                         upgraded = true;
@@ -485,6 +493,14 @@ async fn carry(
                 }
             }
             () = session.ready.notified(), if upgraded => {}
+            // A client that polled again after the first noop, before it read `3probe` (the two
+            // arrive on different connections), pauses polling only once that poll returns:
+            // without another noop it would wait for the next ping.
+            _ = noops.tick(), if probed && !upgraded => {
+                if session.polling.load(SeqCst) {
+                    session.push(Bytes::from_static(b"6"));
+                }
+            }
             () = session.closed.cancelled() => {
                 if upgraded {
                     // What is left (the close packet, at least), then the close frame.
