@@ -20,6 +20,8 @@ const FILES: &[(&str, &str, &str)] = &[
     ("class.js", JS, include_str!("../static/class.js")),
     ("lab.js", JS, include_str!("../static/lab.js")),
     ("lab-client.js", JS, include_str!("../static/lab-client.js")),
+    ("auto.js", JS, include_str!("../static/auto.js")),
+    ("hostile.js", JS, include_str!("../static/hostile.js")),
     ("lab.css", CSS, include_str!("../static/lab.css")),
     (
         "walkthrough.js",

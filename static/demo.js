@@ -386,6 +386,27 @@
     watchStats();
   }
 
+  // The auto panel's module (auto.js, and lab-client.js with it), imported when first asked for.
+  let autoModule = null;
+  function auto() {
+    autoModule = autoModule || import('/static/auto.js').catch((e) => { autoModule = null; throw e; });
+    return autoModule;
+  }
+
+  function wireAuto() {
+    const button = document.querySelector('#auto-panel [data-act=auto-start]');
+    if (!button) return;
+    button.addEventListener('click', async () => {
+      button.disabled = true;
+      try {
+        await (await auto()).follow(window.TLDemo);
+      } catch (e) {
+        button.disabled = false;
+        say('the auto client did not start: ' + e.message, true);
+      }
+    });
+  }
+
   async function main() {
     TL.onLeave(() => clearTimeout(statsTimer));
     let since = 0;
@@ -411,6 +432,7 @@
       TL.onLeave(() => panels[t].client.stop());
     }
     wireCompose();
+    wireAuto();
     watchStats();
     TL.watchQueue(() => Object.values(panels).map((p) => p.client), () => lastSnapshot);
     const autostart = document.body.dataset.autostart !== 'no';
@@ -423,6 +445,6 @@
     document.dispatchEvent(new Event('tl-ready'));
   }
 
-  window.TLDemo = { panels, clientId: () => clientId, send, burst, say, switchRoom, restart, room: () => room };
+  window.TLDemo = { panels, clientId: () => clientId, send, burst, say, switchRoom, restart, room: () => room, auto };
   main();
 })();

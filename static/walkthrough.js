@@ -3,7 +3,8 @@
 // demo panels (demo.js), sends a burst, highlights the counters that answer its question.
 // Nothing is sent until the presenter presses a key (students open this page too), and each step
 // counts from zero: a new ledger client id, cursors at the room's newest message.
-// The last step leaves the panels for two clients of its own, one per room.
+// The rooms step leaves the panels for two clients of its own, one per room; the hostile step's
+// work is in hostile.js, imported when it runs.
 // Keys: → / space / PageDown next, ← / PageUp back (presentation clickers send PageUp/PageDown);
 // n shows or hides the teacher's notes (the expected answer with the live number that proves
 // it, the time to spend, the common wrong answer): hidden unless asked for, so the projected page
@@ -60,6 +61,11 @@
       show: [], hot: {}, rooms: true,
       run: async () => { await roomsDemo(); },
     },
+    {
+      show: ['sse', 'stream'], hot: {}, detector: ['sse'], hostile: true,
+      before: async (d) => { await (await hostile()).breakNetwork(d); },
+      run: async (d) => { await (await hostile()).run(d, () => !!STEPS[index].hostile); },
+    },
   ];
   const WORDS = Array.from(document.querySelectorAll('#steps > li'));
   if (WORDS.length !== STEPS.length) throw new Error('walkthrough: ' + WORDS.length + ' steps on the page, ' + STEPS.length + ' in walkthrough.js');
@@ -114,6 +120,16 @@
     if (r.status !== 201) throw new Error(sent.error || ('HTTP ' + r.status));
   }
 
+  let hostileModule = null;
+  function hostile() {
+    hostileModule = hostileModule || import('/static/hostile.js').catch((e) => { hostileModule = null; throw e; });
+    return hostileModule;
+  }
+  // Clears the hostile step's faults, if it ran: when it is left or run again.
+  function leaveHostile() {
+    return hostileModule ? hostileModule.then((m) => m.leave(), () => {}) : Promise.resolve();
+  }
+
   let index = 0;
   // Whether the presenter has started the current step: nothing is sent before the first key.
   let started = false;
@@ -129,6 +145,11 @@
     document.getElementById('compare').hidden = !step.compare;
     document.getElementById('rooms-demo').hidden = !step.rooms;
     if (!step.rooms) stopGroups();
+    const auto = document.getElementById('auto-panel');
+    auto.hidden = !step.hostile;
+    // The step starts it: no button for the presenter.
+    auto.querySelector('.auto-start').hidden = true;
+    if (!step.hostile) leaveHostile();
     const panels = document.getElementById('panels');
     panels.classList.toggle('few', step.show.length < 5);
     panels.classList.toggle('brief', !!step.compare);
@@ -153,9 +174,11 @@
     const mine = index;
     try {
       lastSnap = null;
-    fillNotes();
-    await demo.restart();
+      fillNotes();
+      await leaveHostile();
+      await demo.restart();
       if (mine !== index) return;
+      if (step.before) await step.before(demo);
       for (const t of step.show) demo.panels[t].resume();
       await step.run(demo);
       if (mine === index) demo.say('step ' + (index + 1) + ': messages sent');
@@ -237,6 +260,10 @@
   function liveValue(who, field) {
     const room = document.querySelector('#rooms-demo [data-room="' + who + '"]');
     if (room) return room.dataset.received || '0';
+    if (who === 'auto') {
+      const a = document.getElementById('auto-panel');
+      return field === 'transport' ? a.dataset.on || '–' : a.querySelector('[data-role=auto-detector]').dataset[field];
+    }
     const det = document.querySelector('#panel-' + who + ' [data-role=detector]');
     if (field === 'received' || field === 'gaps' || field === 'dups') return det ? det.dataset[field] : '–';
     if (!lastSnap || !lastSnap.transports[who]) return '–';
@@ -315,6 +342,7 @@
     // Detectors change between two counters updates (and the rooms step has no counters).
     setInterval(fillNotes, 1000);
     TL.onLeave(stopGroups);
+    TL.onLeave(leaveHostile);
     render();
   });
 })();

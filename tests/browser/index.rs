@@ -299,3 +299,69 @@ pub async fn a_restart_is_noticed_by_every_panel(browser: &Browser) {
     }
     restarted.stop().await.unwrap();
 }
+
+/// The auto panel (lab-client.js), once started, goes live on the WebSocket beside the six, and a message posted
+/// to the room shows in it once, with no gap or duplicate, while the transport panels stay six.
+pub async fn the_auto_panel_goes_live_and_receives_once(browser: &Browser, app: &TestApp) {
+    println!("step: the auto panel on / goes live on ws and receives a posted message once");
+    let room = format!("auto-{}", format!("{:?}", browser.engine).to_lowercase());
+    browser.goto(&app.url(&format!("/?room={room}"))).await;
+    browser
+        .wait_for(
+            "the page ready, the auto panel waiting for its start",
+            "return document.body.dataset.ready === 'yes' && document.getElementById('auto-panel').dataset.state === 'stopped';",
+            15,
+        )
+        .await;
+    browser.click("#auto-panel [data-act=auto-start]").await;
+    browser
+        .wait_for(
+            "the auto panel live",
+            "const a = document.getElementById('auto-panel'); \
+             return a.dataset.state === 'live' && a.querySelector('.auto-start').hidden;",
+            15,
+        )
+        .await;
+    let shape = browser
+        .js("const a = document.getElementById('auto-panel'); \
+             return [document.querySelectorAll('.panel').length, a.dataset.on, \
+               a.dataset.client === document.getElementById('client-id').textContent + '-auto', \
+               a.getAttribute('aria-labelledby') && document.getElementById(a.getAttribute('aria-labelledby')).textContent.trim()];")
+        .await;
+    assert_eq!(
+        shape,
+        serde_json::json!([6, "ws", true, "Auto (lab-client.js)"])
+    );
+
+    let text = format!("to the auto panel in {room}");
+    let response = app
+        .http
+        .post(app.url(&format!("/api/messages?room={room}")))
+        .json(&serde_json::json!({"user": "ada", "text": text}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let id = response.json::<Value>().await.unwrap()["id"].clone();
+
+    let probe = format!(
+        "(() => {{ const a = document.getElementById('auto-panel'); const t = {}; \
+         const shown = [...a.querySelectorAll('[data-role=auto-messages] li')].filter(li => li.querySelector('.text').textContent === t); \
+         const d = a.querySelector('[data-role=auto-detector]').dataset; \
+         return [shown.map(li => Number(li.dataset.id)), shown.map(li => li.dataset.transport), d.gaps, d.dups]; }})()",
+        serde_json::to_string(&text).unwrap()
+    );
+    browser
+        .wait_for(
+            "the posted message in the auto panel",
+            &format!("return {probe}[0].length > 0;"),
+            10,
+        )
+        .await;
+    // A moment for a duplicate to show, if one were coming.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        browser.js(&format!("return {probe};")).await,
+        serde_json::json!([[id], ["ws"], "0", "0"])
+    );
+}

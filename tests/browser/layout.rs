@@ -184,7 +184,7 @@ pub async fn walkthrough_fits_a_projector(browser: &Browser, app: &TestApp) {
     browser
         .js("document.activeElement && document.activeElement.blur(); return true;")
         .await;
-    for n in 1..=7 {
+    for n in 1..=8 {
         press(browser, Key::Right).await;
         browser
             .wait_for(
@@ -194,7 +194,14 @@ pub async fn walkthrough_fits_a_projector(browser: &Browser, app: &TestApp) {
             )
             .await;
         // The step's panels and their first messages in place.
-        tokio::time::sleep(Duration::from_millis(if n == 7 { 2500 } else { 3500 })).await;
+        tokio::time::sleep(Duration::from_millis(if n == 7 {
+            2500
+        } else if n == 8 {
+            5000
+        } else {
+            3500
+        }))
+        .await;
         let fit = browser
             .js("const s = document.scrollingElement; const q = document.querySelector('#steps > li:not([hidden]) .question').getBoundingClientRect(); \
                  const hot = [...document.querySelectorAll('.panel:not(.hidden) .ledger')].map(l => l.getBoundingClientRect()); \
@@ -511,5 +518,105 @@ pub async fn walkthrough_starts_the_room_over(browser: &Browser, app: &TestApp) 
             15,
         )
         .await;
+    browser.goto("about:blank").await;
+}
+
+/// The hostile step breaks the network for its own client ids only: SSE and the stream stall, the
+/// auto client ends on long polling with each of the step's 5 messages once, and leaving the step
+/// clears the faults.
+pub async fn walkthrough_hostile_step_falls_back_to_long_polling(browser: &Browser, app: &TestApp) {
+    println!("step: walkthrough step 8, the auto client on long polling with every message once");
+    browser.viewport(1280, 720).await;
+    let room = fresh_room(browser.engine, "walk-hostile");
+    open_walkthrough(browser, app, &format!("?room={room}")).await;
+    browser
+        .js("document.activeElement && document.activeElement.blur(); return true;")
+        .await;
+    // Quickly to step 7 (its message goes to group-a), then long enough for the earlier steps'
+    // messages, sent after their 1.5 s pause, to be in the room before step 8 starts.
+    for _ in 0..7 {
+        press(browser, Key::Right).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(5000)).await;
+    let before = messages_in(app, &room).await.len();
+    press(browser, Key::Right).await;
+    browser
+        .wait_for("step 8", "return document.body.dataset.step === '8';", 5)
+        .await;
+    browser
+        .wait_for(
+            "the auto client's 5 messages on long polling",
+            "const a = document.getElementById('auto-panel'); \
+             return !a.hidden && a.dataset.on === 'longpoll' && a.querySelector('[data-role=auto-detector]').dataset.received === '5';",
+            30,
+        )
+        .await;
+    // A moment for a duplicate to show, if one were coming.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = browser
+        .js("const a = document.getElementById('auto-panel'); const d = a.querySelector('[data-role=auto-detector]').dataset; \
+             const log = [...a.querySelectorAll('[data-role=auto-log] li')].map(li => li.textContent); \
+             return [a.dataset.on, a.dataset.client, [...a.querySelectorAll('[data-role=auto-messages] li')].map(li => li.dataset.transport), \
+               d.received, d.gaps, d.dups, log.some(l => l.includes('sse buffered → longpoll')), \
+               ['sse', 'stream'].map(t => document.querySelector('#panel-' + t + ' [data-role=detector]').dataset.received), \
+               document.querySelector('#panel-sse [data-role=state]').classList.contains('live')];")
+        .await;
+    let auto_id = got[1].as_str().unwrap().to_owned();
+    assert_eq!(
+        got,
+        json!([
+            "longpoll",
+            auto_id,
+            ["longpoll", "longpoll", "longpoll", "longpoll", "longpoll"],
+            "5",
+            "0",
+            "0",
+            true,
+            ["0", "0"],
+            false
+        ]),
+        "transport, client, messages' transports, received, gaps, dups, fell back from buffered SSE, \
+         SSE and stream received, SSE live"
+    );
+    let page_id = auto_id.trim_end_matches("-auto").to_owned();
+    let posted = messages_in(app, &room).await;
+    let ids: Vec<_> = posted[before..].iter().map(|m| m["id"].clone()).collect();
+    assert_eq!(ids.len(), 5, "{posted:?}");
+    let shown = browser
+        .js("return [...document.querySelectorAll('#auto-panel [data-role=auto-messages] li')].map(li => Number(li.dataset.id)).reverse();")
+        .await;
+    assert_eq!(shown, json!(ids));
+    for id in [&page_id, &auto_id] {
+        let faults = app.get_json(&format!("/api/lab?client={id}")).await;
+        assert_eq!(faults["faults"]["refuse_upgrade"], true, "{id}: {faults}");
+        assert_eq!(faults["faults"]["buffer_kib"], 8, "{id}: {faults}");
+    }
+
+    // Leaving the step clears the faults of its ids.
+    press(browser, Key::Left).await;
+    browser
+        .wait_for("step 7", "return document.body.dataset.step === '7';", 5)
+        .await;
+    for id in [&page_id, &auto_id] {
+        let mut cleared = false;
+        for _ in 0..50 {
+            let faults = app.get_json(&format!("/api/lab?client={id}")).await;
+            if faults["faults"]["refuse_upgrade"] == false
+                && faults["faults"]["buffer_kib"].is_null()
+            {
+                cleared = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(cleared, "{id}: faults left on after leaving the step");
+    }
+    assert_eq!(
+        browser
+            .js("return document.getElementById('auto-panel').hidden;")
+            .await,
+        json!(true)
+    );
     browser.goto("about:blank").await;
 }

@@ -128,6 +128,9 @@ async fn suite(engine: Engine) {
         index::a_restart_is_noticed_by_every_panel(&browser).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
         let lap = Instant::now();
+        index::the_auto_panel_goes_live_and_receives_once(&browser, &app).await;
+        println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
+        let lap = Instant::now();
         socketio::the_socketio_panel_upgrades_to_a_websocket(&browser, &app).await;
         socketio::the_socketio_lesson_shows_the_dance(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
@@ -162,6 +165,7 @@ async fn suite(engine: Engine) {
         layout::walkthrough_fits_a_projector(&browser, &app).await;
         layout::walkthrough_notes_toggle_with_n(&browser, &app).await;
         layout::walkthrough_starts_the_room_over(&browser, &app).await;
+        layout::walkthrough_hostile_step_falls_back_to_long_polling(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
         let lap = Instant::now();
         overhead::the_rate_slider_moves_the_crossover(&browser, &app).await;
