@@ -29,6 +29,8 @@ async function lab(id, faults) {
 export async function breakNetwork(demo) {
   const ids = [demo.clientId(), demo.clientId() + '-auto'];
   faulted = faulted.concat(ids);
+  // The stalled panels are the proxy's doing: not "queued by the browser" (TL.watchQueue).
+  document.body.dataset.faults = 'on';
   await Promise.all(ids.map((id) => lab(id, FAULTS)));
 }
 
@@ -47,6 +49,7 @@ export async function run(demo, current) {
 /** Stops the auto client and clears the faults this step set. */
 export function leave() {
   auto.stop();
+  delete document.body.dataset.faults;
   const ids = faulted;
   faulted = [];
   return Promise.all(ids.map((id) => lab(id, null).catch(() => {})));

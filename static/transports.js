@@ -479,7 +479,9 @@
       const now = performance.now();
       const waiting = [];
       for (const c of clients()) {
-        let queued = c.pendingSince !== null && now - c.pendingSince > QUEUED_AFTER_MS;
+        // With lab faults on (the walkthrough's hostile step), a wait is the proxy's, not the browser's.
+        let queued = c.pendingSince !== null && now - c.pendingSince > QUEUED_AFTER_MS &&
+          document.body.dataset.faults !== 'on';
         if (queued && c.transport === 'longpoll') {
           // Held by the server, or not sent yet? Only the ledger can tell.
           const s = snapshot();

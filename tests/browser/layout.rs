@@ -560,7 +560,7 @@ pub async fn walkthrough_hostile_step_falls_back_to_long_polling(browser: &Brows
              return [a.dataset.on, a.dataset.client, [...a.querySelectorAll('[data-role=auto-messages] li')].map(li => li.dataset.transport), \
                d.received, d.gaps, d.dups, log.some(l => l.includes('sse buffered → longpoll')), \
                ['sse', 'stream'].map(t => document.querySelector('#panel-' + t + ' [data-role=detector]').dataset.received), \
-               document.querySelector('#panel-sse [data-role=state]').classList.contains('live')];")
+               document.querySelector('#panel-sse [data-role=state]').classList.contains('live'), document.body.dataset.queued];")
         .await;
     let auto_id = got[1].as_str().unwrap().to_owned();
     assert_eq!(
@@ -574,10 +574,11 @@ pub async fn walkthrough_hostile_step_falls_back_to_long_polling(browser: &Brows
             "0",
             true,
             ["0", "0"],
-            false
+            false,
+            "0"
         ]),
         "transport, client, messages' transports, received, gaps, dups, fell back from buffered SSE, \
-         SSE and stream received, SSE live"
+         SSE and stream received, SSE live, requests marked queued by the browser"
     );
     let page_id = auto_id.trim_end_matches("-auto").to_owned();
     let posted = messages_in(app, &room).await;
@@ -591,6 +592,10 @@ pub async fn walkthrough_hostile_step_falls_back_to_long_polling(browser: &Brows
         let faults = app.get_json(&format!("/api/lab?client={id}")).await;
         assert_eq!(faults["faults"]["refuse_upgrade"], true, "{id}: {faults}");
         assert_eq!(faults["faults"]["buffer_kib"], 8, "{id}: {faults}");
+    }
+
+    if crate::pages::saving_screenshots(browser) {
+        crate::pages::save_screenshot(browser, "walkthrough-hostile").await;
     }
 
     // Leaving the step clears the faults of its ids.
