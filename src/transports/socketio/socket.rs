@@ -146,7 +146,12 @@ impl Packet {
             (Kind::Ack, _) => Err(PacketError::BadData(
                 "ACK needs an id and an array of arguments",
             )),
-            (Kind::ConnectError, _) => Ok(()),
+            // As socket.io-parser: a message or an object. (A bare number could not be told from
+            // an id: `422` would read back as id 22.)
+            (Kind::ConnectError, None | Some(Value::Object(_) | Value::String(_))) => Ok(()),
+            (Kind::ConnectError, _) => Err(PacketError::BadData(
+                "CONNECT_ERROR data must be an object or a string",
+            )),
         }
     }
 
@@ -286,6 +291,19 @@ mod tests {
         ));
         assert!(matches!(
             Packet::decode("0[1]"),
+            Err(PacketError::BadData(_))
+        ));
+        // Found by the fuzzer: data that is a number would read back as part of the id.
+        assert!(matches!(
+            Packet::decode("422"),
+            Ok(Packet {
+                id: Some(22),
+                data: None,
+                ..
+            })
+        ));
+        assert!(matches!(
+            Packet::decode("42 2"),
             Err(PacketError::BadData(_))
         ));
     }
