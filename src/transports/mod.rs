@@ -32,10 +32,12 @@ use futures_util::Stream;
 
 pub use subscribe::Subscribe;
 
+use crate::ledger::wire::PeerGone;
 use crate::presence::Headcount;
+use crate::presence::MemberKey;
 use crate::room::Room;
 use crate::state::AppState;
-use feed::Subscriber;
+use feed::{Feed, Subscriber};
 use protocol::{Control, RoomName};
 
 /// The five transports: defined once, in the `protocol` crate the loadtest shares.
@@ -73,6 +75,31 @@ pub fn subscriber(
         heartbeat: (transport != Transport::Ws).then(|| request.heartbeat(state)),
         presence_events: !state.config.no_presence_events,
     }
+}
+
+/// A socket's feed of one of its rooms (WebSocket, Socket.IO): a member while it reads, no
+/// heartbeat (the socket pings), presence events unless turned off. A socket reads several rooms,
+/// each through one of these.
+pub fn socket_feed(
+    state: &AppState,
+    room: &Room,
+    key: MemberKey,
+    transport: Transport,
+    since: Option<&protocol::Cursor>,
+    peer_gone: PeerGone,
+) -> Feed {
+    let subscriber = Subscriber {
+        membership: room.join(key, transport),
+        heartbeat: None,
+        presence_events: !state.config.no_presence_events,
+    };
+    Feed::new(
+        room,
+        since,
+        subscriber,
+        state.shutdown.streams().clone(),
+        peer_gone,
+    )
 }
 
 /// The `presence` control object of `room`.

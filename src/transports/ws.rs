@@ -36,8 +36,8 @@ use crate::permit::publish_permit;
 use crate::presence::MemberKey;
 use crate::state::AppState;
 use crate::transports::client_frames::{ClientFrame, ClientFrames};
-use crate::transports::feed::{self, Event, Feed, Subscriber};
-use crate::transports::{Subscribe, Transport, presence};
+use crate::transports::feed::{self, Event, Feed};
+use crate::transports::{Subscribe, Transport, presence, socket_feed};
 
 /// Rooms one socket may read at once: enough for any chat UI, and a bound on what one
 /// connection can make the server hold.
@@ -114,16 +114,12 @@ struct Connection {
 
 impl Connection {
     fn join(&mut self, room: crate::room::Room, since: Option<&Cursor>) {
-        let subscriber = Subscriber {
-            membership: room.join(self.key.clone(), Transport::Ws),
-            heartbeat: None,
-            presence_events: !self.state.config.no_presence_events,
-        };
-        let feed = Feed::new(
+        let feed = socket_feed(
+            &self.state,
             &room,
+            self.key.clone(),
+            Transport::Ws,
             since,
-            subscriber,
-            self.state.shutdown.streams().clone(),
             self.peer_gone.clone(),
         );
         self.rooms.push(feed);

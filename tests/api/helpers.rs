@@ -430,3 +430,31 @@ pub async fn next_ids(
     }
     got
 }
+
+/// A stored message's exact JSON, rebuilt from its parsed form: the server keeps the field order
+/// id, room, user, text, ts, which `serde_json::Value` (sorted keys) would lose.
+pub fn stored_json(m: &Value) -> String {
+    format!(
+        r#"{{"id":{},"room":{},"user":{},"text":{},"ts":{}}}"#,
+        m["id"], m["room"], m["user"], m["text"], m["ts"]
+    )
+}
+
+/// One transport's response bytes by kind, summed: the ledger's split must add up to its
+/// `response_bytes` at every instant.
+pub fn down_split_sum(snapshot: &Value) -> u64 {
+    [
+        "response_header_bytes",
+        "framing_bytes",
+        "payload_bytes",
+        "heartbeat_bytes",
+        "other_bytes",
+    ]
+    .iter()
+    .map(|kind| {
+        snapshot[kind]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{kind} missing in {snapshot}"))
+    })
+    .sum()
+}

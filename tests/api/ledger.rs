@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use transport_lab::ledger::tap;
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{TestApp, down_split_sum, spawn_app_with, stored_json};
 use crate::raw::RawConn;
 
 /// What the raw client itself saw for one transport.
@@ -179,16 +179,7 @@ async fn ledger_equals_the_clients_own_byte_counts() {
             messages: field(&stats, name, "messages"),
         };
         assert_eq!(theirs, *mine, "{name}: ledger vs the client's own counts");
-        let split: u64 = [
-            "response_header_bytes",
-            "framing_bytes",
-            "payload_bytes",
-            "heartbeat_bytes",
-            "other_bytes",
-        ]
-        .iter()
-        .map(|f| field(&stats, name, f))
-        .sum();
+        let split = down_split_sum(&stats["transports"][name]);
         assert_eq!(
             split, mine.response_bytes,
             "{name}: the split adds up to the response bytes"
@@ -236,12 +227,7 @@ async fn ledger_equals_the_clients_own_byte_counts() {
             .iter()
             .find(|m| m["id"] == id)
             .unwrap();
-        // Stored JSON keeps field order id,room,user,text,ts: rebuild it exactly.
-        format!(
-            r#"{{"id":{},"room":{},"user":{},"text":{},"ts":{}}}"#,
-            m["id"], m["room"], m["user"], m["text"], m["ts"]
-        )
-        .len() as u64
+        stored_json(m).len() as u64
     };
     let sse_payload: u64 = (3..=9).map(json_len).sum();
     assert_eq!(field(&stats, "sse", "payload_bytes"), sse_payload);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::helpers::{TestApp, WAIT, spawn_app_with};
+use crate::helpers::{TestApp, WAIT, down_split_sum, spawn_app_with, stored_json};
 use crate::raw::RawConn;
 
 const SEP: char = '\u{1e}';
@@ -497,12 +497,7 @@ async fn ledger_counts_socketio_to_the_byte() {
     let mut requests = 1;
     let mut other_down = open.len() as u64;
     let (mut separators, mut chats, mut frames_down, mut payload_down) = (0u64, 0u64, 0u64, 0u64);
-    let json = |m: &Value| {
-        format!(
-            r#"{{"id":{},"room":{},"user":{},"text":{},"ts":{}}}"#,
-            m["id"], m["room"], m["user"], m["text"], m["ts"]
-        )
-    };
+    let json = stored_json;
 
     poster.post_json(&q, "40").await;
     poster.read_response().await;
@@ -621,16 +616,7 @@ async fn ledger_counts_socketio_to_the_byte() {
         11 * chats + separators + 2 * frames_down,
         "{s}"
     );
-    let split: u64 = [
-        "response_header_bytes",
-        "framing_bytes",
-        "payload_bytes",
-        "heartbeat_bytes",
-        "other_bytes",
-    ]
-    .iter()
-    .map(|f| n(f))
-    .sum();
+    let split = down_split_sum(s);
     assert_eq!(split, n("response_bytes"));
     // Up: the client's chat objects are payload; its envelopes and frame headers framing.
     let up = &s["up"];

@@ -36,9 +36,9 @@ use crate::permit::publish_permit;
 use crate::presence::MemberKey;
 use crate::room::Room;
 use crate::state::AppState;
-use crate::transports::feed::{self, Event, Feed, Subscriber};
+use crate::transports::feed::{self, Event, Feed};
 use crate::transports::ws::MAX_ROOMS_PER_SOCKET;
-use crate::transports::{Transport, presence};
+use crate::transports::{Transport, presence, socket_feed};
 
 /// Packets the outbox holds before the session stops reading its rooms.
 pub const OUTBOX_PACKETS: usize = 256;
@@ -375,17 +375,14 @@ impl Socket {
     }
 
     fn join(&mut self, room: Room, since: Option<&Cursor>) {
-        let subscriber = Subscriber {
-            membership: room.join(self.key.clone(), Transport::SocketIo),
-            // Engine.IO's pings keep the session alive.
-            heartbeat: None,
-            presence_events: !self.state.config.no_presence_events,
-        };
-        let feed = Feed::new(
+        // Engine.IO's pings keep the session alive; a session has no one connection whose peer
+        // could go (its carriers come and go), so its feeds never see `PeerGone`.
+        let feed = socket_feed(
+            &self.state,
             &room,
+            self.key.clone(),
+            Transport::SocketIo,
             since,
-            subscriber,
-            self.state.shutdown.streams().clone(),
             PeerGone::default(),
         );
         self.rooms.push(feed);
