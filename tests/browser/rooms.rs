@@ -1,6 +1,6 @@
 //! Rooms on `/` (the picker, `?room=`, "to others"), `/class` and the walkthrough's rooms step.
 //!
-//! Two pages at once, as two windows of the one session. A page of `/` holds four of the
+//! Two pages at once, as two windows of the one session. A page of `/` holds three of the
 //! browser's six HTTP/1.1 connections per host, so the second page is opened through
 //! `localhost` and the first through `127.0.0.1`: two hosts, two connection pools.
 
