@@ -1,4 +1,4 @@
-//! What gets served: requests in HTTP/1.1 (HTTP/1.0 gets a JSON 505) for a host this server
+//! What gets served: requests in HTTP/1.1 or HTTP/2 (HTTP/1.0 gets a JSON 505) for a host this server
 //! answers to (421 otherwise: DNS rebinding, see [`crate::origin`]), and on a connection
 //! admitted over `--max-connections` only `/healthz` or `/metrics`, once. Anything else on such a
 //! connection gets the same JSON 503 a refused connection gets, and every answer on it closes it.
@@ -70,12 +70,13 @@ pub async fn known_hosts_only(
     }
 }
 
-/// Middleware: HTTP/1.1 only; an HTTP/1.0 request gets a JSON 505 and the connection closes.
+/// Middleware: HTTP/1.1 or HTTP/2 only; an HTTP/1.0 request gets a JSON 505 and the connection
+/// closes.
 pub async fn http11_only(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    if req.version() == Version::HTTP_11 {
+    if matches!(req.version(), Version::HTTP_11 | Version::HTTP_2) {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let refusal = AppError::VersionNotSupported(format!(

@@ -65,6 +65,26 @@ pub struct Config {
     #[arg(long, env = "TRANSPORT_LAB_BIND", default_value = DEFAULT_BIND)]
     pub bind: SocketAddr,
 
+    /// A second listener, HTTPS, offering HTTP/2 and HTTP/1.1 by ALPN (e.g. 127.0.0.1:8443).
+    /// Off unless given; the plain listener stays as it is.
+    #[arg(long, env = "TRANSPORT_LAB_TLS_BIND")]
+    pub tls_bind: Option<SocketAddr>,
+
+    /// The TLS port's certificate chain (PEM). Without it a self-signed certificate for
+    /// localhost, 127.0.0.1 and the --bind host is made at start (or reused from --tls-dir).
+    #[arg(long, env = "TRANSPORT_LAB_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "TRANSPORT_LAB_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// Where the self-signed certificate and its key are kept (and reused on the next start),
+    /// so `curl --cacert DIR/cert.pem` and a browser's exception survive restarts.
+    /// Default: transport-lab-tls in the system's temporary directory.
+    #[arg(long, env = "TRANSPORT_LAB_TLS_DIR")]
+    pub tls_dir: Option<std::path::PathBuf>,
+
     /// Messages kept in history for `since` / `Last-Event-ID` resume; older cursors get a gap notice.
     #[arg(long, env = "TRANSPORT_LAB_HISTORY", default_value_t = DEFAULT_HISTORY,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]

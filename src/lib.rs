@@ -60,4 +60,5 @@ pub mod startup;
 pub mod state;
 pub mod stats;
 pub mod teacher;
+pub mod tls;
 pub mod transports;

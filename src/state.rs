@@ -34,6 +34,19 @@ pub struct AppState {
     pub start_private: StartPrivate,
     /// Socket.IO's open sessions: they outlive the requests that carry them.
     pub socketio: Sessions,
+    /// The TLS listener, when `--tls-bind` is on: the pages link to it and show its certificate.
+    pub tls: Option<Arc<TlsInfo>>,
+}
+
+/// The TLS listener as the pages describe it.
+#[derive(Debug)]
+pub struct TlsInfo {
+    pub addr: SocketAddr,
+    /// The certificate chain (PEM), for a client that wants to trust it.
+    pub cert_pem: String,
+    pub cert_path: std::path::PathBuf,
+    /// SHA-256 of the certificate, `AB:CD:...`, as browsers show it.
+    pub fingerprint: String,
 }
 
 /// Starts a private server on a free loopback port with extra command-line flags.
@@ -56,6 +69,7 @@ impl AppState {
             config: Arc::new(config),
             ledger: Ledger::new(),
             shutdown: ShutdownGate::default(),
+            tls: None,
             socketio: Sessions::default(),
         }
     }

@@ -76,6 +76,12 @@ pub struct Counters {
     messages: AtomicU64,
     empty_responses: AtomicU64,
     slow_disconnects: AtomicU64,
+    /// Requests that arrived as HTTP/2 streams (the rest were HTTP/1.1).
+    http2_requests: AtomicU64,
+    /// TLS's own bytes (record headers, tags, handshake), up and down: what a connection on the
+    /// TLS port sent and received beyond the HTTP bytes counted in the split. Kept apart from
+    /// the split so its totals mean the same on either port.
+    tls: [AtomicU64; 2],
 }
 
 impl Counters {
@@ -97,6 +103,22 @@ impl Counters {
     }
     pub fn add_slow_disconnect(&self) {
         self.slow_disconnects.fetch_add(1, Relaxed);
+    }
+    pub fn add_http2_request(&self) {
+        self.http2_requests.fetch_add(1, Relaxed);
+    }
+    /// TLS overhead changed by `delta` bytes in `direction`. It can shrink for a moment: TLS
+    /// reads ahead of what it has decrypted, so a read can take in a record whose plaintext is
+    /// counted at the next read. Never below zero.
+    pub fn add_tls(&self, direction: Direction, delta: i64) {
+        let counter = &self.tls[direction as usize];
+        if delta >= 0 {
+            counter.fetch_add(delta as u64, Relaxed);
+        } else {
+            let _ = counter.fetch_update(Relaxed, Relaxed, |n| {
+                Some(n.saturating_sub(delta.unsigned_abs()))
+            });
+        }
     }
     pub fn connection_opened(&self) {
         self.connections.fetch_add(1, Relaxed);
@@ -121,6 +143,9 @@ impl Counters {
             &self.messages,
             &self.empty_responses,
             &self.slow_disconnects,
+            &self.http2_requests,
+            &self.tls[0],
+            &self.tls[1],
         ]) {
             counter.store(0, Relaxed);
         }
@@ -150,6 +175,9 @@ impl Counters {
             messages: self.messages.load(Relaxed),
             empty_responses: self.empty_responses.load(Relaxed),
             slow_disconnects: self.slow_disconnects.load(Relaxed),
+            http2_requests: self.http2_requests.load(Relaxed),
+            tls_request_bytes: self.tls[0].load(Relaxed),
+            tls_response_bytes: self.tls[1].load(Relaxed),
             up,
             down,
         }
@@ -208,6 +236,15 @@ pub struct Snapshot {
     pub empty_responses: u64,
     /// Connections closed because their client stopped reading for `--stall-timeout`.
     pub slow_disconnects: u64,
+    /// Of `requests`, those that came as HTTP/2 streams; the rest were HTTP/1.1.
+    #[serde(default)]
+    pub http2_requests: u64,
+    /// TLS overhead up (records, handshake), on top of `request_bytes`; 0 on the plain port.
+    #[serde(default)]
+    pub tls_request_bytes: u64,
+    /// TLS overhead down, on top of `response_bytes`.
+    #[serde(default)]
+    pub tls_response_bytes: u64,
     pub up: Split,
     pub down: Split,
 }
@@ -244,6 +281,9 @@ impl Snapshot {
             messages: d(self.messages, before.messages),
             empty_responses: d(self.empty_responses, before.empty_responses),
             slow_disconnects: d(self.slow_disconnects, before.slow_disconnects),
+            http2_requests: d(self.http2_requests, before.http2_requests),
+            tls_request_bytes: d(self.tls_request_bytes, before.tls_request_bytes),
+            tls_response_bytes: d(self.tls_response_bytes, before.tls_response_bytes),
             up: self.up.since(&before.up),
             down: self.down.since(&before.down),
         }

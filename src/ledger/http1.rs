@@ -191,7 +191,7 @@ fn headers(head: &str) -> impl Iterator<Item = (String, &str)> {
 }
 
 impl Target {
-    fn apply(&self, direction: Direction, tally: &Tally) {
+    pub(super) fn apply(&self, direction: Direction, tally: &Tally) {
         for kind in Kind::ALL {
             self.add_bytes(direction, kind, tally.get(kind));
         }
@@ -237,6 +237,24 @@ impl Conversation {
     /// lab faults apply to it.
     pub fn client(&self) -> Option<&std::sync::Arc<super::Client>> {
         self.opened.as_ref().and_then(|t| t.client.as_ref())
+    }
+
+    /// The close frame 1009 a client gets before a refused frame of its cuts the connection
+    /// (`0x88`, length, `0x03F1`, reason). actix never sees the refused frame, so it cannot send
+    /// this close itself.
+    pub fn close_too_big(&self) -> Vec<u8> {
+        let reason = format!(
+            "frame header declares more than {} bytes",
+            self.max_client_frame
+        );
+        let mut frame = vec![0x88, 2 + reason.len() as u8, 0x03, 0xF1];
+        frame.extend_from_slice(reason.as_bytes());
+        frame
+    }
+
+    /// The target the connection is counted under now (its latest transport request's).
+    pub fn latest(&self) -> Option<&Target> {
+        self.opened.as_ref()
     }
 
     /// Between responses (not inside a head or a body), and not a WebSocket: where a buffering
@@ -464,18 +482,7 @@ impl Conversation {
                 _ => {}
             }
         }
-        let params = Params::query(query).unwrap_or_default();
-        // A post counts on the send side of the transport it says it is sending for.
-        let (side, transport) = if path == "/api/messages" {
-            let named = params.get("transport").and_then(Transport::from_name);
-            (Side::Send, named)
-        } else {
-            (Side::Receive, Transport::from_path(path))
-        };
-        let target = transport.map(|t| {
-            self.ledger
-                .target_on(side, t, params.get("client"), params.get("room"))
-        });
+        let target = request_target(&self.ledger, path, query);
         if let Some(target) = &target {
             target.add_request();
             target.add_bytes(Direction::Up, Kind::Header, head.len() as u64);
@@ -560,18 +567,7 @@ impl Conversation {
             };
             return;
         }
-        let format = match (
-            target.as_ref().map(|t| t.transport),
-            status,
-            content_type.split(';').next(),
-        ) {
-            (_, _, Some("text/event-stream")) => Format::Sse,
-            (_, _, Some("application/x-ndjson")) => Format::Ndjson,
-            (Some(t), 200, Some("application/json")) if t.is_poll() => Format::PollJson,
-            (Some(Transport::SocketIo), 200, Some("text/plain")) => Format::EngineIo,
-            _ => Format::Opaque,
-        };
-        let body = BodyClassifier::new(format);
+        let body = BodyClassifier::new(response_format(&target, status, &content_type));
         self.write = if interim || is_head || status == 204 || status == 304 {
             WriteState::Head(PartialHead::default())
         } else if chunked {
@@ -591,6 +587,35 @@ impl Conversation {
                 None => WriteState::UntilClose { body, target },
             }
         };
+    }
+}
+
+/// Where a request for `path?query` is counted (HTTP/1.1 or HTTP/2 alike): a transport's path
+/// counts on its receiving side, a post naming `?transport=` on that transport's sending side,
+/// under `?client=` and `?room=`; any other path is not counted.
+pub(super) fn request_target(ledger: &Ledger, path: &str, query: &str) -> Option<Target> {
+    let params = Params::query(query).unwrap_or_default();
+    let (side, transport) = if path == "/api/messages" {
+        let named = params.get("transport").and_then(Transport::from_name);
+        (Side::Send, named)
+    } else {
+        (Side::Receive, Transport::from_path(path))
+    };
+    transport.map(|t| ledger.target_on(side, t, params.get("client"), params.get("room")))
+}
+
+/// How a response body is classified, from its status and (lower-cased) content type.
+pub(super) fn response_format(target: &Option<Target>, status: u16, content_type: &str) -> Format {
+    match (
+        target.as_ref().map(|t| t.transport),
+        status,
+        content_type.split(';').next().map(str::trim),
+    ) {
+        (_, _, Some("text/event-stream")) => Format::Sse,
+        (_, _, Some("application/x-ndjson")) => Format::Ndjson,
+        (Some(t), 200, Some("application/json")) if t.is_poll() => Format::PollJson,
+        (Some(Transport::SocketIo), 200, Some("text/plain")) => Format::EngineIo,
+        _ => Format::Opaque,
     }
 }
 

@@ -21,7 +21,11 @@ pub mod chunked;
 pub mod classify;
 pub mod counts;
 pub mod faults;
+pub mod follower;
+pub mod hpack;
 pub mod http1;
+pub mod http2;
+pub mod metered;
 pub mod metrics;
 pub mod tap;
 pub mod wire;
@@ -100,6 +104,8 @@ impl Sides {
 struct Inner {
     started: Instant,
     transports: Sides,
+    /// HTTP/2 connection frames and TLS bytes of connections that never carried a request.
+    connection: Counters,
     clients: Mutex<Clients>,
     rooms: Mutex<HashMap<RoomName, Arc<RoomCounters>>>,
 }
@@ -178,6 +184,14 @@ impl Target {
     pub fn add_slow_disconnect(&self) {
         self.each(Counters::add_slow_disconnect);
     }
+    pub fn add_http2_request(&self) {
+        self.each(Counters::add_http2_request);
+    }
+    pub fn add_tls(&self, direction: Direction, delta: i64) {
+        if delta != 0 {
+            self.each(|c| c.add_tls(direction, delta));
+        }
+    }
     pub fn connection_opened(&self) {
         self.each(Counters::connection_opened);
     }
@@ -219,6 +233,10 @@ pub struct Stats {
     pub transports: TransportStats,
     /// Sending via each transport: the posts that named it (`?transport=`).
     pub sends: TransportStats,
+    /// Server-wide only: bytes of connections that never carried a transport request (an
+    /// HTTP/2 connection's preface and settings, a TLS handshake with nothing after it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<Snapshot>,
     pub uptime_s: f64,
 }
 
@@ -260,6 +278,7 @@ impl Ledger {
             inner: Arc::new(Inner {
                 started,
                 transports: Default::default(),
+                connection: Counters::default(),
                 clients: Mutex::new(Clients {
                     by_id: HashMap::new(),
                     last_sweep: started,
@@ -267,6 +286,11 @@ impl Ledger {
                 rooms: Mutex::default(),
             }),
         }
+    }
+
+    /// Where bytes of a connection that never carried a request are counted.
+    pub fn connection(&self) -> &Counters {
+        &self.inner.connection
     }
 
     /// The counting target for a transport request in `room` (the lobby when `None`),
@@ -355,6 +379,7 @@ impl Ledger {
             room: Some(room.to_owned()),
             transports,
             sends,
+            connection: None,
             uptime_s: self.inner.started.elapsed().as_secs_f64(),
         })
     }
@@ -381,6 +406,9 @@ impl Ledger {
             room: None,
             transports,
             sends,
+            connection: client_id
+                .is_none()
+                .then(|| self.inner.connection.snapshot()),
             uptime_s: self.inner.started.elapsed().as_secs_f64(),
         })
     }

@@ -60,7 +60,7 @@ impl Tap {
 }
 
 /// Headers whose values are credentials.
-const SECRET_HEADERS: [&str; 4] = [
+pub(super) const SECRET_HEADERS: [&str; 4] = [
     "cookie",
     "authorization",
     "proxy-authorization",

@@ -1,6 +1,7 @@
-//! The socket guard: [`CountingStream`] wraps each accepted TCP connection, hands every byte
-//! read and written to the connection's [`Conversation`] (the HTTP/1.1 follower that counts them
-//! into the ledger), and enforces what a connection is allowed ([`WireLimits`]).
+//! The socket guard: [`CountingStream`] wraps each accepted connection (a TCP socket, or the
+//! plaintext side of TLS on the TLS port), hands every byte read and written to the connection's
+//! follower ([`Followed`]: HTTP/1.1's or HTTP/2's, which count them into the ledger), and
+//! enforces what a connection is allowed ([`WireLimits`]).
 //!
 //! It sits on the socket because that is the one place every byte passes exactly once, as the
 //! kernel saw it; what the bytes *mean* is the follower's job, kept apart so it can be tested by
@@ -31,7 +32,9 @@ use tokio::time::{Instant, Sleep, sleep};
 use tokio_util::sync::CancellationToken;
 
 use super::Ledger;
+use super::counts::Direction;
 use super::faults::Active;
+use super::follower::{Followed, Follower};
 use super::http1::Conversation;
 use crate::limits::ConnectionPermit;
 
@@ -52,7 +55,7 @@ pub struct WireLimits {
 pub struct CountingStream<T> {
     io: T,
     /// Follows and counts what crosses `io`; dropped with the socket, which counts the close.
-    conn: Conversation,
+    conn: Followed,
     limits: WireLimits,
     /// Running while writes are blocked: the socket buffer is full because the client is not
     /// reading. Nothing else would wake a connection whose client never reads again, so this
@@ -116,9 +119,21 @@ impl PeerGone {
 }
 
 impl<T> CountingStream<T> {
+    /// A plain-port HTTP/1.1 connection.
     pub fn new(
         io: T,
         ledger: Ledger,
+        limits: WireLimits,
+        permit: Option<ConnectionPermit>,
+    ) -> Self {
+        let follower = Follower::Http1(Conversation::new(ledger.clone(), limits.max_client_frame));
+        Self::followed(io, Followed::new(follower, ledger, None), limits, permit)
+    }
+
+    /// A connection followed by `conn` (HTTP/2, or on the TLS port).
+    pub fn followed(
+        io: T,
+        conn: Followed,
         limits: WireLimits,
         permit: Option<ConnectionPermit>,
     ) -> Self {
@@ -130,7 +145,7 @@ impl<T> CountingStream<T> {
             mid_write: false,
             lab: Lab::default(),
             io,
-            conn: Conversation::new(ledger, limits.max_client_frame),
+            conn,
         }
     }
 
@@ -170,8 +185,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for CountingStream<T> {
                     this.peer_gone.fire();
                 }
                 if let Err(refused) = this.conn.on_read(read) {
-                    this.close_too_big(cx);
-                    return Poll::Ready(Err(refused));
+                    this.farewell(cx, &refused.farewell);
+                    return Poll::Ready(Err(refused.error));
                 }
             }
             Poll::Ready(Err(_)) => this.peer_gone.fire(),
@@ -182,27 +197,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for CountingStream<T> {
 }
 
 impl<T: AsyncWrite + Unpin> CountingStream<T> {
-    /// Before a refused client frame cuts the connection, tells the client why: a server close
-    /// frame 1009 (`0x88`, length, `0x03F1`, reason), written straight to the socket, and counted
-    /// like every byte written (a close frame: `other`). actix never sees the refused frame, so
-    /// it cannot send this close itself; the read error that follows ends the connection.
+    /// Before a refused client frame cuts the connection, tells the client why: the follower's
+    /// farewell (a close frame 1009 on a WebSocket, a GOAWAY on HTTP/2), written straight to the
+    /// socket and counted like every byte written.
     ///
-    /// Best effort, and never waiting: the frame is under 64 bytes, which a socket's send buffer
-    /// (kilobytes, even when small) takes whole in one non-blocking write unless the client has
-    /// stopped reading, and then it would not read the frame anyway. Whatever is not taken at
+    /// Best effort, and never waiting: the farewell is under 100 bytes, which a socket's send
+    /// buffer (kilobytes, even when small) takes whole in one non-blocking write unless the
+    /// client has stopped reading, and then it would not read it anyway. Whatever is not taken at
     /// once is dropped with the connection. Skipped when the client's stream stops inside a frame
-    /// of ours: a close frame there would be read as part of that frame.
-    fn close_too_big(&mut self, cx: &mut Context<'_>) {
+    /// of ours: a farewell there would be read as part of that frame.
+    fn farewell(&mut self, cx: &mut Context<'_>, farewell: &[u8]) {
         if self.mid_write || !self.lab.held.is_empty() {
             return;
         }
-        let reason = format!(
-            "frame header declares more than {} bytes",
-            self.limits.max_client_frame
-        );
-        let mut frame = vec![0x88, 2 + reason.len() as u8, 0x03, 0xF1];
-        frame.extend_from_slice(reason.as_bytes());
-        let mut rest = &frame[..];
+        let mut rest = farewell;
         while !rest.is_empty() {
             match Pin::new(&mut self.io).poll_write(cx, rest) {
                 Poll::Ready(Ok(written)) if written > 0 => {
@@ -386,7 +394,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for CountingStream<T> {
         if this.release(cx)?.is_pending() {
             return Poll::Pending;
         }
-        Pin::new(&mut this.io).poll_flush(cx)
+        let flushed = Pin::new(&mut this.io).poll_flush(cx);
+        // TLS writes what it held when flushed.
+        this.conn.tls_crossed(Direction::Down, 0);
+        flushed
     }
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
@@ -395,7 +406,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for CountingStream<T> {
         if this.release(cx)?.is_pending() {
             return Poll::Pending;
         }
-        Pin::new(&mut this.io).poll_shutdown(cx)
+        let shut = Pin::new(&mut this.io).poll_shutdown(cx);
+        // TLS's close_notify alert.
+        this.conn.tls_crossed(Direction::Down, 0);
+        shut
     }
     // Vectored writes fall back to `poll_write`, so every written byte passes through the count.
 }
