@@ -251,6 +251,7 @@ impl Application {
 /// the overhead measurement's private instance start.
 pub struct LocalServer {
     addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     shutdown: Shutdown,
     server: JoinHandle<io::Result<()>>,
 }
@@ -270,6 +271,7 @@ impl LocalServer {
         let app = Application::build(config)?;
         Ok(Self {
             addr: app.addr(),
+            tls_addr: app.tls_addr(),
             shutdown: app.shutdown_handle(),
             server: tokio::spawn(app.run()),
         })
@@ -278,6 +280,11 @@ impl LocalServer {
     /// The port it got.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The TLS port it got, when started with `--tls-bind`.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// A handle that starts its graceful shutdown.
