@@ -37,6 +37,12 @@ use crate::presence::Headcount;
 use crate::presence::MemberKey;
 use crate::room::Room;
 use crate::state::AppState;
+
+/// The answer to a WebSocket asked for over HTTP/2 (RFC 8441's extended CONNECT, or a plain GET):
+/// actix-web has no server side for it, so browsers, which are told nothing else in SETTINGS,
+/// open their WebSockets over HTTP/1.1, on a connection of their own.
+pub const NO_WEBSOCKET_OVER_H2: &str = "WebSocket over HTTP/2 (RFC 8441) is not supported here; \
+     open the WebSocket over HTTP/1.1 (browsers do: a connection of its own, ALPN http/1.1)";
 use feed::{Feed, Subscriber};
 use protocol::{Control, RoomName};
 

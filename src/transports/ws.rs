@@ -62,6 +62,11 @@ pub async fn ws(
     if let Some(refusal) = crate::lab::refuses_websocket(&state, request.client.as_deref()) {
         return Err(AppError::Forbidden(refusal));
     }
+    if req.version() == actix_web::http::Version::HTTP_2 {
+        return Err(AppError::bad_request(
+            crate::transports::NO_WEBSOCKET_OVER_H2,
+        ));
+    }
     // Before the upgrade, so a full server refuses with a JSON 503 rather than a dead socket.
     let first_room = request.open_room(&state)?;
     // actix-ws answers the handshake and gives the writing half; it gets an empty payload,

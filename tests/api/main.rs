@@ -10,6 +10,7 @@ mod gap;
 mod hardening;
 mod helpers;
 mod hostile;
+mod http2;
 mod lab;
 mod ledger;
 mod long_poll;

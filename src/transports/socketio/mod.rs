@@ -390,6 +390,11 @@ async fn websocket(
         }
         None => None,
     };
+    if req.version() == actix_web::http::Version::HTTP_2 {
+        return Err(EngineError::BadRequest(
+            crate::transports::NO_WEBSOCKET_OVER_H2.to_owned(),
+        ));
+    }
     // (Taking a payload out of a request cannot fail.)
     let nothing = web::Payload::from_request(req, &mut dev::Payload::None)
         .await
