@@ -479,7 +479,7 @@ async fn websocket_on_the_tls_port_is_http11_and_counted() {
     .await
     .unwrap();
     assert_eq!(response.status(), 101);
-    use futures_util::{SinkExt, StreamExt};
+    use futures_util::StreamExt;
     let ready = socket.next().await.unwrap().unwrap();
     assert!(ready.to_text().unwrap().contains("ready"), "{ready}");
     server.app.post("ada", "over wss").await;
