@@ -765,3 +765,55 @@ async fn a_starved_window_holds_nothing_back_from_others() {
     );
     still_healthy(&app).await;
 }
+
+/// The README's HTTP/2 recipes, run as written with curl (its address and certificate directory
+/// put in): HTTP/2 over TLS trusting the certificate the server made, h2c with prior knowledge,
+/// SSE as a stream, and the stats that show what it cost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_http2_recipes_work_as_written() {
+    let readme = include_str!("../../README.md");
+    let start = readme.find("## HTTP/2 and TLS").expect("the section");
+    let block = readme[start..]
+        .split("```sh\n")
+        .nth(2)
+        .and_then(|b| b.split("```").next())
+        .expect("the recipes");
+    let server = TlsApp::start("readme");
+    let tls_port = server.server.tls_addr().unwrap().port();
+    let script = block
+        .replace("/tmp/transport-lab-tls", &server.dir.to_string_lossy())
+        .replace("localhost:8443", &format!("localhost:{tls_port}"))
+        .replace("localhost:8080", &server.app.addr.to_string());
+    let lines: Vec<&str> = script
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .collect();
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    let mut outputs = Vec::new();
+    for line in lines {
+        let line = line.to_owned();
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("timeout")
+                .args(["2", "bash", "-c", &line])
+                .output()
+                .expect("bash, timeout and curl run")
+        })
+        .await
+        .unwrap();
+        // 124: `timeout` ended the SSE stream, as it should.
+        assert!(matches!(out.status.code(), Some(0 | 124)), "{out:?}");
+        outputs.push(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    assert!(outputs[0].contains("\"messages\":[]"), "{}", outputs[0]);
+    assert!(outputs[1].contains("\"messages\":[]"), "{}", outputs[1]);
+    assert!(outputs[2].contains("event: ready"), "{}", outputs[2]);
+    let stats: Value = serde_json::from_str(&outputs[3]).unwrap();
+    let poll = &stats["transports"]["poll"];
+    assert_eq!(
+        (poll["requests"].as_u64(), poll["http2_requests"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert!(poll["tls_request_bytes"].as_u64().unwrap() > 0, "{poll}");
+    assert_eq!(stats["transports"]["sse"]["http2_requests"], 1);
+    server.stop().await;
+}
