@@ -817,3 +817,44 @@ async fn the_readme_http2_recipes_work_as_written() {
     assert_eq!(stats["transports"]["sse"]["http2_requests"], 1);
     server.stop().await;
 }
+
+/// The tap shows an HTTP/2 request's decoded header list, and says which fields hit HPACK's
+/// dynamic table: none the first time, the repeated ones on the second request.
+#[tokio::test]
+async fn the_tap_shows_decoded_headers_and_dynamic_table_hits() {
+    let app = spawn_app().await;
+    let mut tap = app.sse("/api/tap?client=h2-tap", None).await;
+    tap.next_event().await.unwrap();
+    let authority = app.addr.to_string();
+    let (mut h2, _) = h2c(&app).await;
+    let headers = [("user-agent", "a-test/1.0".to_owned())];
+    for _ in 0..2 {
+        get_with(
+            &mut h2,
+            &authority,
+            "/api/poll?since=0&client=h2-tap",
+            &headers,
+        )
+        .await;
+    }
+    let mut request_heads = Vec::new();
+    while request_heads.len() < 2 {
+        let event = tap.next_event().await.expect("tap records");
+        let data = event.data.unwrap_or_default();
+        if data.starts_with("→ poll HTTP/2 HEADERS") {
+            request_heads.push(data);
+        }
+    }
+    assert!(
+        request_heads[0].contains("0 from the dynamic table")
+            && request_heads[0]
+                .contains("user-agent: a-test/1.0    [literal, added to the dynamic table]"),
+        "{}",
+        request_heads[0]
+    );
+    assert!(
+        request_heads[1].contains("user-agent: a-test/1.0    [dynamic table hit]"),
+        "{}",
+        request_heads[1]
+    );
+}
