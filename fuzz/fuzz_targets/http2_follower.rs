@@ -7,12 +7,16 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use transport_lab::ledger::Ledger;
 use transport_lab::ledger::hpack::Decoder;
 use transport_lab::ledger::http2::{H2Conversation, PREFACE};
+use transport_lab::ledger::{Ledger, Snapshot, TransportStats};
 
 /// Every count the ledger holds after following `up` then `down` in pieces of `piece` bytes.
-fn follow(up: &[u8], down: &[u8], piece: usize) -> String {
+fn follow(
+    up: &[u8],
+    down: &[u8],
+    piece: usize,
+) -> Option<(TransportStats, TransportStats, Option<Snapshot>)> {
     let ledger = Ledger::new();
     {
         let mut conn = H2Conversation::new(ledger.clone());
@@ -25,10 +29,8 @@ fn follow(up: &[u8], down: &[u8], piece: usize) -> String {
             conn.on_write(d);
         }
     }
-    let Some(stats) = ledger.stats(None) else {
-        return String::new();
-    };
-    serde_json::to_string(&(&stats.transports, &stats.sends, &stats.connection)).unwrap_or_default()
+    let stats = ledger.stats(None)?;
+    Some((stats.transports, stats.sends, stats.connection))
 }
 
 fuzz_target!(|data: &[u8]| {

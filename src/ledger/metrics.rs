@@ -37,7 +37,7 @@ impl fmt::Debug for LedgerCollector {
 /// A per-transport counter family: name, help, and which snapshot field it reads.
 type Family = (&'static str, &'static str, fn(&Snapshot) -> u64);
 
-const PER_TRANSPORT: [Family; 5] = [
+const PER_TRANSPORT: [Family; 6] = [
     (
         "transport_lab_requests",
         "HTTP requests, a WebSocket handshake counting as one.",
@@ -62,6 +62,11 @@ const PER_TRANSPORT: [Family; 5] = [
         "transport_lab_slow_disconnects",
         "Connections closed because their client stopped reading.",
         |s| s.slow_disconnects,
+    ),
+    (
+        "transport_lab_http2_requests",
+        "Requests that came as HTTP/2 streams (the rest were HTTP/1.1).",
+        |s| s.http2_requests,
     ),
 ];
 
@@ -95,6 +100,22 @@ impl Collector for LedgerCollector {
                     ];
                     ConstCounter::new(split.get(kind)).encode(family.encode_family(&labels)?)?;
                 }
+            }
+        }
+
+        let mut family = encoder.encode_descriptor(
+            "transport_lab_tls_bytes",
+            "TLS's own bytes (records, handshake) on the TLS port, apart from transport_lab_bytes.",
+            None,
+            bytes.metric_type(),
+        )?;
+        for (transport, snapshot) in &snapshots {
+            for (direction, value) in [
+                (Direction::Up, snapshot.tls_request_bytes),
+                (Direction::Down, snapshot.tls_response_bytes),
+            ] {
+                let labels = [("transport", *transport), ("direction", direction.name())];
+                ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
             }
         }
 
