@@ -34,7 +34,7 @@ use super::classify::{BodyClassifier, Format, Tally};
 use super::counts::{Direction, Kind};
 use super::hpack::{self, Decoder, Field};
 use super::http1::{request_target, response_format};
-use super::{Ledger, Target};
+use super::{Ledger, Levels, Target};
 use crate::transports::Transport;
 
 /// What a client sends before its first frame (RFC 9113 §3.4).
@@ -97,9 +97,10 @@ pub struct H2Conversation {
     up_hpack: Decoder,
     down_hpack: Decoder,
     streams: HashMap<u32, Stream>,
-    /// Each target this connection has carried a request for, counted as one open connection
-    /// there until it closes.
-    opened: Vec<Target>,
+    /// Each target this connection has carried a request for, with the levels of its counters
+    /// where the connection was counted open (once per transport, room and client), until it
+    /// closes.
+    opened: Vec<(Target, Levels)>,
     /// The latest request's target: where connection frames count.
     latest: Option<Target>,
     /// Counted before any request named a target, per direction.
@@ -168,8 +169,8 @@ impl Drop for H2Conversation {
                 }
             }
         }
-        for target in &self.opened {
-            target.connection_closed();
+        for (target, levels) in &self.opened {
+            target.closed_at(levels);
         }
     }
 }
@@ -480,9 +481,11 @@ impl H2Conversation {
                 if let Some(target) = &target {
                     target.add_request();
                     target.add_http2_request();
-                    if !self.opened.iter().any(|o| o.same_as(target)) && self.opened.len() < 64 {
-                        target.connection_opened();
-                        self.opened.push(target.clone());
+                    // Bounded: a connection is counted under its first 64 distinct targets.
+                    if !self.opened.iter().any(|(o, _)| o.same_as(target)) && self.opened.len() < 64
+                    {
+                        let levels = target.opened_beside(&self.opened);
+                        self.opened.push((target.clone(), levels));
                     }
                     if self.latest.is_none() {
                         self.flush_pending(target);
@@ -781,6 +784,36 @@ mod tests {
         assert_eq!(s.other_bytes, (9 + 6 + 9) as u64 + POLL_BODY.len() as u64);
         assert_eq!((s.requests, s.http2_requests, s.empty_responses), (1, 1, 1));
         assert_eq!((s.connections, s.open), (1, 0));
+    }
+
+    /// One connection carrying two clients' polls is one connection of the transport, and one
+    /// of each client.
+    #[test]
+    fn a_shared_connection_counts_once_per_level() {
+        let ledger = Ledger::new();
+        let request = |stream: u32, client: &str| {
+            let path = format!("/api/poll?since=0&client={client}");
+            let fields = [
+                (":method", "GET"),
+                (":scheme", "http"),
+                (":path", path.as_str()),
+                (":authority", "127.0.0.1"),
+            ];
+            frame(HEADERS, END_STREAM | END_HEADERS, stream, &block(&fields))
+        };
+        let mut conn = H2Conversation::new(ledger.clone());
+        let up = [PREFACE.to_vec(), request(1, "a"), request(3, "b"), request(5, "a")].concat();
+        conn.on_read(&up).unwrap();
+        let open = |client: Option<&str>| {
+            let s = *ledger.stats(client).unwrap().transports.get(Transport::Poll);
+            (s.connections, s.open, s.requests)
+        };
+        assert_eq!(open(None), (1, 1, 3));
+        assert_eq!(open(Some("a")), (1, 1, 2));
+        assert_eq!(open(Some("b")), (1, 1, 1));
+        drop(conn);
+        assert_eq!(open(None), (1, 0, 3));
+        assert_eq!((open(Some("a")).1, open(Some("b")).1), (0, 0));
     }
 
     /// The kernel cuts the stream anywhere; the counts do not depend on where.

@@ -198,6 +198,53 @@ impl Target {
     pub fn connection_closed(&self) {
         self.each(Counters::connection_closed);
     }
+    /// A connection that carries requests for several targets at once (HTTP/2) opens under
+    /// this one: counted once per level (the transport's, the room's, the client's) that none of
+    /// the targets it already carries shares, so three connections carrying twenty clients are
+    /// three connections of the transport and one of each client. Returns the levels counted,
+    /// for [`Self::closed_at`].
+    pub fn opened_beside(&self, carried: &[(Target, Levels)]) -> Levels {
+        let shares = |other: &Target| other.transport == self.transport && other.side == self.side;
+        let same = |a: &Option<Arc<RoomCounters>>, b: &Option<Arc<RoomCounters>>| match (a, b) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        let same_client = |a: &Option<Arc<Client>>, b: &Option<Arc<Client>>| match (a, b) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        let levels = Levels {
+            transport: !carried.iter().any(|(t, _)| shares(t)),
+            room: self.room.is_some()
+                && !carried
+                    .iter()
+                    .any(|(t, _)| shares(t) && same(&t.room, &self.room)),
+            client: self.client.is_some()
+                && !carried
+                    .iter()
+                    .any(|(t, _)| shares(t) && same_client(&t.client, &self.client)),
+        };
+        self.at(&levels, Counters::connection_opened);
+        levels
+    }
+
+    /// The connection that [`Self::opened_beside`] counted closes.
+    pub fn closed_at(&self, levels: &Levels) {
+        self.at(levels, Counters::connection_closed);
+    }
+
+    fn at(&self, levels: &Levels, f: impl Fn(&Counters)) {
+        if levels.transport {
+            f(self.ledger.inner.transports.get(self.side, self.transport));
+        }
+        if let (true, Some(room)) = (levels.room, &self.room) {
+            f(room.transports.get(self.side, self.transport));
+        }
+        if let (true, Some(client)) = (levels.client, &self.client) {
+            f(client.transports.get(self.side, self.transport));
+        }
+    }
+
     /// Whether two targets count into the same counters.
     pub fn same_as(&self, other: &Target) -> bool {
         fn same<T>(a: &Option<Arc<T>>, b: &Option<Arc<T>>) -> bool {
@@ -220,6 +267,14 @@ impl Target {
             .map(|c| &c.tap)
             .filter(|tap| tap.is_watched())
     }
+}
+
+/// Which of a target's counters a connection was counted in (see [`Target::opened_beside`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Levels {
+    transport: bool,
+    room: bool,
+    client: bool,
 }
 
 /// `/api/stats`: every transport's snapshot.
