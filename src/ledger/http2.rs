@@ -802,10 +802,20 @@ mod tests {
             frame(HEADERS, END_STREAM | END_HEADERS, stream, &block(&fields))
         };
         let mut conn = H2Conversation::new(ledger.clone());
-        let up = [PREFACE.to_vec(), request(1, "a"), request(3, "b"), request(5, "a")].concat();
+        let up = [
+            PREFACE.to_vec(),
+            request(1, "a"),
+            request(3, "b"),
+            request(5, "a"),
+        ]
+        .concat();
         conn.on_read(&up).unwrap();
         let open = |client: Option<&str>| {
-            let s = *ledger.stats(client).unwrap().transports.get(Transport::Poll);
+            let s = *ledger
+                .stats(client)
+                .unwrap()
+                .transports
+                .get(Transport::Poll);
             (s.connections, s.open, s.requests)
         };
         assert_eq!(open(None), (1, 1, 3));

@@ -337,7 +337,16 @@ async fn streams_over_http2_are_counted_to_the_byte() {
             );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        counted_exactly(&app, client, transport, &tally).await;
+        // Closing, both sides may say GOAWAY: the client's is counted both ways; the server's
+        // (17 bytes) may reach a socket the client has stopped reading, written and counted by
+        // the server, never read by the client.
+        let s = snapshot(&app, client, transport).await;
+        assert_eq!(s["request_bytes"], tally.written(), "{s}");
+        let unread = s["response_bytes"].as_u64().unwrap() - tally.read();
+        assert!(
+            matches!(unread, 0 | 17),
+            "{unread} bytes more than the client read: {s}"
+        );
     }
 }
 
