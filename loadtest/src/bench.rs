@@ -12,7 +12,7 @@ use std::fmt::Write;
 use protocol::HeaderProfile;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{BenchArgs, RUN_ORDER, RunArgs, TransportArg};
+use crate::cli::{BenchArgs, Http2Args, RUN_ORDER, RunArgs, TransportArg};
 use crate::report::RunReport;
 use crate::report::table::human_us;
 
@@ -32,8 +32,7 @@ pub fn run_args(args: &BenchArgs, clients: u64, http2: bool) -> RunArgs {
         poll_interval_ms: 250,
         longpoll_timeout_s: 25,
         socketio_direct_ws: false,
-        http2,
-        h2_streams_per_conn: args.h2_streams_per_conn,
+        h2: Http2Args { http2, ..args.h2 },
         warmup_s: 0.0,
         drain_s: 10.0,
         max_seconds: RUN_CAP_S,
@@ -59,7 +58,7 @@ pub async fn bench(args: &BenchArgs, stop: CancellationToken) -> anyhow::Result<
         }
         let clients = clients.clamp(1, crate::cli::MAX_CLIENTS);
         for http2 in [false, true] {
-            if (http2 && !args.http2) || stop.is_cancelled() {
+            if (http2 && !args.h2.http2) || stop.is_cancelled() {
                 continue;
             }
             let report =

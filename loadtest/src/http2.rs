@@ -291,12 +291,27 @@ impl Pool {
 
 /// A response body as its DATA frames arrive. Every piece read is handed back to flow control at
 /// once, as a browser does for a body it consumes, so the server is never held up by our window.
-pub struct Frames(RecvStream);
+pub struct Frames {
+    body: RecvStream,
+    /// A subscription's body holds its connection, as over HTTP/1.1 (see
+    /// [`http1::LiveBody`](crate::http1::LiveBody)), so it lives while a stream on it is read;
+    /// dropping the body resets the stream, not the connection its group still uses.
+    _connection: Option<Connection>,
+}
 
 impl Frames {
-    pub fn new(response: Response<RecvStream>) -> (StatusCode, Self) {
+    /// The answer's status and its body, to read while `connection` is kept (a subscription's)
+    /// or not (a poll's, read to the end at once).
+    pub fn new(
+        response: Response<RecvStream>,
+        connection: Option<Connection>,
+    ) -> (StatusCode, Self) {
         let (parts, body) = response.into_parts();
-        (parts.status, Self(body))
+        let frames = Self {
+            body,
+            _connection: connection,
+        };
+        (parts.status, frames)
     }
 }
 
@@ -308,47 +323,13 @@ impl Body for Frames {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, h2::Error>>> {
-        let body = &mut self.get_mut().0;
+        let body = &mut self.get_mut().body;
         let data = std::task::ready!(body.poll_data(cx));
         if let Some(Ok(data)) = &data {
             // Released as soon as read: the window reopens as the client consumes.
             let _ = body.flow_control().release_capacity(data.len());
         }
         Poll::Ready(data.map(|data| data.map(Frame::data)))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.is_end_stream()
-    }
-}
-
-/// A response body still arriving, holding the connection it arrives on (see
-/// [`http1::LiveBody`](crate::http1::LiveBody)); dropping it resets the stream, not the
-/// connection, which the rest of its group still uses.
-pub struct LiveBody {
-    body: Frames,
-    /// Kept, as over HTTP/1.1, so the connection lives as long as a stream on it is read.
-    _connection: Connection,
-}
-
-impl LiveBody {
-    pub fn new(connection: Connection, body: Frames) -> Self {
-        Self {
-            body,
-            _connection: connection,
-        }
-    }
-}
-
-impl Body for LiveBody {
-    type Data = Bytes;
-    type Error = h2::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, h2::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {

@@ -878,6 +878,32 @@ async fn refuses_non_loopback_targets_without_traffic() {
     assert!(error.to_string().contains("--allow-remote"), "{error}");
 }
 
+/// A small bounded run against `url`: CLIENTS x MESSAGES at 200/s, short polls every 50 ms, at
+/// most 10 s of drain and 40 s in all; then `extra`.
+fn small_run(url: &str, extra: &[&str]) -> RunArgs {
+    let (clients, messages) = (CLIENTS.to_string(), MESSAGES.to_string());
+    let mut list = vec![
+        "--url",
+        url,
+        "--clients",
+        &clients,
+        "--messages",
+        &messages,
+        "--rate",
+        "200",
+    ];
+    list.extend([
+        "--poll-interval-ms",
+        "50",
+        "--drain-s",
+        "10",
+        "--max-seconds",
+        "40",
+    ]);
+    list.extend_from_slice(extra);
+    args(&list)
+}
+
 /// Subscribers per HTTP/2 connection in the `--http2` tests: 20 clients make connections of
 /// 8, 8 and 4 streams.
 const STREAMS_PER_CONN: u64 = 8;
@@ -889,27 +915,17 @@ async fn http2_delivers_over_shared_connections(transport: Transport) {
     // Arrange
     let (url, shutdown) = spawn_server(&[]);
     let name = transport.name();
-    let run_args = args(&[
-        "--url",
+    let per_conn = STREAMS_PER_CONN.to_string();
+    let run_args = small_run(
         &url,
-        "--transport",
-        name,
-        "--http2",
-        "--h2-streams-per-conn",
-        &STREAMS_PER_CONN.to_string(),
-        "--clients",
-        &CLIENTS.to_string(),
-        "--messages",
-        &MESSAGES.to_string(),
-        "--rate",
-        "200",
-        "--poll-interval-ms",
-        "50",
-        "--drain-s",
-        "10",
-        "--max-seconds",
-        "40",
-    ]);
+        &[
+            "--transport",
+            name,
+            "--http2",
+            "--h2-streams-per-conn",
+            &per_conn,
+        ],
+    );
 
     // Act
     let report = loadtest::run::run(&run_args, CancellationToken::new())

@@ -320,11 +320,8 @@ impl Receiver {
             Some(pool) => {
                 let conn = pool.connection(self.index).await?;
                 let response = conn.get(path, headers, &self.counters).await?.await?;
-                let (status, body) = http2::Frames::new(response);
-                (
-                    status,
-                    Subscription::Http2(http2::LiveBody::new(conn, body)),
-                )
+                let (status, body) = http2::Frames::new(response, Some(conn));
+                (status, Subscription::Http2(body))
             }
             None => {
                 let mut conn = self.connect().await?;
@@ -469,7 +466,7 @@ async fn get_http2(
     if ready_at == ReadyAt::Sent {
         receiver.ready();
     }
-    let (status, body) = http2::Frames::new(response.await?);
+    let (status, body) = http2::Frames::new(response.await?, None);
     Ok((status, http1::read_body(body).await?))
 }
 
@@ -477,7 +474,7 @@ async fn get_http2(
 /// the readers above it do not know which.
 pub enum Subscription {
     Http1(http1::LiveBody),
-    Http2(http2::LiveBody),
+    Http2(http2::Frames),
 }
 
 impl Subscription {

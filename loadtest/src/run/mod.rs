@@ -85,7 +85,7 @@ pub async fn run(args: &RunArgs, stop: CancellationToken) -> anyhow::Result<RunR
     let run_started = Instant::now();
 
     let mut transports = args.transport.transports();
-    if args.http2 {
+    if args.h2.http2 {
         let named = args.transport != TransportArg::All;
         transports = crate::http2::selected(transports, named).map_err(anyhow::Error::msg)?;
     }
@@ -149,8 +149,8 @@ pub async fn run(args: &RunArgs, stop: CancellationToken) -> anyhow::Result<RunR
             poll_interval_ms: args.poll_interval_ms,
             longpoll_timeout_s: args.longpoll_timeout_s,
             socketio_direct_ws: args.socketio_direct_ws,
-            http2: args.http2,
-            h2_streams_per_conn: args.http2.then_some(args.h2_streams_per_conn),
+            http2: args.h2.http2,
+            h2_streams_per_conn: args.h2.http2.then_some(args.h2.h2_streams_per_conn),
             warmup_s: args.warmup_s,
             drain_s: args.drain_s,
             max_seconds: args.max_seconds,
@@ -206,12 +206,12 @@ async fn run_phase(setup: PhaseSetup<'_>) -> anyhow::Result<TransportReport> {
     let capacity = warmup + args.messages;
     // What a page would use: `fetch()` for the polls and for reading the stream's body.
     let kind = transport.request_kind();
-    let http2 = args.http2.then(|| {
+    let http2 = args.h2.http2.then(|| {
         crate::http2::Pool::new(
             sub_addr,
             sub_url.authority(),
             args.clients,
-            args.h2_streams_per_conn,
+            args.h2.h2_streams_per_conn,
         )
     });
     let phase = Arc::new(Phase {
