@@ -224,11 +224,6 @@ impl LiveBody {
             _connection: connection,
         }
     }
-
-    /// See [`next_data`].
-    pub async fn next_data(&mut self) -> Result<Option<Bytes>, HttpError> {
-        next_data(&mut self.body).await
-    }
 }
 
 /// So body-level parsers (the SSE decoder) can read it directly.

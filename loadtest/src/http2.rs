@@ -3,8 +3,9 @@
 //!
 //! HTTP/2 is spoken with prior knowledge (h2c: the connection starts with the HTTP/2 preface) on
 //! the `http://` URL, so no TLS is needed; transport-lab answers it on its plain port. Short
-//! polls, long polls, HTTP streaming and SSE take part; the WebSocket and Socket.IO do not (the
-//! server has no RFC 8441 extended CONNECT), so `--http2` leaves them out.
+//! polls, long polls, HTTP streaming and SSE take part. The WebSocket does not (the server has
+//! no RFC 8441 extended CONNECT), nor Socket.IO, whose client is built to upgrade to one; so
+//! `--http2` leaves both out.
 //!
 //! What changes from HTTP/1.1 is only below the clients: client `i` of a phase opens its
 //! requests as streams on connection `i / --h2-streams-per-conn` of the phase's [`Pool`], the
@@ -93,9 +94,9 @@ impl From<h2::Error> for HttpError {
         if e.is_go_away() || e.is_reset() {
             return Self::Closed;
         }
-        match e.into_io() {
-            Some(io) => Self::Io(io),
-            None => Self::Malformed("HTTP/2 protocol error".into()),
+        match e.get_io() {
+            Some(io) => Self::Io(std::io::Error::new(io.kind(), io.to_string())),
+            None => Self::Malformed(format!("HTTP/2: {e}")),
         }
     }
 }
@@ -291,27 +292,15 @@ impl Pool {
 
 /// A response body as its DATA frames arrive. Every piece read is handed back to flow control at
 /// once, as a browser does for a body it consumes, so the server is never held up by our window.
-pub struct Frames {
-    body: RecvStream,
-    /// A subscription's body holds its connection, as over HTTP/1.1 (see
-    /// [`http1::LiveBody`](crate::http1::LiveBody)), so it lives while a stream on it is read;
-    /// dropping the body resets the stream, not the connection its group still uses.
-    _connection: Option<Connection>,
-}
+/// Its stream keeps the connection open while it is read; dropping it resets the stream (as a
+/// page closing its `EventSource` does), not the connection, which its group still uses.
+pub struct Frames(RecvStream);
 
 impl Frames {
-    /// The answer's status and its body, to read while `connection` is kept (a subscription's)
-    /// or not (a poll's, read to the end at once).
-    pub fn new(
-        response: Response<RecvStream>,
-        connection: Option<Connection>,
-    ) -> (StatusCode, Self) {
+    /// The answer's status, and its body to read.
+    pub fn new(response: Response<RecvStream>) -> (StatusCode, Self) {
         let (parts, body) = response.into_parts();
-        let frames = Self {
-            body,
-            _connection: connection,
-        };
-        (parts.status, frames)
+        (parts.status, Self(body))
     }
 }
 
@@ -323,7 +312,7 @@ impl Body for Frames {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, h2::Error>>> {
-        let body = &mut self.get_mut().body;
+        let body = &mut self.get_mut().0;
         let data = std::task::ready!(body.poll_data(cx));
         if let Some(Ok(data)) = &data {
             // Released as soon as read: the window reopens as the client consumes.
@@ -333,6 +322,6 @@ impl Body for Frames {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.0.is_end_stream()
     }
 }

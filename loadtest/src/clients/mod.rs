@@ -320,7 +320,7 @@ impl Receiver {
             Some(pool) => {
                 let conn = pool.connection(self.index).await?;
                 let response = conn.get(path, headers, &self.counters).await?.await?;
-                let (status, body) = http2::Frames::new(response, Some(conn));
+                let (status, body) = http2::Frames::new(response);
                 (status, Subscription::Http2(body))
             }
             None => {
@@ -466,7 +466,7 @@ async fn get_http2(
     if ready_at == ReadyAt::Sent {
         receiver.ready();
     }
-    let (status, body) = http2::Frames::new(response.await?, None);
+    let (status, body) = http2::Frames::new(response.await?);
     Ok((status, http1::read_body(body).await?))
 }
 
