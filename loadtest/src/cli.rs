@@ -136,6 +136,9 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..=60))]
     pub longpoll_timeout_s: u64,
 
+    #[command(flatten)]
+    pub h2: Http2Args,
+
     /// Socket.IO clients open a WebSocket at once (`transport=websocket`, socket.io-client's
     /// `transports: ["websocket"]`) instead of polling first and upgrading.
     #[arg(long)]
@@ -207,6 +210,11 @@ pub struct BenchArgs {
     #[arg(long)]
     pub markdown: Option<PathBuf>,
 
+    /// `--http2`: also runs poll, longpoll, stream and sse over HTTP/2 at each client count,
+    /// their rows beside the HTTP/1.1 ones.
+    #[command(flatten)]
+    pub h2: Http2Args,
+
     /// Also write the full JSON of every run.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -238,6 +246,25 @@ pub struct BenchArgs {
     /// No progress bars.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `--http2` and its connection size, the same for a run and for a bench.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Http2Args {
+    /// Speak HTTP/2 (prior knowledge, h2c, on the http:// URL) for poll, longpoll, stream and
+    /// sse, several subscribers' requests multiplexed on each connection; ws and socketio have
+    /// no HTTP/2 and are left out (of `all`; named alone, refused). In a bench: a second run
+    /// of those four at each client count.
+    #[arg(long)]
+    pub http2: bool,
+
+    /// With --http2: subscribers sharing one connection, each request of theirs a stream on it.
+    #[arg(
+        long,
+        default_value_t = crate::http2::DEFAULT_STREAMS_PER_CONN,
+        value_parser = clap::value_parser!(u64).range(1..=crate::http2::MAX_STREAMS_PER_CONN)
+    )]
+    pub h2_streams_per_conn: u64,
 }
 
 /// `--headers`: the protocol's header sets by name. A parser rather than a `ValueEnum`, because

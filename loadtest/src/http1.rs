@@ -179,8 +179,12 @@ impl Connection {
 }
 
 /// The next piece of body data, as it arrives; `None` once the body is complete. Pieces follow
-/// network reads and chunks, not messages; trailers are skipped.
-pub async fn next_data(body: &mut Incoming) -> Result<Option<Bytes>, HttpError> {
+/// network reads and chunks (or HTTP/2 DATA frames), not messages; trailers are skipped.
+pub async fn next_data<B>(body: &mut B) -> Result<Option<Bytes>, HttpError>
+where
+    B: Body<Data = Bytes> + Unpin,
+    HttpError: From<B::Error>,
+{
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame?.into_data() {
             return Ok(Some(data));
@@ -189,8 +193,12 @@ pub async fn next_data(body: &mut Incoming) -> Result<Option<Bytes>, HttpError> 
     Ok(None)
 }
 
-/// Reads a whole (finite) body into memory.
-pub async fn read_body(mut body: Incoming) -> Result<Vec<u8>, HttpError> {
+/// Reads a whole (finite) body into memory, of either HTTP version.
+pub async fn read_body<B>(mut body: B) -> Result<Vec<u8>, HttpError>
+where
+    B: Body<Data = Bytes> + Unpin,
+    HttpError: From<B::Error>,
+{
     let mut out = Vec::new();
     while let Some(data) = next_data(&mut body).await? {
         out.extend_from_slice(&data);
@@ -215,11 +223,6 @@ impl LiveBody {
             body,
             _connection: connection,
         }
-    }
-
-    /// See [`next_data`].
-    pub async fn next_data(&mut self) -> Result<Option<Bytes>, HttpError> {
-        next_data(&mut self.body).await
     }
 }
 

@@ -27,6 +27,8 @@
 //! - [`wire`]: the counting TCP stream every client reads and writes through.
 //! - [`http1`]: hyper's connection-level HTTP/1.1 client over the counting stream: one
 //!   kept-alive socket per client, `Host` first, bodies read as they arrive.
+//! - [`http2`]: `--http2`: the h2 crate's client over the counting stream, prior knowledge
+//!   (h2c); a phase's pool of connections, each shared by `--h2-streams-per-conn` clients.
 //! - [`report`]: stdout table, `--json`, `--report` HTML with SVG charts.
 //! - [`bench`]: `loadtest bench`, the standard suite and its Markdown table.
 //! - [`sysinfo`]: machine info and the server's CPU/RSS from /proc.
@@ -35,6 +37,7 @@ pub mod bench;
 pub mod cli;
 pub mod clients;
 pub mod http1;
+pub mod http2;
 pub mod latency;
 pub mod probe;
 pub mod publish_log;

@@ -69,3 +69,29 @@ fn header_set_names_are_unchanged() {
     }
     assert!(Cli::try_parse_from(["loadtest", "--headers", "chrome"]).is_err());
 }
+
+/// `--http2` is a switch, off unless given, with `--h2-streams-per-conn` 100 by default and 1 to
+/// 256; `bench` takes both too.
+#[test]
+fn http2_flags_are_unchanged() {
+    let cli = Cli::try_parse_from(["loadtest"]).unwrap();
+    assert_eq!(
+        (cli.run.h2.http2, cli.run.h2.h2_streams_per_conn),
+        (false, 100)
+    );
+    let cli = Cli::try_parse_from(["loadtest", "--http2", "--h2-streams-per-conn", "256"]).unwrap();
+    assert_eq!(
+        (cli.run.h2.http2, cli.run.h2.h2_streams_per_conn),
+        (true, 256)
+    );
+    for bad in ["0", "257"] {
+        let argv = ["loadtest", "--http2", "--h2-streams-per-conn", bad];
+        assert!(Cli::try_parse_from(argv).is_err(), "{bad}");
+    }
+    let cli = Cli::try_parse_from(["loadtest", "bench", "--http2", "--h2-streams-per-conn", "8"])
+        .unwrap();
+    let Some(loadtest::cli::Command::Bench(bench)) = cli.command else {
+        panic!("bench not parsed")
+    };
+    assert_eq!((bench.h2.http2, bench.h2.h2_streams_per_conn), (true, 8));
+}

@@ -593,6 +593,7 @@ async fn socketio_stays_on_polling_when_its_websocket_is_refused() {
         failed: AtomicU64::new(0),
         delivered: AtomicU64::new(0),
         stop: CancellationToken::new(),
+        http2: None,
     });
     let permit = Arc::new(Semaphore::new(1)).acquire_owned().await.unwrap();
     let client = tokio::spawn(loadtest::clients::run(phase.clone(), 0, permit));
@@ -875,4 +876,179 @@ async fn refuses_non_loopback_targets_without_traffic() {
         .await
         .unwrap_err();
     assert!(error.to_string().contains("--allow-remote"), "{error}");
+}
+
+/// A small bounded run against `url`: CLIENTS x MESSAGES at 200/s, short polls every 50 ms, at
+/// most 10 s of drain and 40 s in all; then `extra`.
+fn small_run(url: &str, extra: &[&str]) -> RunArgs {
+    let (clients, messages) = (CLIENTS.to_string(), MESSAGES.to_string());
+    let mut list = vec![
+        "--url",
+        url,
+        "--clients",
+        &clients,
+        "--messages",
+        &messages,
+        "--rate",
+        "200",
+    ];
+    list.extend([
+        "--poll-interval-ms",
+        "50",
+        "--drain-s",
+        "10",
+        "--max-seconds",
+        "40",
+    ]);
+    list.extend_from_slice(extra);
+    args(&list)
+}
+
+/// Subscribers per HTTP/2 connection in the `--http2` tests: 20 clients make connections of
+/// 8, 8 and 4 streams.
+const STREAMS_PER_CONN: u64 = 8;
+
+/// `--http2` for one transport: 20 subscribers multiplexed 8 to a connection over h2c get every
+/// message once and in order; the server's ledger saw exactly the loadtest's streams as HTTP/2
+/// requests on 3 connections, and exactly the bytes the loadtest counted on those sockets.
+async fn http2_delivers_over_shared_connections(transport: Transport) {
+    // Arrange
+    let (url, shutdown) = spawn_server(&[]);
+    let name = transport.name();
+    let per_conn = STREAMS_PER_CONN.to_string();
+    let run_args = small_run(
+        &url,
+        &[
+            "--transport",
+            name,
+            "--http2",
+            "--h2-streams-per-conn",
+            &per_conn,
+        ],
+    );
+
+    // Act
+    let report = loadtest::run::run(&run_args, CancellationToken::new())
+        .await
+        .unwrap();
+
+    // Assert: delivery, as over HTTP/1.1.
+    println!("{}", report::table::render(&report));
+    assert_eq!(report.interrupted, None);
+    let [t] = &report.transports[..] else {
+        panic!("one transport expected, got {}", report.transports.len())
+    };
+    assert_eq!((t.transport, t.http2), (transport, true));
+    assert_eq!((t.connected, t.failed), (CLIENTS, 0), "{name}");
+    assert_eq!(t.sequence.delivered, CLIENTS * MESSAGES, "{name}");
+    let q = &t.sequence;
+    assert_eq!(
+        (q.lost, q.duplicated, q.reordered, q.foreign),
+        (0, 0, 0, 0),
+        "{name}"
+    );
+    assert_eq!(
+        (
+            t.reconnects,
+            t.clients_with_errors,
+            t.first_error.as_deref()
+        ),
+        (0, 0, None),
+        "{name}"
+    );
+    assert_eq!(t.latency.count, CLIENTS * MESSAGES, "{name}");
+    // Multiplexing: one connection per 8 subscribers, fewer than the subscribers.
+    let connections = CLIENTS.div_ceil(STREAMS_PER_CONN);
+    assert_eq!(t.wire.connections, connections, "{name}");
+    assert!(t.wire.connections < CLIENTS);
+    // The server's side: the transport's ledger less the setup poll (HTTP/1.1, its own
+    // connection, under `poll`) is HTTP/2 only, and is what the loadtest counted, to the byte.
+    // The connections close (GOAWAY) as the run ends, so the server may read their last
+    // frames a moment after the loadtest wrote them. (The ledger's `connections` is left out:
+    // it counts a connection once per client on it, so 20 here, not the 3 sockets.)
+    let counted = |stats: &serde_json::Value, field: &str| {
+        stats["transports"][name][field].as_u64().unwrap_or(0)
+    };
+    let setup = get_json(&url, "/api/stats?client=loadtest-setup").await;
+    let setup = match transport {
+        Transport::Poll => setup,
+        _ => serde_json::Value::Null,
+    };
+    let expected = [
+        ("http2_requests", t.wire.requests),
+        ("requests", t.wire.requests),
+        ("request_bytes", t.wire.bytes_up),
+        ("response_bytes", t.wire.bytes_down),
+    ];
+    let ledger = |stats: &serde_json::Value| -> Vec<u64> {
+        expected
+            .iter()
+            .map(|(field, _)| counted(stats, field) - counted(&setup, field))
+            .collect()
+    };
+    // Bytes down may exceed the loadtest's by what the server wrote as the connections closed,
+    // which the loadtest, gone, never read: its GOAWAY (a 9-byte frame header and 8 bytes) on
+    // each connection, and a poll answer written after its client had reset the stream.
+    const GOAWAY: u64 = 17;
+    let polled = matches!(transport, Transport::Poll | Transport::LongPoll);
+    let agrees = |seen: &[u64]| {
+        seen.iter()
+            .zip(&expected)
+            .all(|(seen, (field, n))| match *field {
+                "response_bytes" => n <= seen && (polled || *seen <= n + GOAWAY * connections),
+                _ => seen == n,
+            })
+    };
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        seen = ledger(&get_json(&url, "/api/stats").await);
+        if agrees(&seen) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        agrees(&seen),
+        "{name}: server ledger {seen:?} vs loadtest {expected:?}"
+    );
+    assert!(t.wire.requests >= CLIENTS, "{name}: {:?}", t.wire);
+    shutdown.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_short_polls_share_connections() {
+    http2_delivers_over_shared_connections(Transport::Poll).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_long_polls_share_connections() {
+    http2_delivers_over_shared_connections(Transport::LongPoll).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_streams_share_connections() {
+    http2_delivers_over_shared_connections(Transport::Stream).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_sse_shares_connections() {
+    http2_delivers_over_shared_connections(Transport::Sse).await;
+}
+
+/// `--http2` refuses a transport it has no HTTP/2 client for, before any traffic, and leaves
+/// the WebSocket ones out of `all`.
+#[test]
+fn http2_names_its_transports() {
+    let pick = |named: bool, ts: &[Transport]| loadtest::http2::selected(ts.to_vec(), named);
+    assert!(pick(true, &[Transport::Ws]).is_err());
+    assert!(pick(true, &[Transport::SocketIo]).is_err());
+    assert_eq!(
+        pick(false, &loadtest::cli::RUN_ORDER).unwrap(),
+        [
+            Transport::Sse,
+            Transport::Stream,
+            Transport::LongPoll,
+            Transport::Poll
+        ]
+    );
 }

@@ -14,17 +14,21 @@ pub mod stream;
 pub mod ws;
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper::body::Incoming;
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming};
 use hyper::{Method, Response, StatusCode};
 use protocol::{Control, HeaderProfile, Transport};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
-use crate::http1::{self, Connection, HttpError, LiveBody};
+use crate::http1::{self, Connection, HttpError};
+use crate::http2;
 use crate::latency::{LatencyRecorder, SharedHistogram};
 use crate::probe::{Clock, Finder};
 use crate::publish_log::PublishLog;
@@ -98,6 +102,9 @@ pub struct Phase {
     pub delivered: AtomicU64,
     /// Ends every client of the phase.
     pub stop: CancellationToken,
+    /// `--http2`: the connections this phase's clients multiplex their requests on; `None`
+    /// for HTTP/1.1, one connection per client.
+    pub http2: Option<http2::Pool>,
 }
 
 impl Phase {
@@ -308,18 +315,30 @@ impl Receiver {
         &mut self,
         path: &str,
         headers: &[(&str, String)],
-    ) -> Result<LiveBody, HttpError> {
-        let mut conn = self.connect().await?;
-        let response = conn.send(Method::GET, path, headers, None).await?.await?;
-        let (parts, body) = response.into_parts();
-        if !parts.status.is_success() {
+    ) -> Result<Subscription, HttpError> {
+        let (status, body) = match &self.phase.http2 {
+            Some(pool) => {
+                let conn = pool.connection(self.index).await?;
+                let response = conn.get(path, headers, &self.counters).await?.await?;
+                let (status, body) = http2::Frames::new(response);
+                (status, Subscription::Http2(body))
+            }
+            None => {
+                let mut conn = self.connect().await?;
+                let response = conn.send(Method::GET, path, headers, None).await?.await?;
+                let (parts, body) = response.into_parts();
+                let body = http1::LiveBody::new(conn, body);
+                (parts.status, Subscription::Http1(body))
+            }
+        };
+        if !status.is_success() {
             let body = http1::read_body(body).await.unwrap_or_default();
-            return Err(status_error(parts.status, &body));
+            return Err(status_error(status, &body));
         }
         if !self.phase.lab {
             self.ready();
         }
-        Ok(LiveBody::new(conn, body))
+        Ok(body)
     }
 
     /// Opens a connection to the phase's server (bounded by [`CONNECT_TIMEOUT`]).
@@ -390,6 +409,9 @@ pub async fn get(
     ready_at: ReadyAt,
 ) -> Result<(StatusCode, Vec<u8>), HttpError> {
     let phase = receiver.phase.clone();
+    if let Some(pool) = &phase.http2 {
+        return get_http2(receiver, pool, path, ready_at).await;
+    }
     for attempt in 0..2 {
         // Closed by the server since its last answer (`Connection: close`, an idle timeout):
         // nothing was sent on it, so it is simply replaced, as a browser's would be.
@@ -426,6 +448,66 @@ pub async fn get(
         }
     }
     Err(HttpError::Closed)
+}
+
+/// [`get`] as a stream on the client's HTTP/2 connection. A connection that went away is
+/// reopened by the pool at the next request, so there is no retry here.
+async fn get_http2(
+    receiver: &mut Receiver,
+    pool: &http2::Pool,
+    path: &str,
+    ready_at: ReadyAt,
+) -> Result<(StatusCode, Vec<u8>), HttpError> {
+    let conn = pool.connection(receiver.index).await?;
+    let response = conn
+        .get(path, &receiver.phase.headers, &receiver.counters)
+        .await?;
+    // h2 has taken the stream and writes its HEADERS next, on a connection already open.
+    if ready_at == ReadyAt::Sent {
+        receiver.ready();
+    }
+    let (status, body) = http2::Frames::new(response.await?);
+    Ok((status, http1::read_body(body).await?))
+}
+
+/// A subscription's body still arriving (the HTTP stream's, SSE's), over either HTTP version:
+/// the readers above it do not know which.
+pub enum Subscription {
+    Http1(http1::LiveBody),
+    Http2(http2::Frames),
+}
+
+impl Subscription {
+    /// See [`http1::next_data`].
+    pub async fn next_data(&mut self) -> Result<Option<Bytes>, HttpError> {
+        http1::next_data(self).await
+    }
+}
+
+/// So body-level parsers (the SSE decoder) can read it directly.
+impl Body for Subscription {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        let frame = match self.get_mut() {
+            Self::Http1(body) => std::task::ready!(Pin::new(body).poll_frame(cx))
+                .map(|frame| frame.map_err(HttpError::from)),
+            Self::Http2(body) => std::task::ready!(Pin::new(body).poll_frame(cx))
+                .map(|frame| frame.map_err(HttpError::from)),
+        };
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Http1(body) => body.is_end_stream(),
+            Self::Http2(body) => body.is_end_stream(),
+        }
+    }
 }
 
 /// A non-2xx answer, as an error.
@@ -472,6 +554,7 @@ mod tests {
             failed: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             stop: CancellationToken::new(),
+            http2: None,
         })
     }
 

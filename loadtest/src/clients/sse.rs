@@ -129,8 +129,8 @@ async fn read_events(
 /// away reads as such, worth a reconnect).
 fn decode_error(e: sse_stream::Error) -> HttpError {
     match e {
-        sse_stream::Error::Body(source) => match source.downcast::<hyper::Error>() {
-            Ok(e) => HttpError::from(*e),
+        sse_stream::Error::Body(source) => match source.downcast::<HttpError>() {
+            Ok(e) => *e,
             Err(other) => HttpError::Malformed(other.to_string()),
         },
         other => HttpError::Malformed(format!("SSE: {other}")),

@@ -118,7 +118,7 @@ pub fn latency_svg(report: &RunReport) -> anyhow::Result<String> {
                 .map_err(plot_err)?
                 .label(format!(
                     "{} (p50 {}, p99 {})",
-                    t.transport.name(),
+                    t.label(),
                     human_us(t.latency.p50_us),
                     human_us(t.latency.p99_us)
                 ))
@@ -168,16 +168,12 @@ fn bars_svg(
             .y_label_area_size(70)
             .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..top)
             .map_err(plot_err)?;
-        let names: Vec<&'static str> = ts.iter().map(|t| t.transport.name()).collect();
+        let names: Vec<String> = ts.iter().map(|t| t.label()).collect();
         let label = |x: &f64| {
             if (x - x.round()).abs() > 1e-6 || *x < 0.0 {
                 return String::new();
             }
-            names
-                .get(x.round() as usize)
-                .copied()
-                .unwrap_or("")
-                .to_owned()
+            names.get(x.round() as usize).cloned().unwrap_or_default()
         };
         chart
             .configure_mesh()
@@ -356,7 +352,7 @@ dl {{ display: grid; grid-template-columns: max-content auto; gap: .2em 1em; }} 
             c.0,
             c.1,
             c.2,
-            t.transport.name(),
+            t.label(),
             t.connected,
             t.clients,
             t.sequence.delivered,

@@ -47,6 +47,11 @@ pub struct Settings {
     pub longpoll_timeout_s: u64,
     /// `--socketio-direct-ws`: Socket.IO on a WebSocket from the start, no polling first.
     pub socketio_direct_ws: bool,
+    /// `--http2`: the HTTP transports' requests as streams on shared HTTP/2 connections.
+    pub http2: bool,
+    /// With `--http2`, subscribers per connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub h2_streams_per_conn: Option<u64>,
     pub warmup_s: f64,
     pub drain_s: f64,
     pub max_seconds: f64,
@@ -59,6 +64,9 @@ pub struct Settings {
 #[derive(Debug, Clone, Serialize)]
 pub struct TransportReport {
     pub transport: Transport,
+    /// Its subscribers spoke HTTP/2 (`--http2`): rows of the same transport over HTTP/1.1 and
+    /// HTTP/2 stand side by side in a bench, and this tells them apart.
+    pub http2: bool,
     /// This phase's run id: in every probe token, and in every client id as `lt-<run>-<n>`
     /// (`lt-<run>-pub` for the publisher), so the server's own per-client ledger can be looked up.
     pub run_id: String,
@@ -97,7 +105,8 @@ pub struct TransportReport {
     pub latency: LatencySummary,
     /// Everything the subscribers' sockets carried, connect to end.
     pub wire: WireTotals,
-    /// What subscribing cost (summed at the moment each client became ready).
+    /// What subscribing cost (summed at the moment each client became ready). Over HTTP/2 only
+    /// the requests: a shared connection's bytes are no one client's.
     pub subscribe_wire: WireTotals,
     /// The headline figures, per delivered message.
     pub per_message: PerMessage,
@@ -147,6 +156,15 @@ pub struct ServerUsage {
 }
 
 impl TransportReport {
+    /// The transport's name, marked `h2` when it ran over HTTP/2: how tables name a row.
+    pub fn label(&self) -> String {
+        if self.http2 {
+            format!("{} h2", self.transport.name())
+        } else {
+            self.transport.name().to_owned()
+        }
+    }
+
     /// Whether every accepted message reached every connected client of its room exactly once,
     /// in order, and nothing reached a client it was not for.
     pub fn is_clean(&self) -> bool {

@@ -39,10 +39,14 @@ pub fn render(report: &RunReport) -> String {
     } else {
         ""
     };
+    let http2 = match s.h2_streams_per_conn {
+        Some(n) if s.http2 => format!(", over HTTP/2 (h2c), {n} subscribers per connection"),
+        _ => String::new(),
+    };
     let _ = writeln!(
         out,
         "loadtest {} against {}: {} clients x {} messages{rooms} at {}/s, {}-byte payload, {:?} \
-         headers{direct}",
+         headers{direct}{http2}",
         report.run_id,
         s.publish_url.as_deref().unwrap_or(&s.url),
         s.clients,
@@ -72,10 +76,19 @@ pub fn render(report: &RunReport) -> String {
         "B up/msg",
         "req/msg",
     ];
+    // TCP connections opened: with --http2 fewer than clients, the point of multiplexing.
+    let sockets = s.http2;
+    if sockets {
+        header.push("tcp conns");
+    }
     if server {
         header.extend(["cpu µs/msg", "RSS B/conn"]);
     }
-    let rows: Vec<Vec<String>> = report.transports.iter().map(|t| row(t, server)).collect();
+    let rows: Vec<Vec<String>> = report
+        .transports
+        .iter()
+        .map(|t| row(t, sockets, server))
+        .collect();
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
             rows.iter()
@@ -132,7 +145,7 @@ pub fn render(report: &RunReport) -> String {
                 "! {}: {} lost (e.g. seq {:?}), {} duplicated, {} reordered, {} foreign (not this \
                  run's, or another room's), {} failed clients, {} publish errors, {} reconnects, \
                  {} missed by gap notice; first error: {}",
-                t.transport.name(),
+                t.label(),
                 t.sequence.lost,
                 t.sequence.lost_examples,
                 t.sequence.duplicated,
@@ -161,10 +174,10 @@ pub fn render(report: &RunReport) -> String {
     out
 }
 
-fn row(t: &TransportReport, server: bool) -> Vec<String> {
+fn row(t: &TransportReport, sockets: bool, server: bool) -> Vec<String> {
     let l = &t.latency;
     let mut cells = vec![
-        t.transport.name().to_owned(),
+        t.label(),
         format!("{}/{}", t.connected, t.clients),
         format!("{}/{}", t.sequence.delivered, t.expected_deliveries),
         t.sequence.lost.to_string(),
@@ -179,6 +192,9 @@ fn row(t: &TransportReport, server: bool) -> Vec<String> {
         format!("{:.1}", t.per_message.bytes_up),
         format!("{:.3}", t.per_message.requests),
     ];
+    if sockets {
+        cells.push(t.wire.connections.to_string());
+    }
     if server {
         match &t.server {
             Some(s) => cells.extend([

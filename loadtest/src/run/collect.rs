@@ -85,6 +85,12 @@ pub async fn collect(steps: Steps<'_>) -> TransportReport {
     } else {
         Vec::new()
     };
+    // Over HTTP/2 the bytes and connections are the pool's (its connections are shared), the
+    // requests the clients' own.
+    if let Some(pool) = &phase.http2 {
+        pool.close().await;
+        wire += pool.totals();
+    }
     let delivered = sequence.delivered;
     let connected = drained.connected;
     let server = match samples {
@@ -99,6 +105,7 @@ pub async fn collect(steps: Steps<'_>) -> TransportReport {
     };
     TransportReport {
         transport: phase.transport,
+        http2: phase.http2.is_some(),
         run_id: phase.run.clone(),
         clients,
         connected,

@@ -26,7 +26,7 @@ use protocol::Transport;
 use protocol::headers;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::RunArgs;
+use crate::cli::{RunArgs, TransportArg};
 use crate::clients::Phase;
 use crate::latency::SharedHistogram;
 use crate::probe::{Clock, Finder};
@@ -84,9 +84,14 @@ pub async fn run(args: &RunArgs, stop: CancellationToken) -> anyhow::Result<RunR
     });
     let run_started = Instant::now();
 
+    let mut transports = args.transport.transports();
+    if args.h2.http2 {
+        let named = args.transport != TransportArg::All;
+        transports = crate::http2::selected(transports, named).map_err(anyhow::Error::msg)?;
+    }
     let mut reports = Vec::new();
     let mut interrupted = None;
-    for (i, transport) in args.transport.transports().into_iter().enumerate() {
+    for (i, transport) in transports.into_iter().enumerate() {
         if stop.is_cancelled() {
             break;
         }
@@ -144,6 +149,8 @@ pub async fn run(args: &RunArgs, stop: CancellationToken) -> anyhow::Result<RunR
             poll_interval_ms: args.poll_interval_ms,
             longpoll_timeout_s: args.longpoll_timeout_s,
             socketio_direct_ws: args.socketio_direct_ws,
+            http2: args.h2.http2,
+            h2_streams_per_conn: args.h2.http2.then_some(args.h2.h2_streams_per_conn),
             warmup_s: args.warmup_s,
             drain_s: args.drain_s,
             max_seconds: args.max_seconds,
@@ -199,6 +206,14 @@ async fn run_phase(setup: PhaseSetup<'_>) -> anyhow::Result<TransportReport> {
     let capacity = warmup + args.messages;
     // What a page would use: `fetch()` for the polls and for reading the stream's body.
     let kind = transport.request_kind();
+    let http2 = args.h2.http2.then(|| {
+        crate::http2::Pool::new(
+            sub_addr,
+            sub_url.authority(),
+            args.clients,
+            args.h2.h2_streams_per_conn,
+        )
+    });
     let phase = Arc::new(Phase {
         transport,
         addr: sub_addr,
@@ -223,6 +238,7 @@ async fn run_phase(setup: PhaseSetup<'_>) -> anyhow::Result<TransportReport> {
         failed: AtomicU64::new(0),
         delivered: AtomicU64::new(0),
         stop: stop.child_token(),
+        http2,
     });
     let ticks = sysinfo::clock_ticks();
     let sample = || args.server_pid.and_then(|pid| sysinfo::sample(pid, ticks));
