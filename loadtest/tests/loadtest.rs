@@ -964,8 +964,8 @@ async fn http2_delivers_over_shared_connections(transport: Transport) {
     // The server's side: the transport's ledger less the setup poll (HTTP/1.1, its own
     // connection, under `poll`) is HTTP/2 only, and is what the loadtest counted, to the byte.
     // The connections close (GOAWAY) as the run ends, so the server may read their last
-    // frames a moment after the loadtest wrote them. (The ledger's `connections` is left out:
-    // it counts a connection once per client on it, so 20 here, not the 3 sockets.)
+    // frames a moment after the loadtest wrote them. The ledger counts an HTTP/2 connection
+    // once per transport however many clients share it: the 3 sockets, not the 20 subscribers.
     let counted = |stats: &serde_json::Value, field: &str| {
         stats["transports"][name][field].as_u64().unwrap_or(0)
     };
@@ -977,6 +977,7 @@ async fn http2_delivers_over_shared_connections(transport: Transport) {
     let expected = [
         ("http2_requests", t.wire.requests),
         ("requests", t.wire.requests),
+        ("connections", connections),
         ("request_bytes", t.wire.bytes_up),
         ("response_bytes", t.wire.bytes_down),
     ];
