@@ -7,6 +7,9 @@
 //! same), and prints a Markdown table of the steady-state cost: the ledger's change between the
 //! moment all subscribers are connected and the moment all have received the last message.
 //! `--rate R` measures the same plan at R messages a second, as the page's slider does.
+//! A second table sets HTTP/1.1 beside HTTP/2 (prior knowledge, the same header sets, measured in
+//! the same window): bytes per message, the share of them that is headers, requests per message,
+//! and what HPACK made of a poll's request head after the first request on its connection.
 //! The measuring itself lives in `transport_lab::overhead`, which `/api/overhead` uses too.
 //!
 //! Run: `cargo run --release --example overhead [-- --rate 8]`
@@ -64,5 +67,58 @@ async fn main() -> Result<(), Error> {
             r.ratio
         );
     }
+
+    println!(
+        "\nHTTP/1.1 beside HTTP/2 (bytes both ways per message; request head: HTTP/1.1, then HTTP/2's first request and later average)\n"
+    );
+    println!(
+        "| transport | headers | HTTP/1.1 bytes / msg | HTTP/2 bytes / msg | HTTP/1.1 header share | HTTP/2 header share | requests / msg | request head 1.1 / h2 first / h2 later |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    let share = |r: &overhead::Row| {
+        let total = r.down_per_message + r.up_per_message;
+        if total > 0.0 {
+            100.0 * r.header_per_message / total
+        } else {
+            0.0
+        }
+    };
+    for r in &report.rows {
+        let h2 = report
+            .http2
+            .iter()
+            .find(|h| h.row.transport == r.transport && h.row.headers == r.headers);
+        let Some(h2) = h2 else {
+            println!(
+                "| {} | {} | {:.0} | HTTP/1.1 only | {:.0} % | | {:.2} | |",
+                r.transport,
+                r.headers,
+                r.down_per_message + r.up_per_message,
+                share(r),
+                r.requests_per_message,
+            );
+            continue;
+        };
+        let later = h2
+            .later_request_header_bytes
+            .map_or_else(|| "no later request".to_string(), |b| format!("{b:.0}"));
+        println!(
+            "| {} | {} | {:.0} | {:.0} | {:.0} % | {:.0} % | {:.2} / {:.2} | {:.0} / {} / {} |",
+            r.transport,
+            r.headers,
+            r.down_per_message + r.up_per_message,
+            h2.row.down_per_message + h2.row.up_per_message,
+            share(r),
+            share(&h2.row),
+            r.requests_per_message,
+            h2.row.requests_per_message,
+            h2.http1_request_header_bytes,
+            h2.first_request_header_bytes,
+            later,
+        );
+    }
+    println!(
+        "\nWebSocket and Socket.IO (on its WebSocket) stay HTTP/1.1: actix-http has no WebSocket over HTTP/2 (RFC 8441)."
+    );
     Ok(())
 }

@@ -8,6 +8,13 @@
 //! change between "all subscribers connected" and "all have the last message". Raw sockets, not an
 //! HTTP client library, so the request heads are exactly the ones named here and nothing else.
 //!
+//! The polls and streams are measured over HTTP/2 as well, side by side in the same window:
+//! the same header sets, sent by an `h2` client with prior knowledge on the private server's
+//! plain port (h2c), each transport on one connection of its own. A poll's requests then share
+//! one connection and HPACK's tables, so the first request's header block is measured apart from
+//! the later ones' ([`Http2Row`]). WebSocket and Socket.IO's WebSocket stay HTTP/1.1: actix-http
+//! has no WebSocket over HTTP/2 (RFC 8441), and browsers open an HTTP/1.1 connection for them.
+//!
 //! One plan, [`PLAN`], is measured by the page, the example (the README's table) and quoted by the
 //! lessons; `?rate=` measures the same plan at another message rate, for the page's slider (the
 //! rate decides whether short polling beats long polling). Each plan is measured once per process
@@ -20,11 +27,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpRequest, HttpResponse, web};
+use bytes::Bytes;
 use protocol::headers::{self, DEFAULT_ORIGIN, HeaderProfile};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::error::AppError;
@@ -56,6 +65,28 @@ fn request_head(profile: HeaderProfile, transport: Transport) -> String {
         DEFAULT_ORIGIN,
         None,
     ))
+}
+
+/// The transports measured over HTTP/2 too. WebSocket and Socket.IO (measured on its WebSocket)
+/// are not: actix-http has no WebSocket over HTTP/2 (RFC 8441's extended CONNECT), so a browser
+/// opens an HTTP/1.1 connection for them, even beside an HTTP/2 one.
+pub const HTTP2_TRANSPORTS: [Transport; 4] = [
+    Transport::Poll,
+    Transport::LongPoll,
+    Transport::Stream,
+    Transport::Sse,
+];
+
+/// The request header fields a `profile` client sends over HTTP/2 to subscribe to `transport`:
+/// the HTTP/1.1 set with lower-case names (RFC 9113 §8.2.1), without `Connection`, which is
+/// connection-specific and forbidden in HTTP/2 (§8.2.2). Method, path, authority and scheme go
+/// as pseudo-headers, from the request's URI.
+fn request_fields(profile: HeaderProfile, transport: Transport) -> Vec<(String, String)> {
+    headers::request_headers(profile, transport.request_kind(), DEFAULT_ORIGIN, None)
+        .into_iter()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("connection"))
+        .map(|(name, value)| (name.to_ascii_lowercase(), value))
+        .collect()
 }
 
 /// 40 bytes of text, as in the figures other projects publish.
@@ -194,6 +225,24 @@ pub struct Row {
     pub per_request: f64,
 }
 
+/// One transport under one header set over HTTP/2 (prior knowledge, one connection per
+/// subscriber): the figures of [`Row`], and what HPACK did to the request heads.
+#[derive(Debug, Clone, Serialize)]
+pub struct Http2Row {
+    #[serde(flatten)]
+    pub row: Row,
+    /// The header block of the connection's first request, as sent (HPACK-compressed): the
+    /// dynamic table is still empty, so only the static table and Huffman coding help.
+    pub first_request_header_bytes: u64,
+    /// The average header block of the requests in the window, once the table holds the fields
+    /// every request repeats (the user agent, `accept-*`, `sec-fetch-*`): one or two bytes each.
+    /// `None` for the stream and SSE, which make no request after their first.
+    pub later_request_header_bytes: Option<f64>,
+    /// The same request's head over HTTP/1.1 (the HTTP/1.1 subscriber's average), to set
+    /// beside the two above: HTTP/1.1 sends it whole every time.
+    pub http1_request_header_bytes: f64,
+}
+
 /// A whole measurement.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -204,7 +253,12 @@ pub struct Report {
     pub text_bytes: usize,
     /// The request header sets used, as sent (CRLFs shown as line breaks).
     pub header_sets: Vec<HeaderSet>,
+    /// Over HTTP/1.1, one keep-alive connection per subscriber.
     pub rows: Vec<Row>,
+    /// The transports of [`HTTP2_TRANSPORTS`] over HTTP/2, measured in the same window.
+    pub http2: Vec<Http2Row>,
+    /// The transports measured over HTTP/1.1 only (see [`HTTP2_TRANSPORTS`]).
+    pub http1_only: Vec<Transport>,
 }
 
 /// A named request header set (as a `fetch()` sends it) and its size.
@@ -224,7 +278,8 @@ pub async fn measure_private(start: StartPrivate, plan: Plan) -> Result<Report, 
     report.map_err(|_| "the measurement took over 30 s")?
 }
 
-/// Measures both header sets at once against the server at `addr`.
+/// Measures both header sets at once against the server at `addr`, over HTTP/1.1 and (for
+/// [`HTTP2_TRANSPORTS`]) over HTTP/2, all in the same window.
 pub async fn measure(addr: SocketAddr, plan: Plan) -> Result<Report, Error> {
     let started = Instant::now();
     let newest = newest_id(addr).await?;
@@ -240,13 +295,39 @@ pub async fn measure(addr: SocketAddr, plan: Plan) -> Result<Report, Error> {
             }));
         }
     }
+    // Each HTTP/2 subscriber says what its first request's header block cost, read from the
+    // ledger before it sends a second one.
+    let mut firsts = Vec::new();
+    for profile in HeaderProfile::ALL {
+        for transport in HTTP2_TRANSPORTS {
+            let (first_tx, first_rx) = oneshot::channel();
+            firsts.push(first_rx);
+            let id = h2_client_id(profile, transport);
+            let fields = request_fields(profile, transport);
+            subscribers.push(tokio::spawn(async move {
+                // As above: an error shows as messages missing.
+                let _ = subscribe_h2(
+                    addr,
+                    transport,
+                    &id,
+                    &fields,
+                    newest,
+                    plan.poll_every,
+                    first_tx,
+                )
+                .await;
+            }));
+        }
+    }
     // Let every subscriber connect (and the first polls land) before the window opens.
     tokio::time::sleep(Duration::from_millis(400)).await;
+    let clients: Vec<(String, Transport)> = h1_labels()
+        .map(|(profile, t)| (client_id(profile, t), t))
+        .chain(h2_labels().map(|(profile, t)| (h2_client_id(profile, t), t)))
+        .collect();
     let mut before = Vec::new();
-    for profile in HeaderProfile::ALL {
-        for t in Transport::ALL {
-            before.push(stats(addr, &client_id(profile, t), t).await?);
-        }
+    for (client, t) in &clients {
+        before.push(stats(addr, client, *t).await?);
     }
 
     let mut publisher = TcpStream::connect(addr).await?;
@@ -265,10 +346,8 @@ pub async fn measure(addr: SocketAddr, plan: Plan) -> Result<Report, Error> {
     let mut after = Vec::new();
     for _ in 0..50 {
         after.clear();
-        for profile in HeaderProfile::ALL {
-            for t in Transport::ALL {
-                after.push(stats(addr, &client_id(profile, t), t).await?);
-            }
+        for (client, t) in &clients {
+            after.push(stats(addr, client, *t).await?);
         }
         let done = after
             .iter()
@@ -283,13 +362,37 @@ pub async fn measure(addr: SocketAddr, plan: Plan) -> Result<Report, Error> {
         s.abort();
     }
 
-    let labels = HeaderProfile::ALL
-        .into_iter()
-        .flat_map(|profile| Transport::ALL.map(move |t| (profile, t)));
-    let rows = labels
+    let h1_count = HeaderProfile::ALL.len() * Transport::ALL.len();
+    let rows: Vec<Row> = h1_labels()
         .zip(before.iter().zip(&after))
         .map(|((profile, transport), (b, a))| row(transport, profile, b, a))
         .collect();
+    let mut http2 = Vec::new();
+    for (((profile, transport), (b, a)), first) in h2_labels()
+        .zip(before[h1_count..].iter().zip(&after[h1_count..]))
+        .zip(firsts)
+    {
+        let row = row(transport, profile, b, a);
+        // The HTTP/1.1 subscriber's heads before the window: every one it sent, each whole.
+        let h1 = parse_snapshot(&before[h1_index(profile, transport)]);
+        #[allow(clippy::cast_precision_loss)]
+        let http1_request_header_bytes = if h1.requests == 0 {
+            0.0
+        } else {
+            h1.request_header_bytes as f64 / h1.requests as f64
+        };
+        #[allow(clippy::cast_precision_loss)]
+        let later_request_header_bytes = (row.delta.requests > 0)
+            .then(|| row.delta.request_header_bytes as f64 / row.delta.requests as f64);
+        http2.push(Http2Row {
+            // No answer: the subscriber failed before its first response, and its row shows
+            // no messages either.
+            first_request_header_bytes: first.await.unwrap_or(0),
+            later_request_header_bytes,
+            http1_request_header_bytes,
+            row,
+        });
+    }
     Ok(Report {
         plan,
         measured_at: SystemTime::now()
@@ -309,16 +412,49 @@ pub async fn measure(addr: SocketAddr, plan: Plan) -> Result<Report, Error> {
             })
             .collect(),
         rows,
+        http2,
+        http1_only: Transport::ALL
+            .into_iter()
+            .filter(|t| !HTTP2_TRANSPORTS.contains(t))
+            .collect(),
     })
+}
+
+/// The HTTP/1.1 subscribers, in the order of the report's rows.
+fn h1_labels() -> impl Iterator<Item = (HeaderProfile, Transport)> {
+    HeaderProfile::ALL
+        .into_iter()
+        .flat_map(|profile| Transport::ALL.map(move |t| (profile, t)))
+}
+
+/// Where `h1_labels` puts a subscriber.
+fn h1_index(profile: HeaderProfile, transport: Transport) -> usize {
+    h1_labels()
+        .position(|label| label == (profile, transport))
+        .unwrap_or(0)
+}
+
+/// The HTTP/2 subscribers, in the order of the report's `http2` rows.
+fn h2_labels() -> impl Iterator<Item = (HeaderProfile, Transport)> {
+    HeaderProfile::ALL
+        .into_iter()
+        .flat_map(|profile| HTTP2_TRANSPORTS.map(move |t| (profile, t)))
+}
+
+fn h2_client_id(profile: HeaderProfile, transport: Transport) -> String {
+    format!("overhead-h2-{}-{transport}", profile.name())
 }
 
 fn client_id(profile: HeaderProfile, transport: Transport) -> String {
     format!("overhead-{}-{transport}", profile.name())
 }
 
+fn parse_snapshot(v: &Value) -> Snapshot {
+    serde_json::from_value::<Snapshot>(v.clone()).unwrap_or_default()
+}
+
 fn row(transport: Transport, headers: HeaderProfile, before: &Value, after: &Value) -> Row {
-    let parse = |v: &Value| serde_json::from_value::<Snapshot>(v.clone()).unwrap_or_default();
-    let delta = parse(after).since(&parse(before));
+    let delta = parse_snapshot(after).since(&parse_snapshot(before));
     // Counts are small (a few thousand bytes), so f64 holds them exactly.
     #[allow(clippy::cast_precision_loss)]
     let per = |n: u64| {
@@ -469,6 +605,75 @@ async fn subscribe(
                 .await?;
             drain(socket).await
         }
+    }
+}
+
+/// A subscriber of one transport over HTTP/2 with prior knowledge, on one connection, reading
+/// until aborted: polls and long polls send each request as a new stream on it. After its first
+/// response head, it reads its first request's header block size off the ledger and sends it to
+/// `first`, before any second request could add to it.
+async fn subscribe_h2(
+    addr: SocketAddr,
+    transport: Transport,
+    client: &str,
+    fields: &[(String, String)],
+    mut cursor: u64,
+    poll_every: Duration,
+    first: oneshot::Sender<u64>,
+) -> Result<(), Error> {
+    let socket = TcpStream::connect(addr).await?;
+    let (mut sender, connection) = h2::client::handshake(socket).await?;
+    // The connection's frames are read and written by this task; it ends with the subscriber.
+    let connection = tokio::spawn(connection);
+    let _stop = AbortOnDrop(connection);
+    let path = transport.path();
+    let mut first = Some(first);
+    loop {
+        let query = match transport {
+            Transport::Poll => format!("since={cursor}&client={client}"),
+            Transport::LongPoll => format!("since={cursor}&timeout=25&client={client}"),
+            _ => format!("client={client}"),
+        };
+        let mut request = http::Request::get(format!("http://{addr}{path}?{query}"));
+        for (name, value) in fields {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        sender = sender.ready().await?;
+        let (response, _) = sender.send_request(request.body(())?, true)?;
+        let mut body = response.await?.into_body();
+        if let Some(first) = first.take() {
+            let snapshot = stats(addr, client, transport).await?;
+            let _ = first.send(field(&snapshot, "request_header_bytes"));
+        }
+        let mut bytes = Vec::new();
+        while let Some(data) = body.data().await {
+            let data: Bytes = data?;
+            // Give the window back at once, as a browser does, so the server never waits on it.
+            let _ = body.flow_control().release_capacity(data.len());
+            if matches!(transport, Transport::Poll | Transport::LongPoll) {
+                bytes.extend_from_slice(&data);
+            }
+        }
+        match transport {
+            Transport::Poll | Transport::LongPoll => {
+                let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                cursor = answer["last_id"].as_u64().unwrap_or(cursor);
+                if transport == Transport::Poll {
+                    tokio::time::sleep(poll_every).await;
+                }
+            }
+            // A stream that ended: the server went away.
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Aborts a task when dropped: the HTTP/2 connection a subscriber drives ends with it.
+struct AbortOnDrop(JoinHandle<Result<(), h2::Error>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -119,3 +119,61 @@ async fn the_readme_and_the_page_state_the_plan() {
     );
     assert!(page.contains(&stated), "/overhead does not say: {stated}");
 }
+
+/// The `http2` row of `transport` measured with `headers`.
+fn h2_row<'a>(report: &'a Value, transport: &str, headers: &str) -> &'a Value {
+    report["http2"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["transport"] == transport && r["headers"] == headers)
+        .unwrap()
+}
+
+/// Over HTTP/2 the polls and streams get rows of their own, every request an HTTP/2 stream
+/// (and none of HTTP/1.1's): HPACK makes a poll's later request heads smaller than its first,
+/// and its first smaller than the HTTP/1.1 head, so a poll costs fewer bytes per message; the
+/// streams deliver the same payload, with DATA frames instead of chunks.
+#[tokio::test]
+async fn http2_rows_show_what_hpack_saves() {
+    let app = spawn_app().await;
+
+    let (status, report) = app.get_json("/api/overhead").await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["http1_only"], json!(["ws", "socketio"]));
+    assert_eq!(report["http2"].as_array().unwrap().len(), 8, "{report}");
+    for headers in ["curl", "browser"] {
+        for transport in ["poll", "longpoll", "stream", "sse"] {
+            let (h1, h2) = (
+                row(&report, transport, headers),
+                h2_row(&report, transport, headers),
+            );
+            let what = format!("{transport} {headers}: {h2}");
+            assert_eq!(h2["delta"]["messages"], 10, "{what}");
+            assert_eq!(
+                h2["payload_per_message"], h1["payload_per_message"],
+                "{what}"
+            );
+            assert_eq!(
+                h2["delta"]["http2_requests"], h2["delta"]["requests"],
+                "{what}"
+            );
+            assert_eq!(h1["delta"]["http2_requests"], 0, "{h1}");
+            let first = h2["first_request_header_bytes"].as_f64().unwrap();
+            let http1 = h2["http1_request_header_bytes"].as_f64().unwrap();
+            assert!(0.0 < first && first < http1, "{what}");
+            if transport.contains("poll") {
+                let later = h2["later_request_header_bytes"].as_f64().unwrap();
+                assert!(later < first, "{what}");
+                if headers == "browser" {
+                    // A browser's long head is mostly fields that repeat: the table keeps them.
+                    assert!(later < first / 2.0, "{what}");
+                }
+                assert!(per_message(h2) < per_message(h1), "{what}; {h1}");
+            } else {
+                assert_eq!(h2["later_request_header_bytes"], Value::Null, "{what}");
+                assert_eq!(h2["requests_per_message"], 0.0, "{what}");
+            }
+        }
+    }
+}
