@@ -19,6 +19,16 @@ use actix_web::http::header::{HOST, ORIGIN};
 use crate::config::Config;
 use crate::error::AppError;
 
+/// The host the request names: its `Host` header, or over HTTP/2, where there is none, the
+/// `:authority` pseudo-header (which actix-http puts in the URI). Without this, HTTP/2 requests
+/// passed the host check unchecked, and a page's own posts were refused as cross-site.
+fn request_host(req: &HttpRequest) -> Option<String> {
+    match req.headers().get(HOST) {
+        Some(host) => Some(String::from_utf8_lossy(host.as_bytes()).into_owned()),
+        None => req.uri().authority().map(|a| a.as_str().to_owned()),
+    }
+}
+
 /// Whether `origin` (`http://host:port`) is a page allowed here: one in `--allowed-origins`, or
 /// by default the server's own (its host:port is the request's `Host`), or, for the API calls that
 /// CORS opens (`also`), one in `--cors-origins`.
@@ -28,11 +38,11 @@ fn permitted(req: &HttpRequest, origin: &str, allowed: &[String], also: &[String
             .any(|a| a.trim().trim_end_matches('/').eq_ignore_ascii_case(origin))
     };
     let own = || {
-        let host = req.headers().get(HOST).and_then(|h| h.to_str().ok());
+        let host = request_host(req);
         let authority = origin
             .strip_prefix("http://")
             .or_else(|| origin.strip_prefix("https://"));
-        matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
+        matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(&h))
     };
     (if allowed.is_empty() {
         own()
@@ -129,10 +139,9 @@ pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
 
 /// Any request: refused (421) when its `Host` names a host this server does not answer to.
 pub fn check_host(req: &HttpRequest, config: &Config) -> Result<(), AppError> {
-    let Some(host) = req.headers().get(HOST) else {
+    let Some(host) = request_host(req) else {
         return Ok(());
     };
-    let host = String::from_utf8_lossy(host.as_bytes());
     if host_allowed(&host, &config.allowed_hosts) {
         Ok(())
     } else {
@@ -170,5 +179,38 @@ mod tests {
         ] {
             assert!(!host_allowed(refused, &allowed), "{refused}");
         }
+    }
+
+    /// Over HTTP/2 there is no `Host` header: the `:authority` (in the URI) is checked instead,
+    /// so a rebound name is refused and a page's own post is its own origin.
+    #[test]
+    fn http2_requests_are_checked_by_their_authority() {
+        use actix_web::http::Version;
+        use actix_web::test::TestRequest;
+        use clap::Parser;
+        let config = Config::parse_from(["transport-lab"]);
+        let h2 = |uri: &str, origin: &str| {
+            TestRequest::post()
+                .version(Version::HTTP_2)
+                .uri(uri)
+                .insert_header((ORIGIN, origin))
+                .to_http_request()
+        };
+        let rebound = h2(
+            "http://evil.example:8080/api/messages",
+            "http://evil.example:8080",
+        );
+        assert!(check_host(&rebound, &config).is_err());
+        let own = h2(
+            "https://127.0.0.1:8443/api/messages",
+            "https://127.0.0.1:8443",
+        );
+        assert!(check_host(&own, &config).is_ok());
+        assert!(check_write(&own, &config).is_ok());
+        let other = h2(
+            "https://127.0.0.1:8443/api/messages",
+            "https://evil.example",
+        );
+        assert!(check_write(&other, &config).is_err());
     }
 }

@@ -278,6 +278,20 @@ struct Index {
     /// The room in the URL (`/?room=math`); the lobby without one, or with one the server would
     /// refuse (the page's script says why).
     room: RoomName,
+    /// The page came over TLS (the TLS port): it says HTTP/2 is in use rather than pointing to it.
+    secure: bool,
+    /// The TLS port, when `--tls-bind` is on: the plain page points there.
+    tls: Option<TlsLink>,
+}
+
+/// The TLS listener as the plain page points to it.
+struct TlsLink {
+    /// `https://host:port/`, with the host the browser used for this page.
+    url: String,
+    /// SHA-256 of the certificate, as the browser's warning page shows it.
+    fingerprint: String,
+    /// Where the certificate is, for `curl --cacert`.
+    cert_path: String,
 }
 
 /// `/class`.
@@ -406,17 +420,41 @@ const LAB_ORDER: [Transport; 5] = [
     Transport::Poll,
 ];
 
-/// `http://host` and `ws://host` as the browser addressed us.
-fn bases(req: &HttpRequest) -> (String, String) {
+/// `http://host` and `ws://host` as the browser addressed us (`https://` and `wss://` on the TLS
+/// port).
+fn bases(req: &HttpRequest, state: &AppState) -> (String, String) {
     let host = req.connection_info().host().to_owned();
-    (format!("http://{host}"), format!("ws://{host}"))
+    if is_secure(req, state) {
+        (format!("https://{host}"), format!("wss://{host}"))
+    } else {
+        (format!("http://{host}"), format!("ws://{host}"))
+    }
 }
 
-pub async fn index(req: HttpRequest) -> Result<HttpResponse, AppError> {
-    let (base, ws_base) = bases(&req);
+/// Whether `req` came to the TLS port. An HTTP/2 request names its scheme (`:scheme https`);
+/// an HTTP/1.1 one does not, so its `Host` port is compared with the TLS port's.
+fn is_secure(req: &HttpRequest, state: &AppState) -> bool {
+    let Some(tls) = &state.tls else {
+        return false;
+    };
+    let info = req.connection_info();
+    info.scheme() == "https" || classroom::split_host(info.host()).1 == Some(tls.addr.port())
+}
+
+pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let (base, ws_base) = bases(&req, &state);
     let room = Params::query(req.query_string())
         .and_then(|p| p.room())
         .unwrap_or_else(|_| RoomName::lobby());
+    let tls = state.tls.as_ref().map(|tls| {
+        let authority = req.connection_info().host().to_owned();
+        let (host, _) = classroom::split_host(&authority);
+        TlsLink {
+            url: format!("https://{host}:{}/", tls.addr.port()),
+            fingerprint: tls.fingerprint.clone(),
+            cert_path: tls.cert_path.display().to_string(),
+        }
+    });
     render(&Index {
         nav: "index",
         lessons: &LESSONS,
@@ -424,6 +462,8 @@ pub async fn index(req: HttpRequest) -> Result<HttpResponse, AppError> {
         base,
         ws_base,
         room,
+        secure: is_secure(&req, &state),
+        tls,
     })
 }
 
@@ -495,7 +535,7 @@ pub async fn transport(
         ))
     })?;
     let lesson = lesson(transport);
-    let (base, ws_base) = bases(&req);
+    let (base, ws_base) = bases(&req, &state);
     render(&TransportPage {
         nav: lesson.slug(),
         lessons: &LESSONS,

@@ -64,6 +64,27 @@
       fmtBytes(s.request_bytes) + ' B ↑, ' + fmtBytes(s.response_bytes) + ' B ↓ (not in the figures above)';
   }
 
+  // Which protocol a transport's requests came over, from the ledger (not guessed from the page's
+  // address): `http2_requests` of `requests` were HTTP/2 streams, the rest HTTP/1.1, and TLS
+  // bytes counted mean the connection was encrypted. `kind`: h2, http/1.1, mixed or '' (no
+  // request yet); `tls`: yes or no.
+  function protocolOf(s, transport) {
+    if (!s || !s.requests) return { kind: '', tls: '', text: 'connection: no request yet' };
+    const h2 = s.http2_requests || 0;
+    const tls = (s.tls_request_bytes || 0) + (s.tls_response_bytes || 0) > 0;
+    const kind = h2 === s.requests ? 'h2' : h2 === 0 ? 'http/1.1' : 'mixed';
+    let text = kind === 'h2' ? 'HTTP/2: ' + (s.requests === 1 ? 'its request was a stream' : 'all ' + s.requests + ' requests were streams') + ' on a shared connection'
+      : kind === 'http/1.1' ? 'HTTP/1.1: ' + (s.requests === 1 ? 'one request' : s.requests + ' requests') + ', a connection each at a time'
+      : 'HTTP/2 for ' + h2 + ' of ' + s.requests + ' requests, HTTP/1.1 for ' + (s.requests - h2);
+    text += tls ? ', over TLS (' + fmtBytes(s.tls_request_bytes + s.tls_response_bytes) + ' B of it so far)' : ', plain TCP (no TLS)';
+    // A WebSocket cannot ride HTTP/2 here (no RFC 8441 in actix): the browser opens an HTTP/1.1
+    // connection for it, even beside an HTTP/2 one.
+    if ((transport === 'ws' || transport === 'socketio') && kind !== 'h2' && tls) {
+      text += '; a WebSocket needs an HTTP/1.1 connection of its own here';
+    }
+    return { kind: kind, tls: tls ? 'yes' : 'no', text: 'connection: ' + text };
+  }
+
   // Reads the ledger snapshot shape of /api/stats into the figures the pages show.
   function figures(s) {
     const total = s.request_bytes + s.response_bytes;
@@ -520,7 +541,7 @@
     Client,
     register: (t, cls) => { CLASSES[t] = cls; },
     DEFAULT_ROOM, ROOM_NAME,
-    newClientId, newest, roomFromUrl, parseCursor, fmtBytes, figures, sendingLine, whenDemoReady, backoff, onLeave,
+    newClientId, newest, roomFromUrl, parseCursor, fmtBytes, figures, protocolOf, sendingLine, whenDemoReady, backoff, onLeave,
     watchQueue, trackedFetch, trackedEventSource, QUEUED_AFTER_MS,
   };
 })();

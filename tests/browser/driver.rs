@@ -118,6 +118,16 @@ impl Driver {
 
     /// A new headless session with its own fresh profile.
     pub async fn session(&self) -> Browser {
+        self.session_with(false).await
+    }
+
+    /// A new session that accepts any certificate (`acceptInsecureCerts`, and Chromium's
+    /// `--ignore-certificate-errors` for its WebSockets too), for the TLS port's self-signed one.
+    pub async fn session_trusting_any_certificate(&self) -> Browser {
+        self.session_with(true).await
+    }
+
+    async fn session_with(&self, insecure: bool) -> Browser {
         let mut caps = Capabilities::new();
         match self.engine {
             Engine::Chromium => {
@@ -126,14 +136,25 @@ impl Driver {
                     std::process::id(),
                     self.child.id()
                 ));
+                let mut args = vec![
+                    "--headless".to_string(),
+                    "--no-sandbox".into(),
+                    "--disable-gpu".into(),
+                    "--disable-dev-shm-usage".into(),
+                    "--disable-background-networking".into(),
+                    "--disable-component-update".into(),
+                    "--disable-sync".into(),
+                    "--no-first-run".into(),
+                    "--disable-quic".into(),
+                    "--window-size=1280,720".into(),
+                    format!("--user-data-dir={}", profile.display()),
+                ];
+                if insecure {
+                    args.push("--ignore-certificate-errors".into());
+                }
                 caps.insert(
                     "goog:chromeOptions".into(),
-                    json!({"binary": self.binary, "args": [
-                        "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                        "--no-first-run", "--disable-quic", "--window-size=1280,720",
-                        format!("--user-data-dir={}", profile.display()),
-                    ]}),
+                    json!({"binary": self.binary, "args": args}),
                 );
                 caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
             }
@@ -154,6 +175,9 @@ impl Driver {
                         }}),
                 );
             }
+        }
+        if insecure {
+            caps.insert("acceptInsecureCerts".into(), json!(true));
         }
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)

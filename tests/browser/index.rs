@@ -38,7 +38,7 @@ async fn ids_of(browser: &Browser, text: &str) -> Vec<Value> {
 }
 
 /// Waits until all six panels show `text`, and returns the id they show it with.
-async fn wait_in_all_panels(browser: &Browser, text: &str) -> u64 {
+pub async fn wait_in_all_panels(browser: &Browser, text: &str) -> u64 {
     for _ in 0..100 {
         let ids = ids_of(browser, text).await;
         if ids.iter().all(Value::is_number) {

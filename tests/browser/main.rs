@@ -14,6 +14,7 @@
 mod cross_site;
 mod driver;
 mod helpers;
+mod https;
 mod index;
 mod lab;
 mod labels;
@@ -51,6 +52,46 @@ async fn chromium_suite() {
 )]
 async fn firefox_suite() {
     suite(Engine::Firefox).await;
+}
+
+/// `/` over the TLS port, in Chromium: HTTP/2 for every panel but the WebSocket, two tabs live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(browser_chromium),
+    ignore = "chromium and chromedriver are not on the PATH: apt-get install chromium chromium-driver"
+)]
+async fn chromium_https() {
+    https_suite(Engine::Chromium).await;
+}
+
+/// The same in Firefox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(browser_firefox),
+    ignore = "firefox-esr and geckodriver are not on the PATH: apt-get install firefox-esr; cargo install geckodriver"
+)]
+async fn firefox_https() {
+    https_suite(Engine::Firefox).await;
+}
+
+/// A session that accepts the TLS port's self-signed certificate, on a server with a TLS port.
+async fn https_suite(engine: Engine) {
+    let _turn = ONE_BROWSER_AT_A_TIME.lock().await;
+    let Some(driver) = driver::Driver::start(engine).await else {
+        return;
+    };
+    let app = https::spawn_tls_app();
+    let browser = driver.session_trusting_any_certificate().await;
+    let lap = Instant::now();
+    let outcome = std::panic::AssertUnwindSafe(https::every_panel_works_over_http2(&browser, &app))
+        .catch_unwind()
+        .await;
+    println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
+    let _ = browser.client.clone().close().await;
+    drop(driver);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
 }
 
 /// The fault lab's steps alone, in Chromium (they run in the full suites too):
