@@ -213,7 +213,8 @@
         ' · reordered ' + c.reorders + (c.notices ? ' · server notices ' + c.notices : '');
       d.classList.toggle('bad', c.gaps + c.dups + c.reorders > 0);
     }
-    stats(s) {
+    // `all`: the snapshot of every transport of the page's client id (for the connection line).
+    stats(s, all) {
       const f = TL.figures(s);
       const set = (k, v, raw) => {
         const dd = this.el.querySelector('[data-stat="' + k + '"]');
@@ -235,7 +236,7 @@
         if (f.total && n) legend.push(k + ' ' + Math.round(100 * n / f.total) + '%');
       });
       this.q('legend').textContent = legend.join(' · ');
-      const proto = TL.protocolOf(s, this.t);
+      const proto = TL.protocolOf(s, this.t, all);
       const line = this.q('protocol');
       if (line.textContent !== proto.text) line.textContent = proto.text;
       line.dataset.protocol = proto.kind;
@@ -263,7 +264,7 @@
 
   function showStats(snap) {
     for (const t of TL.TRANSPORTS) {
-      if (panels[t] && snap.transports[t]) panels[t].stats(snap.transports[t]);
+      if (panels[t] && snap.transports[t]) panels[t].stats(snap.transports[t], snap.transports);
       if (panels[t] && snap.sends) panels[t].sends(snap.sends[t]);
     }
     document.dispatchEvent(new CustomEvent('tl-stats', { detail: snap }));

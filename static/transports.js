@@ -66,17 +66,25 @@
 
   // Which protocol a transport's requests came over, from the ledger (not guessed from the page's
   // address): `http2_requests` of `requests` were HTTP/2 streams, the rest HTTP/1.1, and TLS
-  // bytes counted mean the connection was encrypted. `kind`: h2, http/1.1, mixed or '' (no
-  // request yet); `tls`: yes or no.
-  function protocolOf(s, transport) {
+  // bytes counted mean the connection was encrypted. `all`: the client's snapshots of every
+  // transport. Over HTTP/2 the page's requests share one connection, and the ledger counts its
+  // TLS bytes under the latest request on it, so a long-lived stream may show none of its own:
+  // then any TLS counted under the client's other HTTP/2 requests says the shared connection is
+  // encrypted. `kind`: h2, http/1.1, mixed or '' (no request yet); `tls`: yes or no.
+  function protocolOf(s, transport, all) {
     if (!s || !s.requests) return { kind: '', tls: '', text: 'connection: no request yet' };
     const h2 = s.http2_requests || 0;
-    const tls = (s.tls_request_bytes || 0) + (s.tls_response_bytes || 0) > 0;
+    const tlsOf = (x) => (x.tls_request_bytes || 0) + (x.tls_response_bytes || 0);
+    const own = tlsOf(s);
+    const shared = h2 > 0 && Object.values(all || {}).some((x) => x && x.http2_requests > 0 && tlsOf(x) > 0);
+    const tls = own > 0 || shared;
     const kind = h2 === s.requests ? 'h2' : h2 === 0 ? 'http/1.1' : 'mixed';
     let text = kind === 'h2' ? 'HTTP/2: ' + (s.requests === 1 ? 'its request was a stream' : 'all ' + s.requests + ' requests were streams') + ' on a shared connection'
-      : kind === 'http/1.1' ? 'HTTP/1.1: ' + (s.requests === 1 ? 'one request' : s.requests + ' requests') + ', a connection each at a time'
+      : kind === 'http/1.1' ? 'HTTP/1.1: ' + (s.requests === 1 ? 'one request' : s.requests + ' requests') + ', one at a time per connection'
       : 'HTTP/2 for ' + h2 + ' of ' + s.requests + ' requests, HTTP/1.1 for ' + (s.requests - h2);
-    text += tls ? ', over TLS (' + fmtBytes(s.tls_request_bytes + s.tls_response_bytes) + ' B of it so far)' : ', plain TCP (no TLS)';
+    text += !tls ? ', plain TCP (no TLS)'
+      : own > 0 ? ', over TLS (' + fmtBytes(own) + ' B of TLS so far)'
+      : ', over TLS (its bytes are counted under the latest request on the shared connection)';
     // A WebSocket cannot ride HTTP/2 here (no RFC 8441 in actix): the browser opens an HTTP/1.1
     // connection for it, even beside an HTTP/2 one.
     if ((transport === 'ws' || transport === 'socketio') && kind !== 'h2' && tls) {
