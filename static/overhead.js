@@ -35,6 +35,37 @@
     $('hs-bytes').title = hs.headers;
   }
 
+  // HTTP/1.1 beside HTTP/2 for the chosen header set: the http2 rows measured in the same window.
+  function drawHttp2() {
+    const h2rows = report.http2 || [];
+    const cost = (r) => r.down_per_message + r.up_per_message;
+    const share = (r) => fmt(cost(r) ? 100 * r.header_per_message / cost(r) : null, 0) + ' %';
+    $('h2-table').tBodies[0].replaceChildren(...rows().map((r) => {
+      const h2 = h2rows.find((x) => x.transport === r.transport && x.headers === r.headers);
+      if (!h2) {
+        return tr([NAMES[r.transport], fmt(cost(r), 0), 'HTTP/1.1 only', share(r), '–',
+          fmt(r.requests_per_message, 2), '–', '–', '–']);
+      }
+      return tr([NAMES[r.transport], fmt(cost(r), 0), fmt(cost(h2), 0), share(r), share(h2),
+        fmt(r.requests_per_message, 2) + ' / ' + fmt(h2.requests_per_message, 2),
+        fmt(h2.http1_request_header_bytes, 0) + ' B', h2.first_request_header_bytes + ' B',
+        h2.later_request_header_bytes === null ? 'no later request' : fmt(h2.later_request_header_bytes, 0) + ' B']);
+    }));
+    const pick = (t) => [report.rows.find((x) => x.transport === t && x.headers === headerSet()),
+      h2rows.find((x) => x.transport === t && x.headers === headerSet())];
+    const [poll1, poll2] = pick('poll');
+    const [stream1, stream2] = pick('stream');
+    const set = (k, text) => { document.querySelector('[data-hp="' + k + '"]').textContent = text; };
+    set('set', headerSet() === 'browser' ? 'browser-like' : 'curl-like');
+    if (!poll2 || !stream2) return;
+    set('h1', fmt(poll2.http1_request_header_bytes, 0));
+    set('first', String(poll2.first_request_header_bytes));
+    set('later', fmt(poll2.later_request_header_bytes, 0));
+    set('rpm', fmt(poll1.requests_per_message, 1));
+    set('poll', fmt(cost(poll1), 0) + ' bytes a message over HTTP/1.1, ' + fmt(cost(poll2), 0) + ' over HTTP/2');
+    set('stream', fmt(cost(stream1), 0) + ' bytes a message over HTTP/1.1, ' + fmt(cost(stream2), 0) + ' over HTTP/2');
+  }
+
   function drawChart() {
     const chart = $('ov-chart');
     const rs = rows();
@@ -92,7 +123,7 @@
     return fmt(bps / 1e9, 2) + ' GB/s';
   }
 
-  function redraw() { if (report) { drawTable(); drawChart(); project(); } }
+  function redraw() { if (report) { drawTable(); drawHttp2(); drawChart(); project(); } }
 
   async function live() {
     try {

@@ -209,6 +209,7 @@ async fn suite(engine: Engine) {
         layout::walkthrough_hostile_step_falls_back_to_long_polling(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
         let lap = Instant::now();
+        overhead::http2_beside_http1(&browser, &app).await;
         overhead::the_rate_slider_moves_the_crossover(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
         let lap = Instant::now();
