@@ -324,6 +324,9 @@ struct TransportPage {
     /// The lesson's command with this server's address filled in.
     command: String,
     plan: PlanView,
+    /// This lesson on the TLS port, when `--tls-bind` is on and the page came over plain HTTP:
+    /// there the browser speaks HTTP/2, and the diagram shows streams on one connection.
+    https_url: Option<String>,
 }
 
 /// `/overhead`.
@@ -441,19 +444,22 @@ fn is_secure(req: &HttpRequest, state: &AppState) -> bool {
     info.scheme() == "https" || classroom::split_host(info.host()).1 == Some(tls.addr.port())
 }
 
+/// `path` on the TLS port, with the host the browser used for this page.
+fn tls_url(req: &HttpRequest, port: u16, path: &str) -> String {
+    let authority = req.connection_info().host().to_owned();
+    let (host, _) = classroom::split_host(&authority);
+    format!("https://{host}:{port}{path}")
+}
+
 pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     let (base, ws_base) = bases(&req, &state);
     let room = Params::query(req.query_string())
         .and_then(|p| p.room())
         .unwrap_or_else(|_| RoomName::lobby());
-    let tls = state.tls.as_ref().map(|tls| {
-        let authority = req.connection_info().host().to_owned();
-        let (host, _) = classroom::split_host(&authority);
-        TlsLink {
-            url: format!("https://{host}:{}/", tls.addr.port()),
-            fingerprint: tls.fingerprint.clone(),
-            cert_path: tls.cert_path.display().to_string(),
-        }
+    let tls = state.tls.as_ref().map(|tls| TlsLink {
+        url: tls_url(&req, tls.addr.port(), "/"),
+        fingerprint: tls.fingerprint.clone(),
+        cert_path: tls.cert_path.display().to_string(),
     });
     render(&Index {
         nav: "index",
@@ -546,6 +552,17 @@ pub async fn transport(
             .replace("{ws}", &ws_base)
             .replace("{cursor}", &newest_cursor(&state)),
         plan: PlanView::new(),
+        https_url: state
+            .tls
+            .as_ref()
+            .filter(|_| !is_secure(&req, &state))
+            .map(|tls| {
+                tls_url(
+                    &req,
+                    tls.addr.port(),
+                    &format!("/transports/{}", lesson.slug()),
+                )
+            }),
     })
 }
 

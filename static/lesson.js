@@ -36,11 +36,19 @@
     // The tap marks CR and LF with the symbols ␍ ␊, which many fonts lack: shown as \r \n.
     const bytes = (nl < 0 ? '' : data.slice(nl + 1)).replace(/␍/g, '\\r').replace(/␊/g, '\\n');
     const up = title.startsWith('→');
-    if (/request head/.test(title) && up) document.getElementById('req-head').textContent = bytes;
+    // Over HTTP/2 (the page opened on the TLS port) a record is a frame of one stream: HEADERS
+    // (the decoded header list, as HPACK sent it) or DATA.
+    const h2 = title.match(/HTTP\/2 (HEADERS|DATA), stream (\d+)/);
+    if (h2 && h2[1] === 'HEADERS') document.getElementById(up ? 'req-head' : 'resp-head').textContent = title + '\n' + bytes;
+    else if (/request head/.test(title) && up) document.getElementById('req-head').textContent = bytes;
     else if (/response head/.test(title)) document.getElementById('resp-head').textContent = bytes;
-    else if (/body|frame/.test(title)) document.getElementById('body').textContent = title + '\n' + bytes;
+    else if (/body|frame|DATA/.test(title)) document.getElementById('body').textContent = title + '\n' + bytes;
     const t = (performance.now() - started) / 1000;
-    if (dance) dance.record(arrows, title, bytes, up, t);
+    if (h2) {
+      // The stream id goes in its own column; the label keeps what the frame carried.
+      const label = title.replace(/^[→←]\s*/, '').replace(/ HTTP\/2 /, ' ').replace(/, stream \d+/, '');
+      arrows.push({ up: up, label: label, title: title, t: t, stream: Number(h2[2]) });
+    } else if (dance) dance.record(arrows, title, bytes, up, t);
     else arrows.push({ up: up, label: title.replace(/^[→←]\s*/, ''), t: t });
     while (arrows.length > maxArrows) arrows.shift();
     draw();
@@ -60,16 +68,34 @@
     return el;
   }
 
+  // Over HTTP/2 the diagram says so: every arrow is a frame of a stream, all on one connection.
+  let http2Caption = false;
+  function captionHttp2(streams) {
+    document.body.dataset.http2Streams = String(streams.size);
+    if (http2Caption) return;
+    http2Caption = true;
+    document.getElementById('seq-caption').textContent = 'Newest at the bottom. HTTP/2: every arrow is a frame ' +
+      '(HEADERS: the head, HPACK-compressed; DATA: body bytes) of a stream, and all the streams share one ' +
+      'connection; the stream id is on the right (odd: opened by the browser, one per request). The last ' +
+      maxArrows + ' frames.';
+  }
+
   function draw() {
     const W = 600, top = 34, gap = 26, left = 70, right = 530;
     const H = top + Math.max(1, arrows.length) * gap + 10;
     svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
     svg.replaceChildren();
+    const streams = new Set(arrows.filter((a) => a.stream).map((a) => a.stream));
     svg.append(
       svgEl('text', { x: left, y: 18, 'text-anchor': 'middle', class: 'actor' }, 'browser'),
       svgEl('text', { x: right, y: 18, 'text-anchor': 'middle', class: 'actor' }, 'server'),
       svgEl('line', { x1: left, y1: 24, x2: left, y2: H, class: 'life' }),
       svgEl('line', { x1: right, y1: 24, x2: right, y2: H, class: 'life' }));
+    if (streams.size) {
+      captionHttp2(streams);
+      svg.append(svgEl('text', { x: (left + right) / 2, y: 18, 'text-anchor': 'middle', class: 'time', 'data-role': 'connection' },
+        'one HTTP/2 connection · ' + streams.size + (streams.size === 1 ? ' stream' : ' streams') + ' shown'));
+    }
     arrows.forEach((a, i) => {
       const y = top + i * gap + 12;
       const cls = 'arrow ' + (a.up ? 'up' : 'down') + (a.ws ? ' ws' : '');
@@ -80,8 +106,9 @@
         svgEl('polygon', { points: x2 + ',' + y + ' ' + (x2 + tip) + ',' + (y - 4) + ' ' + (x2 + tip) + ',' + (y + 4), class: cls }),
         label(a.label, (left + right) / 2, y - 4, right - left - 16, a.title),
         svgEl('text', { x: 4, y: y + 4, class: 'time' }, a.t.toFixed(1) + ' s'));
-      // Which carrier, where a transport has two.
-      if (dance) svg.append(svgEl('text', { x: right + 6, y: y + 4, class: 'time' }, a.ws ? 'WS' : 'HTTP'));
+      // Which carrier, where a transport has two; over HTTP/2 which stream.
+      if (a.stream) svg.append(svgEl('text', { x: right + 6, y: y + 4, class: 'time stream' }, 'stream ' + a.stream));
+      else if (dance) svg.append(svgEl('text', { x: right + 6, y: y + 4, class: 'time' }, a.ws ? 'WS' : 'HTTP'));
     });
   }
 

@@ -162,3 +162,69 @@ pub async fn every_panel_works_over_http2(browser: &Browser, app: &TlsApp) {
     let errors = browser.console_errors().await;
     assert!(errors.is_empty(), "console errors over https: {errors:?}");
 }
+
+/// The short-poll lesson over `https://…`: its sequence diagram draws HTTP/2 frames, each arrow
+/// with its stream id, several streams on the one connection, and the request head pane shows
+/// the decoded header list (pseudo-headers and all) rather than an HTTP/1.1 head.
+pub async fn the_lesson_diagram_shows_streams(browser: &Browser, app: &TlsApp) {
+    println!("step: a lesson over https draws HTTP/2 streams on one connection");
+    browser
+        .open(&format!("{}/transports/poll", app.base), 20)
+        .await;
+    // The poll lesson asks every 2 s: each poll is a new stream.
+    browser
+        .wait_for(
+            "three streams on the diagram",
+            "return Number(document.body.dataset.http2Streams || 0) >= 3;",
+            20,
+        )
+        .await;
+    let seen = browser
+        .js("const s = document.getElementById('seq'); \
+             return [s.querySelector('[data-role=connection]').textContent, \
+                     [...s.querySelectorAll('text.stream')].map(t => t.textContent), \
+                     document.getElementById('req-head').textContent, \
+                     document.getElementById('seq-caption').textContent, \
+                     !!document.getElementById('https-link')];")
+        .await;
+    assert!(
+        seen[0]
+            .as_str()
+            .unwrap()
+            .starts_with("one HTTP/2 connection"),
+        "{seen}"
+    );
+    let ids: Vec<u64> = seen[1]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            t.as_str()
+                .unwrap()
+                .trim_start_matches("stream ")
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    // Streams the browser opens have odd ids, new ones higher.
+    assert!(ids.iter().all(|id| id % 2 == 1), "{seen}");
+    assert!(ids.first() < ids.last(), "{seen}");
+    let head = seen[2].as_str().unwrap();
+    assert!(
+        head.contains("HTTP/2 HEADERS") && head.contains(":path: /api/poll?"),
+        "{seen}"
+    );
+    assert!(
+        seen[3]
+            .as_str()
+            .unwrap()
+            .starts_with("Newest at the bottom. HTTP/2"),
+        "{seen}"
+    );
+    assert_eq!(seen[4], false, "no link to https on the https page");
+    let errors = browser.console_errors().await;
+    assert!(
+        errors.is_empty(),
+        "console errors on the lesson over https: {errors:?}"
+    );
+}

@@ -54,7 +54,8 @@ async fn firefox_suite() {
     suite(Engine::Firefox).await;
 }
 
-/// `/` over the TLS port, in Chromium: HTTP/2 for every panel but the WebSocket, two tabs live.
+/// `/` over the TLS port, in Chromium: HTTP/2 for every panel but the WebSocket, two tabs live;
+/// a lesson's diagram over HTTP/2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(
     not(browser_chromium),
@@ -83,9 +84,12 @@ async fn https_suite(engine: Engine) {
     let app = https::spawn_tls_app();
     let browser = driver.session_trusting_any_certificate().await;
     let lap = Instant::now();
-    let outcome = std::panic::AssertUnwindSafe(https::every_panel_works_over_http2(&browser, &app))
-        .catch_unwind()
-        .await;
+    let outcome = std::panic::AssertUnwindSafe(async {
+        https::every_panel_works_over_http2(&browser, &app).await;
+        https::the_lesson_diagram_shows_streams(&browser, &app).await;
+    })
+    .catch_unwind()
+    .await;
     println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
     let _ = browser.client.clone().close().await;
     drop(driver);
