@@ -239,6 +239,7 @@
       const proto = TL.protocolOf(s, this.t, all);
       const line = this.q('protocol');
       if (line.textContent !== proto.text) line.textContent = proto.text;
+      line.title = proto.detail;
       line.dataset.protocol = proto.kind;
       line.dataset.tls = proto.tls;
       line.dataset.requests = String(s.requests);
