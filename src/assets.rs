@@ -13,6 +13,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("transports.js", JS, include_str!("../static/transports.js")),
     ("socketio.js", JS, include_str!("../static/socketio.js")),
     ("demo.js", JS, include_str!("../static/demo.js")),
+    ("protocol.js", JS, include_str!("../static/protocol.js")),
     ("lesson.js", JS, include_str!("../static/lesson.js")),
     ("dance.js", JS, include_str!("../static/dance.js")),
     ("overhead.js", JS, include_str!("../static/overhead.js")),

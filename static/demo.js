@@ -236,14 +236,8 @@
         if (f.total && n) legend.push(k + ' ' + Math.round(100 * n / f.total) + '%');
       });
       this.q('legend').textContent = legend.join(' · ');
-      const proto = TL.protocolOf(s, this.t, all);
-      const line = this.q('protocol');
-      if (line.textContent !== proto.text) line.textContent = proto.text;
-      line.title = proto.detail;
-      line.dataset.protocol = proto.kind;
-      line.dataset.tls = proto.tls;
-      line.dataset.requests = String(s.requests);
-      line.dataset.http2Requests = String(s.http2_requests || 0);
+      // The connection line: `/` loads protocol.js for it; the walkthrough does not show it.
+      if (window.TLProtocol) TLProtocol.show(this.el, s, all);
       if (this.lastTotal !== null) this.samples.push(Math.max(0, f.total - this.lastTotal));
       this.lastTotal = f.total;
       if (this.samples.length > SPARK_POINTS) this.samples.shift();

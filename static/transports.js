@@ -64,35 +64,6 @@
       fmtBytes(s.request_bytes) + ' B ↑, ' + fmtBytes(s.response_bytes) + ' B ↓ (not in the figures above)';
   }
 
-  // Which protocol a transport's requests came over, from the ledger (not guessed from the page's
-  // address): `http2_requests` of `requests` were HTTP/2 streams, the rest HTTP/1.1, and TLS
-  // bytes counted mean the connection was encrypted. `all`: the client's snapshots of every
-  // transport. Over HTTP/2 the page's requests share one connection, and the ledger counts its
-  // TLS bytes under the latest request on it, so a long-lived stream may show none of its own:
-  // then any TLS counted under the client's other HTTP/2 requests says the shared connection is
-  // encrypted. `kind`: h2, http/1.1, mixed or '' (no request yet); `tls`: yes or no.
-  function protocolOf(s, transport, all) {
-    if (!s || !s.requests) return { kind: '', tls: '', text: 'connection: no request yet', detail: '' };
-    const h2 = s.http2_requests || 0;
-    const tlsOf = (x) => (x.tls_request_bytes || 0) + (x.tls_response_bytes || 0);
-    const own = tlsOf(s);
-    const shared = h2 > 0 && Object.values(all || {}).some((x) => x && x.http2_requests > 0 && tlsOf(x) > 0);
-    const tls = own > 0 || shared;
-    const kind = h2 === s.requests ? 'h2' : h2 === 0 ? 'http/1.1' : 'mixed';
-    const n = (k, one, many) => k + ' ' + (k === 1 ? one : many);
-    let text = kind === 'h2' ? 'HTTP/2, ' + n(s.requests, 'stream', 'streams') + ' on the shared connection'
-      : kind === 'http/1.1' ? 'HTTP/1.1, ' + n(s.requests, 'request', 'requests')
-      : 'HTTP/2 for ' + h2 + ', HTTP/1.1 for ' + (s.requests - h2) + ' of ' + s.requests + ' requests';
-    text += tls ? ' · TLS' : ' · plain TCP';
-    // A WebSocket cannot ride HTTP/2 here (no RFC 8441 in actix): the browser opens an HTTP/1.1
-    // connection for it, even beside an HTTP/2 one.
-    if ((transport === 'ws' || transport === 'socketio') && kind !== 'h2' && tls) text += ' (WebSocket: HTTP/1.1 only here)';
-    const detail = !tls ? 'no TLS bytes counted: an unencrypted connection'
-      : own > 0 ? fmtBytes(own) + ' bytes of TLS records and handshake counted under this transport so far'
-      : 'TLS: the shared connection\'s TLS bytes are counted under its latest request, here another transport\'s';
-    return { kind: kind, tls: tls ? 'yes' : 'no', text: 'connection: ' + text, detail: detail };
-  }
-
   // Reads the ledger snapshot shape of /api/stats into the figures the pages show.
   function figures(s) {
     const total = s.request_bytes + s.response_bytes;
@@ -549,7 +520,7 @@
     Client,
     register: (t, cls) => { CLASSES[t] = cls; },
     DEFAULT_ROOM, ROOM_NAME,
-    newClientId, newest, roomFromUrl, parseCursor, fmtBytes, figures, protocolOf, sendingLine, whenDemoReady, backoff, onLeave,
+    newClientId, newest, roomFromUrl, parseCursor, fmtBytes, figures, sendingLine, whenDemoReady, backoff, onLeave,
     watchQueue, trackedFetch, trackedEventSource, QUEUED_AFTER_MS,
   };
 })();
