@@ -280,6 +280,10 @@ struct Index {
     room: RoomName,
     /// The page came over TLS (the TLS port): it says HTTP/2 is in use rather than pointing to it.
     secure: bool,
+    /// `curl` and `websocat` as the page's commands call them: trusting the self-signed
+    /// certificate when the page came over TLS, so they work when pasted.
+    curl: String,
+    websocat: String,
     /// The TLS port, when `--tls-bind` is on: the plain page points there.
     tls: Option<TlsLink>,
 }
@@ -444,6 +448,30 @@ fn is_secure(req: &HttpRequest, state: &AppState) -> bool {
     info.scheme() == "https" || classroom::split_host(info.host()).1 == Some(tls.addr.port())
 }
 
+/// How the page's commands call `curl` and `websocat`: on the TLS port with the self-signed
+/// certificate, trusting it (`--cacert` its file; websocat has no such flag, so `-k`); a
+/// certificate of one's own (`--tls-cert`) is taken to be trusted already.
+fn clients(req: &HttpRequest, state: &AppState) -> (String, String) {
+    match &state.tls {
+        Some(tls) if is_secure(req, state) && state.config.tls_cert.is_none() => (
+            format!("curl --cacert {}", tls.cert_path.display()),
+            "websocat -k".to_owned(),
+        ),
+        _ => ("curl".to_owned(), "websocat".to_owned()),
+    }
+}
+
+/// A lesson's command, its `curl` or `websocat` called as [`clients`] says.
+fn with_clients(command: &str, (curl, websocat): (String, String)) -> String {
+    if let Some(rest) = command.strip_prefix("curl ") {
+        format!("{curl} {rest}")
+    } else if let Some(rest) = command.strip_prefix("websocat ") {
+        format!("{websocat} {rest}")
+    } else {
+        command.to_owned()
+    }
+}
+
 /// `path` on the TLS port, with the host the browser used for this page.
 fn tls_url(req: &HttpRequest, port: u16, path: &str) -> String {
     let authority = req.connection_info().host().to_owned();
@@ -469,6 +497,8 @@ pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         ws_base,
         room,
         secure: is_secure(&req, &state),
+        curl: clients(&req, &state).0,
+        websocat: clients(&req, &state).1,
         tls,
     })
 }
@@ -546,8 +576,7 @@ pub async fn transport(
         nav: lesson.slug(),
         lessons: &LESSONS,
         lesson,
-        command: lesson
-            .command
+        command: with_clients(lesson.command, clients(&req, &state))
             .replace("{base}", &base)
             .replace("{ws}", &ws_base)
             .replace("{cursor}", &newest_cursor(&state)),

@@ -165,7 +165,8 @@ pub async fn every_panel_works_over_http2(browser: &Browser, app: &TlsApp) {
 
 /// The short-poll lesson over `https://…`: its sequence diagram draws HTTP/2 frames, each arrow
 /// with its stream id, several streams on the one connection, and the request head pane shows
-/// the decoded header list (pseudo-headers and all) rather than an HTTP/1.1 head.
+/// the decoded header list (pseudo-headers and all) rather than an HTTP/1.1 head; its curl
+/// command trusts the certificate and works as pasted.
 pub async fn the_lesson_diagram_shows_streams(browser: &Browser, app: &TlsApp) {
     println!("step: a lesson over https draws HTTP/2 streams on one connection");
     browser
@@ -222,6 +223,19 @@ pub async fn the_lesson_diagram_shows_streams(browser: &Browser, app: &TlsApp) {
         "{seen}"
     );
     assert_eq!(seen[4], false, "no link to https on the https page");
+    // The lesson's command works when pasted: curl trusts the self-signed certificate.
+    let command = browser
+        .js("return document.getElementById('command').textContent;")
+        .await;
+    let command = command.as_str().unwrap();
+    assert!(command.starts_with("curl --cacert "), "{command}");
+    let out = std::process::Command::new("sh")
+        .args(["-c", command])
+        .output()
+        .expect("sh runs");
+    let answer: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{command}: {e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(answer["messages"].is_array(), "{command}: {answer}");
     let errors = browser.console_errors().await;
     assert!(
         errors.is_empty(),
