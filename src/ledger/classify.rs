@@ -152,6 +152,16 @@ impl BodyClassifier {
                     let take = end.map_or(rest.len(), |i| i + 1);
                     let (piece, after) = rest.split_at(take);
                     rest = after;
+                    // A whole line in this write (the usual case: one event per write) is read
+                    // where it lies; only a line split across writes is gathered in `line`.
+                    if end.is_some()
+                        && !self.overflowed
+                        && self.line.is_empty()
+                        && piece.len() <= MAX_LINE
+                    {
+                        self.line_done(&piece[..piece.len() - 1], tally);
+                        continue;
+                    }
                     if self.overflowed {
                         tally.add(Kind::Other, piece.len());
                     } else {

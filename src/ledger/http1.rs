@@ -181,26 +181,46 @@ impl PartialHead {
     }
 }
 
-/// Header lines of a head whose first line is the request or status line, as (lower-case name,
-/// trimmed value). `lines` ends a line at `\n` and drops a `\r` before it, as httparse does.
-fn headers(head: &str) -> impl Iterator<Item = (String, &str)> {
+/// Header lines of a head whose first line is the request or status line, as (trimmed name,
+/// trimmed value); names are compared without case. `lines` ends a line at `\n` and drops a `\r`
+/// before it, as httparse does.
+fn headers(head: &str) -> impl Iterator<Item = (&str, &str)> {
     head.lines()
         .skip(1)
         .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim()))
+        .map(|(name, value)| (name.trim(), value.trim()))
 }
 
 impl Target {
+    /// The whole tally in one pass over the counters (one clock read: see `Target::each`),
+    /// touching nothing when it is empty, as the separate adds did.
     pub(super) fn apply(&self, direction: Direction, tally: &Tally) {
-        for kind in Kind::ALL {
-            self.add_bytes(direction, kind, tally.get(kind));
+        if tally.bytes.iter().all(|&n| n == 0) && tally.messages == 0 && tally.empty_responses == 0
+        {
+            return;
         }
-        for _ in 0..tally.messages {
-            self.add_message();
-        }
-        for _ in 0..tally.empty_responses {
-            self.add_empty_response();
-        }
+        self.each(|c| {
+            for kind in Kind::ALL {
+                let n = tally.get(kind);
+                if n > 0 {
+                    c.add_bytes(direction, kind, n);
+                }
+            }
+            for _ in 0..tally.messages {
+                c.add_message();
+            }
+            for _ in 0..tally.empty_responses {
+                c.add_empty_response();
+            }
+        });
+    }
+}
+
+/// A head for the tap, redacted only when someone taps (every request's head passes here, and
+/// redacting is a copy).
+fn tap_head(target: &Option<Target>, head: &[u8], title: impl FnOnce(&'static str) -> String) {
+    if target.as_ref().is_some_and(|t| t.tap().is_some()) {
+        tap(target, title, &redact_head(head));
     }
 }
 
@@ -476,10 +496,10 @@ impl Conversation {
         let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
         let (mut content_length, mut chunked) = (0u64, false);
         for (name, value) in headers(text) {
-            match name.as_str() {
-                "content-length" => content_length = value.parse().unwrap_or(0),
-                "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
-                _ => {}
+            if name.eq_ignore_ascii_case("content-length") {
+                content_length = value.parse().unwrap_or(0);
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = value.to_ascii_lowercase().contains("chunked");
             }
         }
         let target = request_target(&self.ledger, path, query);
@@ -496,11 +516,9 @@ impl Conversation {
                 self.opened = Some(target.clone());
             }
         }
-        tap(
-            &target,
-            |t| format!("→ {t} request head ({} bytes)", head.len()),
-            &redact_head(&head),
-        );
+        tap_head(&target, &head, |t| {
+            format!("→ {t} request head ({} bytes)", head.len())
+        });
         self.exchanges.push_back(Exchange {
             target: target.clone(),
             is_head: method == "HEAD",
@@ -533,11 +551,12 @@ impl Conversation {
             .unwrap_or(0);
         let (mut content_length, mut chunked, mut content_type) = (None, false, String::new());
         for (name, value) in headers(&text) {
-            match name.as_str() {
-                "content-length" => content_length = value.parse::<u64>().ok(),
-                "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
-                "content-type" => content_type = value.to_ascii_lowercase(),
-                _ => {}
+            if name.eq_ignore_ascii_case("content-length") {
+                content_length = value.parse::<u64>().ok();
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = value.to_ascii_lowercase().contains("chunked");
+            } else if name.eq_ignore_ascii_case("content-type") {
+                content_type = value.to_ascii_lowercase();
             }
         }
         // 100 Continue and friends come before the final response to the same request.
@@ -550,11 +569,9 @@ impl Conversation {
                 .map_or((None, false), |e| (e.target, e.is_head))
         };
         count(&target, Direction::Down, Kind::Header, head.len());
-        tap(
-            &target,
-            |t| format!("← {t} response head ({} bytes)", head.len()),
-            &redact_head(&head),
-        );
+        tap_head(&target, &head, |t| {
+            format!("← {t} response head ({} bytes)", head.len())
+        });
 
         if status == 101 {
             self.read = ReadState::WebSocket {
@@ -656,16 +673,14 @@ fn websocket_frame(direction: Direction, frame: &Frame, target: &Option<Target>)
                 target.add_bytes(direction, Kind::Framing, frame.header_len);
                 target.add_bytes(direction, Kind::Other, frame.payload_len);
             }
-            EnginePacket::Chat { envelope, message } => {
-                target.add_bytes(direction, Kind::Framing, frame.header_len + envelope);
-                target.add_bytes(direction, Kind::Payload, frame.payload_len - envelope);
-                if message && direction == Direction::Down {
-                    target.add_message();
-                }
-            }
+            EnginePacket::Chat { envelope, message } => target.add_frame(
+                direction,
+                frame.header_len + envelope,
+                (Kind::Payload, frame.payload_len - envelope),
+                message && direction == Direction::Down,
+            ),
         }
     } else {
-        target.add_bytes(direction, Kind::Framing, frame.header_len);
         let message = direction == Direction::Down
             && frame.opcode == 0x1
             && classify::is_message(&frame.preview);
@@ -674,10 +689,12 @@ fn websocket_frame(direction: Direction, frame: &Frame, target: &Option<Target>)
         } else {
             Kind::Other
         };
-        target.add_bytes(direction, kind, frame.payload_len);
-        if message {
-            target.add_message();
-        }
+        target.add_frame(
+            direction,
+            frame.header_len,
+            (kind, frame.payload_len),
+            message,
+        );
     }
     if let Some(tap) = target.tap() {
         let arrow = if direction == Direction::Up {

@@ -39,9 +39,16 @@ impl Frame {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooLarge(pub u64);
 
+/// Longest frame header: 2 bytes, an 8-byte extended length, a 4-byte masking key.
+const MAX_HEADER: usize = 14;
+
 #[derive(Debug)]
 pub struct FrameParser {
-    header: Vec<u8>,
+    /// The header read so far, in place: it is at most [`MAX_HEADER`] bytes, and a `Vec` here
+    /// cost a push per header byte on every frame the server writes.
+    header: [u8; MAX_HEADER],
+    /// How much of `header` is filled.
+    header_len: usize,
     current: Option<(Frame, [u8; 4], u64)>,
     /// Longest payload a header may declare.
     limit: u64,
@@ -57,7 +64,8 @@ impl FrameParser {
     /// A parser that refuses frames declaring more than `limit` payload bytes.
     pub fn with_limit(limit: u64) -> Self {
         Self {
-            header: Vec::new(),
+            header: [0; MAX_HEADER],
+            header_len: 0,
             current: None,
             limit,
         }
@@ -69,10 +77,12 @@ impl FrameParser {
         while !input.is_empty() {
             match &mut self.current {
                 None => {
-                    self.header.push(input[0]);
+                    // header_complete() asks for no more than MAX_HEADER bytes, so this fits.
+                    self.header[self.header_len] = input[0];
+                    self.header_len += 1;
                     input = &input[1..];
                     if let Some(frame) = self.header_complete() {
-                        self.header.clear();
+                        self.header_len = 0;
                         if frame.0.payload_len > self.limit {
                             return Err(TooLarge(frame.0.payload_len));
                         }
@@ -89,14 +99,22 @@ impl FrameParser {
                         .len()
                         .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
                     let offset = frame.payload_len - *remaining;
-                    for (i, &b) in input[..take].iter().enumerate() {
-                        let at = offset as usize + i;
-                        if at >= PREVIEW {
-                            break;
+                    // The part of this input still inside the preview, copied in one go (a push
+                    // per byte was the WebSocket fan-out's hottest line in the ledger).
+                    let kept = (PREVIEW as u64).saturating_sub(offset).min(take as u64) as usize;
+                    if kept > 0 {
+                        let bytes = &input[..kept];
+                        if frame.masked {
+                            let start = offset as usize;
+                            frame.preview.extend(
+                                bytes
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, b)| b ^ mask[(start + i) % 4]),
+                            );
+                        } else {
+                            frame.preview.extend_from_slice(bytes);
                         }
-                        frame
-                            .preview
-                            .push(if frame.masked { b ^ mask[at % 4] } else { b });
                     }
                     input = &input[take..];
                     *remaining -= take as u64;
@@ -113,7 +131,7 @@ impl FrameParser {
 
     /// The frame and masking key, once the header buffer holds a whole header.
     fn header_complete(&self) -> Option<(Frame, [u8; 4])> {
-        let h = &self.header;
+        let h = &self.header[..self.header_len];
         if h.len() < 2 {
             return None;
         }
@@ -144,7 +162,8 @@ impl FrameParser {
                 masked,
                 header_len: need as u64,
                 payload_len,
-                preview: Vec::new(),
+                // Room for the whole preview at once, so it is filled without regrowing.
+                preview: Vec::with_capacity(payload_len.min(PREVIEW as u64) as usize),
             },
             mask,
         ))
