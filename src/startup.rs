@@ -128,7 +128,10 @@ impl Application {
                         Ok(permit) => permit,
                         Err(refusal) => {
                             tracing::debug!(?peer, %refusal, "connection refused");
-                            refuse(&mut io, &refusal).await;
+                            // Boxed: this future is a state of every connection's task,
+                            // and its 4 KiB read sink would otherwise be part of each
+                            // (twice: see "Where the bytes of an idle connection go").
+                            Box::pin(refuse(&mut io, &refusal)).await;
                             return Err(DispatchError::Io(std::io::Error::other(
                                 refusal.to_string(),
                             )));
