@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 
 use clap::Parser;
+#[cfg(not(feature = "system-allocator"))]
 use tikv_jemallocator::Jemalloc;
 use tracing_subscriber::EnvFilter;
 use transport_lab::config::Config;
@@ -13,6 +14,7 @@ use transport_lab::startup::Application;
 /// held a full write buffer, say) glibc keeps much of the freed memory in its arenas for good,
 /// while jemalloc's decay gives it back to the system within seconds (measured in the README's
 /// limits: 79 MiB under the burst, 14 MiB 15 s after it; glibc stayed at 35 MiB).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: Jemalloc = Jemalloc;
 
