@@ -36,6 +36,9 @@ pub enum Command {
     /// The standard suite: every transport at 100 and 1000 clients, 40-byte payload, 200 msg/s,
     /// 2000 messages; writes a Markdown table with the machine it ran on.
     Bench(BenchArgs),
+    /// The cost curve: every transport at 100, 1000, 5000 and 10000 subscribers (`--sizes`),
+    /// server CPU per delivery, RSS per connection, p50/p99; a Markdown table and an SVG chart.
+    Curve(CurveArgs),
 }
 
 /// The order `--transport all` runs the six in: of the web platform's five, the cheapest
@@ -267,6 +270,59 @@ pub struct Http2Args {
     pub h2_streams_per_conn: u64,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct CurveArgs {
+    /// Base URL of the server under test.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+
+    /// Server process to sample (needed for the CPU and memory columns).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+
+    /// Subscriber counts to run at (each at most 20000); small ones for tests and CI.
+    #[arg(long, value_delimiter = ',', default_values_t = [100u64, 1000, 5000, 10000],
+          value_parser = clap::value_parser!(u64).range(1..=MAX_CLIENTS))]
+    pub sizes: Vec<u64>,
+
+    /// Which transport(s) to drive at each size.
+    #[arg(long, value_enum, default_value_t = TransportArg::All)]
+    pub transport: TransportArg,
+
+    /// Deliveries per second to aim for at every size: each size publishes at this divided by
+    /// its subscribers (1,000 x 200/s and 10,000 x 20/s are the same work), at most --rate.
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub deliveries_per_second: u64,
+
+    /// Highest publish rate, messages per second (the small sizes' rate).
+    #[arg(long, default_value_t = 200.0, value_parser = parse_rate)]
+    pub rate: f64,
+
+    /// Seconds of publishing at each size (messages = rate x seconds, at least 5).
+    #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
+    pub publish_s: f64,
+
+    /// Where to write the Markdown table (it is also printed).
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+
+    /// Where to write the chart (SVG).
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+
+    /// Also write the full JSON of every run.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+
+    /// Allow targets other than loopback.
+    #[arg(long)]
+    pub allow_remote: bool,
+
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
 /// `--headers`: the protocol's header sets by name. A parser rather than a `ValueEnum`, because
 /// the type is the protocol crate's, which does not depend on clap.
 fn header_profiles() -> impl TypedValueParser<Value = HeaderProfile> {
@@ -332,6 +388,12 @@ mod tests {
             panic!("bench not parsed")
         };
         assert_eq!(b.clients, [100, 1000]);
+        let cli = Cli::try_parse_from(["loadtest", "curve", "--sizes", "2,3"]).unwrap();
+        let Some(Command::Curve(c)) = cli.command else {
+            panic!("curve not parsed")
+        };
+        assert_eq!((c.sizes, c.rate, c.publish_s), (vec![2, 3], 200.0, 5.0));
+        assert!(Cli::try_parse_from(["loadtest", "curve", "--sizes", "20001"]).is_err());
         assert_eq!(TransportArg::All.transports().len(), Transport::COUNT);
     }
 

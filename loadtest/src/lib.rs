@@ -36,6 +36,7 @@
 pub mod bench;
 pub mod cli;
 pub mod clients;
+pub mod curve;
 pub mod http1;
 pub mod http2;
 pub mod latency;

@@ -25,6 +25,12 @@ fn main() -> ExitCode {
 
 fn real_main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
+    let most_clients = match &cli.command {
+        Some(Command::Bench(args)) => args.clients.iter().copied().max().unwrap_or(0),
+        Some(Command::Curve(args)) => args.sizes.iter().copied().max().unwrap_or(0),
+        None => cli.run.clients,
+    };
+    loadtest::sysinfo::check_open_files(most_clients).map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -57,6 +63,29 @@ fn real_main() -> anyhow::Result<ExitCode> {
                 }
                 if let (Some(path), Some(last)) = (&args.report, reports.last()) {
                     report::html::write(last, path)?;
+                    eprintln!("wrote {}", path.display());
+                }
+                Ok(status(reports.iter()))
+            }
+            Some(Command::Curve(args)) => {
+                let reports = loadtest::curve::curve(&args, stop).await?;
+                let command = std::env::args().collect::<Vec<_>>().join(" ");
+                let md = loadtest::curve::markdown(&reports, &command);
+                println!("{md}");
+                if let Some(path) = &args.markdown {
+                    std::fs::write(path, &md)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!("wrote {}", path.display());
+                }
+                if let Some(path) = &args.svg {
+                    std::fs::write(path, loadtest::curve::svg(&reports)?)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!("wrote {}", path.display());
+                }
+                if let Some(path) = &args.json {
+                    let json = serde_json::to_string_pretty(&reports)?;
+                    std::fs::write(path, json + "\n")
+                        .with_context(|| format!("writing {}", path.display()))?;
                     eprintln!("wrote {}", path.display());
                 }
                 Ok(status(reports.iter()))

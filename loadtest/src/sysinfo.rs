@@ -127,6 +127,41 @@ fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// This process's soft limit on open files (`ulimit -n`), from `/proc/self/limits`; `None` when
+/// unlimited or not on Linux.
+pub fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Files a run of `clients` subscribers needs besides them: publishers, the setup connection,
+/// stdio, the runtime's own descriptors.
+pub const OPEN_FILES_SLACK: u64 = 64;
+
+/// Refuses to start a run that would run out of open files halfway (every client is a socket),
+/// with the fix, instead of letting connects fail with `Too many open files` (EMFILE).
+pub fn check_open_files(clients: u64) -> Result<(), String> {
+    let needed = clients + OPEN_FILES_SLACK;
+    match open_files_limit() {
+        Some(limit) if limit < needed => Err(format!(
+            "{clients} clients need about {needed} open files, but `ulimit -n` is {limit} here: \
+             raise it first (`ulimit -n {}`, up to the hard limit `ulimit -Hn`), and start the \
+             server with as many (and `--max-connections` above the clients)",
+            needed.next_power_of_two().max(4096)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A hint for an error that is the open-files limit (EMFILE, `os error 24`).
+pub fn emfile_hint(error: &str) -> Option<&'static str> {
+    (error.contains("os error 24") || error.contains("Too many open files")).then_some(
+        "out of open files (EMFILE): raise `ulimit -n` for the loadtest and the server, \
+         and the server's --max-connections",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +184,18 @@ mod tests {
         let m = MachineInfo::collect();
         assert!(m.cores >= 1);
         assert!(m.one_line().contains("cores"));
+    }
+
+    /// The open-files check passes small runs and names the fix for ones over the limit.
+    #[test]
+    fn open_files_check() {
+        let Some(limit) = open_files_limit() else {
+            return; // unlimited, or not Linux: nothing to check
+        };
+        assert!(check_open_files(1).is_ok());
+        let refused = check_open_files(limit).unwrap_err();
+        assert!(refused.contains("ulimit -n"), "{refused}");
+        assert!(emfile_hint("connect: Too many open files (os error 24)").is_some());
+        assert!(emfile_hint("connection refused").is_none());
     }
 }

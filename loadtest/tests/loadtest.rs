@@ -1053,3 +1053,49 @@ fn http2_names_its_transports() {
         ]
     );
 }
+
+/// `loadtest curve --sizes 2,3`: one run per size, every point delivered in full, and the table
+/// and the chart name each transport at each size (the figures themselves are the benchmark's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_cost_curve() {
+    let (url, shutdown) = spawn_server(&[]);
+    let cli = Cli::try_parse_from([
+        "loadtest",
+        "curve",
+        "--quiet",
+        "--url",
+        &url,
+        "--sizes",
+        "2,3",
+        "--transport",
+        "sse",
+        "--rate",
+        "100",
+        "--publish-s",
+        "0.05",
+    ])
+    .unwrap();
+    let Some(loadtest::cli::Command::Curve(curve_args)) = cli.command else {
+        panic!("curve not parsed")
+    };
+    let reports = loadtest::curve::curve(&curve_args, CancellationToken::new())
+        .await
+        .unwrap();
+    let points: Vec<(u64, u64)> = reports
+        .iter()
+        .flat_map(|r| &r.transports)
+        .map(|t| (t.clients, t.sequence.delivered))
+        .collect();
+    assert_eq!(points, [(2, 10), (3, 15)]);
+    let md = loadtest::curve::markdown(&reports, "loadtest curve");
+    for (size, delivered) in [(2, "10/10"), (3, "15/15")] {
+        let row = md
+            .lines()
+            .find(|l| l.starts_with(&format!("| sse | {size} | ")))
+            .unwrap_or_else(|| panic!("no row for {size}: {md}"));
+        assert!(row.contains(&format!("| {delivered} | 0 |")), "{row}");
+    }
+    let svg = loadtest::curve::svg(&reports).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("sse"), "{svg}");
+    shutdown.shutdown().await;
+}

@@ -157,6 +157,13 @@ pub fn render(report: &RunReport) -> String {
                 t.missed_by_gap,
                 t.first_error.as_deref().unwrap_or("none")
             );
+            if let Some(hint) = t
+                .first_error
+                .as_deref()
+                .and_then(crate::sysinfo::emfile_hint)
+            {
+                let _ = writeln!(out, "! {}: {hint}", t.transport.name());
+            }
         }
         if t.publish_lag_max_us > 100_000 {
             let _ = writeln!(
