@@ -460,3 +460,154 @@ async fn poll_as(addr: SocketAddr, client: &str) {
         String::from_utf8_lossy(&answer)
     );
 }
+
+/// Idle streaming connections cost bounded memory: 2,000 of each streaming kind (SSE, HTTP
+/// streaming, held long polls, WebSockets), each counted under its own `client=` as the loadtest's
+/// are, after one message has reached every one of them, grow the server's RSS by less than a
+/// bound per kind (20 KiB per connection for the streams, 28 KiB for held polls and sockets). A
+/// bound that catches a regression (a buffer or a state made per connection); what they cost is
+/// measured in the README's idle-memory table (`loadtest/scripts/idle-memory.sh`), not here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_streaming_connections_cost_bounded_memory() {
+    const CONNECTIONS: usize = 2000;
+    // Measured (KiB per connection, release / debug build): SSE and streaming 14.8 / 15.4,
+    // long polls 24.0 / 24.4 (each held request keeps its head, and actix sizes the header map
+    // generously), WebSockets 21.0 / 21.7 (the socket loop's task and actix-ws's 32-slot
+    // channel). The bounds leave room for noise but not for a lost saving such as the 7 KiB
+    // refusal future every connection used to carry.
+    const BOUNDS_KIB: [(&str, u64); 4] =
+        [("sse", 20), ("stream", 20), ("longpoll", 28), ("ws", 28)];
+    let soft_limit = open_files_limit();
+    assert!(
+        soft_limit >= 2 * CONNECTIONS as u64 + 256,
+        "this test holds {CONNECTIONS} sockets and the server as many: raise `ulimit -n` \
+         (now {soft_limit}) to at least {}",
+        2 * CONNECTIONS + 256
+    );
+    for (kind, bound_kib) in BOUNDS_KIB {
+        let server = Server::start(&["--heartbeat", "60", "--max-connections", "5000"]);
+        let addr = server.addr;
+        // Warm up (workers, the lobby, the allocator's first pages) before the baseline.
+        let warm = hold_idle(addr, kind, "warm", 50).await;
+        publish(addr, 1, 1, "warm-up").await;
+        let warm = receive_all(warm, "warm-up", kind, addr).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let baseline = server.rss_kib();
+
+        let held = hold_idle(addr, kind, "idle", CONNECTIONS).await;
+        publish(addr, 1, 1, "to-all-of-them").await;
+        let held = receive_all(held, "to-all-of-them", kind, addr).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let after = server.rss_kib();
+
+        let per_connection = after.saturating_sub(baseline) * 1024 / CONNECTIONS as u64;
+        eprintln!(
+            "{kind}: RSS {baseline} KiB -> {after} KiB, {per_connection} bytes per idle connection"
+        );
+        assert!(
+            per_connection < bound_kib * 1024,
+            "{kind}: {per_connection} bytes per idle connection, over {bound_kib} KiB"
+        );
+        drop((warm, held));
+    }
+}
+
+/// The soft limit on open files, from /proc (no unsafe `getrlimit` in this crate).
+fn open_files_limit() -> u64 {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    line.split_whitespace().nth(3).unwrap().parse().unwrap()
+}
+
+/// `count` subscribers of `kind` in the lobby, each named `{name}-{i}`, opened 100 at a time;
+/// streams have read their first bytes (the subscription is live), long polls are held.
+async fn hold_idle(addr: SocketAddr, kind: &str, name: &str, count: usize) -> Vec<TcpStream> {
+    // Long polls wait after the newest message, so they are held, not answered at once.
+    let newest: Value = reqwest::get(format!("http://{addr}/api/poll?since=0"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let since = newest["cursor"].as_str().unwrap().to_owned();
+    let since = since.as_str();
+    let mut held = Vec::with_capacity(count);
+    for batch in (0..count).collect::<Vec<_>>().chunks(100) {
+        let opened = batch.iter().map(|i| async move {
+            let path = match kind {
+                "longpoll" => format!("/api/longpoll?timeout=60&since={since}&client={name}-{i}"),
+                _ => format!("/api/{kind}?client={name}-{i}"),
+            };
+            let mut socket = open(addr, &path, kind == "ws").await;
+            if kind != "longpoll" {
+                let mut first = [0u8; 1024];
+                assert!(socket.read(&mut first).await.unwrap() > 0);
+            }
+            socket
+        });
+        held.extend(futures_util::future::join_all(opened).await);
+    }
+    if kind == "longpoll" {
+        // Held, not answered: nothing to read; give the server a moment to take them all.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    held
+}
+
+/// Reads each socket until `text` has arrived; long polls, answered, are held again (since the
+/// message), as a long-polling client would be.
+async fn receive_all(
+    held: Vec<TcpStream>,
+    text: &str,
+    kind: &str,
+    addr: SocketAddr,
+) -> Vec<TcpStream> {
+    let mut out = Vec::with_capacity(held.len());
+    let mut held = held.into_iter();
+    loop {
+        let batch: Vec<TcpStream> = held.by_ref().take(100).collect();
+        if batch.is_empty() {
+            break out;
+        }
+        let received = batch.into_iter().map(|mut socket| async move {
+            let mut seen = Vec::new();
+            let mut chunk = [0u8; 4096];
+            // A long poll's answer ends with its `gap` field, after the cursor we need.
+            let done = |seen: &[u8]| {
+                let has = |needle: &[u8]| seen.windows(needle.len()).any(|w| w == needle);
+                has(text.as_bytes()) && (kind != "longpoll" || has(b"\"gap\":"))
+            };
+            while !done(&seen) {
+                let n = tokio::time::timeout(Duration::from_secs(20), socket.read(&mut chunk))
+                    .await
+                    .expect("the message arrives")
+                    .unwrap();
+                assert!(n > 0, "{kind}: closed before the message");
+                seen.extend_from_slice(&chunk[..n]);
+            }
+            if kind == "longpoll" {
+                let cursor = String::from_utf8_lossy(&seen);
+                let since = cursor
+                    .split("\"cursor\":\"")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .unwrap()
+                    .to_owned();
+                socket
+                    .write_all(
+                        format!(
+                            "GET /api/longpoll?timeout=60&since={since} HTTP/1.1\r\nHost: {addr}\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    )
+                    .await
+                    .unwrap();
+            }
+            socket
+        });
+        out.extend(futures_util::future::join_all(received).await);
+    }
+}
