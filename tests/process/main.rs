@@ -470,11 +470,11 @@ async fn poll_as(addr: SocketAddr, client: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_streaming_connections_cost_bounded_memory() {
     const CONNECTIONS: usize = 2000;
-    // Measured (KiB per connection, release / debug build): SSE and streaming 14.8 / 15.4,
-    // long polls 24.0 / 24.4 (each held request keeps its head, and actix sizes the header map
-    // generously), WebSockets 21.0 / 21.7 (the socket loop's task and actix-ws's 32-slot
-    // channel). The bounds leave room for noise but not for a lost saving such as the 7 KiB
-    // refusal future every connection used to carry.
+    // Measured before HTTP/2 (KiB per connection, release / debug build): SSE and streaming
+    // 14.8 / 15.4, long polls 24.0 / 24.4 (each held request keeps its head, and actix sizes the
+    // header map generously), WebSockets 21.0 / 21.7 (the socket loop's task and actix-ws's
+    // 32-slot channel); about 2 KiB more each since. The bounds leave room for noise but not
+    // for a lost saving such as the 7 KiB refusal future every connection used to carry.
     const BOUNDS_KIB: [(&str, u64); 4] =
         [("sse", 20), ("stream", 20), ("longpoll", 28), ("ws", 28)];
     let soft_limit = open_files_limit();
