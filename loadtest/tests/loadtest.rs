@@ -992,11 +992,15 @@ async fn http2_delivers_over_shared_connections(transport: Transport) {
     // each connection, and a poll answer written after its client had reset the stream.
     const GOAWAY: u64 = 17;
     let polled = matches!(transport, Transport::Poll | Transport::LongPoll);
+    // A poll the loadtest counts as sent may be queued on its connection as the phase ends and
+    // closes it, and never reach the wire (no bytes counted for it on either side): one per
+    // connection at most.
     let agrees = |seen: &[u64]| {
         seen.iter()
             .zip(&expected)
             .all(|(seen, (field, n))| match *field {
                 "response_bytes" => n <= seen && (polled || *seen <= n + GOAWAY * connections),
+                "requests" | "http2_requests" if polled => seen <= n && *seen + connections >= *n,
                 _ => seen == n,
             })
     };
