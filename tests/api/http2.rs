@@ -695,28 +695,53 @@ async fn rapid_reset_gets_goaway() {
 
 /// A SETTINGS flood from a client that never reads: every SETTINGS frame needs an ACK, and a
 /// server that queued ACKs without bound would grow with the flood. h2 sends each ACK before it
-/// reads the next frame, so once the client's receive buffer is full the server stops reading,
-/// the flood stops at the client's own send buffer, and the stall timeout ends the connection.
+/// reads the next frame, so once the ACKs fill the socket buffers the server stops reading: the
+/// flood stops at the client's own send buffer, and the stall timeout ends the connection. (The
+/// client's receive buffer is made small so the ACKs fill the buffers soon, whatever the
+/// machine's defaults.)
 #[tokio::test]
 async fn a_settings_flood_stops_at_the_socket_and_ends() {
     let app = spawn_app_with(&["--stall-timeout", "1"]).await;
-    let mut socket = hostile(&app, &[]).await;
-    // SETTINGS_MAX_CONCURRENT_STREAMS = 100, 1,000 at a time, up to a million (15 MB).
-    let batch: Vec<u8> = std::iter::repeat_n(frame(SETTINGS, 0, 0, &[0, 3, 0, 0, 0, 100]), 1000)
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(16 * 1024).unwrap();
+    let mut socket = socket.connect(app.addr).await.unwrap();
+    socket.write_all(PREFACE).await.unwrap();
+    // Empty SETTINGS frames, 1,000 (9 KB) at a time: each asks for an ACK as long as itself.
+    let batch: Vec<u8> = std::iter::repeat_n(frame(SETTINGS, 0, 0, &[]), 1000)
         .flatten()
         .collect();
-    let (total, mut written) = (1_000_000 / 1000, 0);
-    let flood = tokio::time::timeout(3 * WAIT, async {
-        for _ in 0..total {
-            socket.write_all(&batch).await?;
-            written += 1;
+    // Up to 20,000 batches (180 MB), each given 2 s: a write that waits that long is a server
+    // that stopped reading; one that fails, a server that ended the connection.
+    let mut taken = 0;
+    let stopped = loop {
+        if taken == 20_000 {
+            break "never";
         }
-        Ok::<_, std::io::Error>(())
+        match tokio::time::timeout(
+            2 * std::time::Duration::from_secs(1),
+            socket.write_all(&batch),
+        )
+        .await
+        {
+            Ok(Ok(())) => taken += 1,
+            Ok(Err(_)) => break "ended",
+            Err(_) => break "stopped reading",
+        }
+    };
+    assert_ne!(stopped, "never", "the server read all {taken} batches");
+    // Then the stall timeout (1 s) ends the connection: a write fails (the server's close, with
+    // the flood unread, is a reset).
+    let ended = tokio::time::timeout(3 * WAIT, async {
+        loop {
+            if socket.write_all(&batch).await.is_err() {
+                return;
+            }
+        }
     })
     .await;
     assert!(
-        matches!(flood, Ok(Err(_))),
-        "the server ends the connection before the flood is through ({written} of {total} batches taken): {flood:?}"
+        ended.is_ok(),
+        "the server ends the connection ({stopped} after {taken} batches)"
     );
     still_healthy(&app).await;
 }
