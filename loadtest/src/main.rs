@@ -51,15 +51,10 @@ fn real_main() -> anyhow::Result<ExitCode> {
                 let md = loadtest::bench::markdown(&reports, &command);
                 println!("{md}");
                 if let Some(path) = &args.markdown {
-                    std::fs::write(path, &md)
-                        .with_context(|| format!("writing {}", path.display()))?;
-                    eprintln!("wrote {}", path.display());
+                    write_out(path, &md)?;
                 }
                 if let Some(path) = &args.json {
-                    let json = serde_json::to_string_pretty(&reports)?;
-                    std::fs::write(path, json + "\n")
-                        .with_context(|| format!("writing {}", path.display()))?;
-                    eprintln!("wrote {}", path.display());
+                    write_out(path, serde_json::to_string_pretty(&reports)? + "\n")?;
                 }
                 if let (Some(path), Some(last)) = (&args.report, reports.last()) {
                     report::html::write(last, path)?;
@@ -73,20 +68,13 @@ fn real_main() -> anyhow::Result<ExitCode> {
                 let md = loadtest::curve::markdown(&reports, &command);
                 println!("{md}");
                 if let Some(path) = &args.markdown {
-                    std::fs::write(path, &md)
-                        .with_context(|| format!("writing {}", path.display()))?;
-                    eprintln!("wrote {}", path.display());
+                    write_out(path, &md)?;
                 }
                 if let Some(path) = &args.svg {
-                    std::fs::write(path, loadtest::curve::svg(&reports)?)
-                        .with_context(|| format!("writing {}", path.display()))?;
-                    eprintln!("wrote {}", path.display());
+                    write_out(path, loadtest::curve::svg(&reports)?)?;
                 }
                 if let Some(path) = &args.json {
-                    let json = serde_json::to_string_pretty(&reports)?;
-                    std::fs::write(path, json + "\n")
-                        .with_context(|| format!("writing {}", path.display()))?;
-                    eprintln!("wrote {}", path.display());
+                    write_out(path, serde_json::to_string_pretty(&reports)? + "\n")?;
                 }
                 Ok(status(reports.iter()))
             }
@@ -107,6 +95,13 @@ fn real_main() -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+/// Writes one of the run's files, and says where it went (so it can be found without guessing).
+fn write_out(path: &std::path::Path, contents: impl AsRef<[u8]>) -> anyhow::Result<()> {
+    std::fs::write(path, contents).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
 }
 
 fn status<'a>(mut reports: impl Iterator<Item = &'a RunReport>) -> ExitCode {

@@ -568,11 +568,11 @@ fn get_block(authority: &str, path: &str) -> Vec<u8> {
     .concat()
 }
 
-/// Reads frames until the server closes the connection (or `WAIT` passes): each as (type, flags,
-/// stream, payload).
+/// Reads frames until the server closes the connection, which it must within `WAIT`: each as
+/// (type, flags, stream, payload).
 async fn frames_until_close(socket: &mut TcpStream) -> Vec<(u8, u8, u32, Vec<u8>)> {
     let mut bytes = Vec::new();
-    let _ = tokio::time::timeout(WAIT, async {
+    let closed = tokio::time::timeout(WAIT, async {
         let mut buf = [0u8; 16384];
         loop {
             match socket.read(&mut buf).await {
@@ -582,6 +582,7 @@ async fn frames_until_close(socket: &mut TcpStream) -> Vec<(u8, u8, u32, Vec<u8>
         }
     })
     .await;
+    assert!(closed.is_ok(), "the server ends the connection");
     let mut frames = Vec::new();
     let mut rest = &bytes[..];
     while rest.len() >= 9 {
@@ -744,7 +745,8 @@ async fn a_settings_flood_stops_at_the_socket_and_ends() {
 }
 
 /// A preface that goes wrong after its first twelve bytes: the connection is HTTP/2 by then, and
-/// h2 refuses it (GOAWAY PROTOCOL_ERROR, or a close); nothing else is affected.
+/// h2 refuses it: the connection ends (after a GOAWAY PROTOCOL_ERROR, if any); nothing else is
+/// affected.
 #[tokio::test]
 async fn a_bad_preface_is_refused() {
     let app = spawn_app().await;
