@@ -98,7 +98,8 @@ pub enum Health {
 pub struct Counts {
     /// Messages this server published into Redis.
     pub published: u64,
-    /// Messages this server heard announced (its own included).
+    /// Messages this server heard announced (its own included), for rooms it has open or not:
+    /// every server hears every message, the cost of one channel for all rooms.
     pub heard: u64,
     /// Reads of a room's Stream: loads and catch-ups after a missed message or an outage.
     pub reads: u64,
@@ -114,6 +115,9 @@ pub struct Counts {
 pub struct WireCount {
     pub to_redis: u64,
     pub from_redis: u64,
+    /// Of those, the connections' set-up.
+    pub setup_to_redis: u64,
+    pub setup_from_redis: u64,
 }
 
 impl WireCount {
@@ -121,7 +125,19 @@ impl WireCount {
         Self {
             to_redis: wire.to_redis.load(Relaxed),
             from_redis: wire.from_redis.load(Relaxed),
+            setup_to_redis: wire.setup_to_redis.load(Relaxed),
+            setup_from_redis: wire.setup_from_redis.load(Relaxed),
         }
+    }
+
+    /// Bytes to Redis after set-up.
+    pub fn to_redis_after_setup(&self) -> u64 {
+        self.to_redis - self.setup_to_redis
+    }
+
+    /// Bytes from Redis after set-up.
+    pub fn from_redis_after_setup(&self) -> u64 {
+        self.from_redis - self.setup_from_redis
     }
 }
 
@@ -253,7 +269,7 @@ impl Backplane {
     }
 
     /// What `/api/stats` says of the bus: this server, its link, what the link has cost.
-    /// `per_message`: the averages over the server's life (connection set-up included) of what
+    /// `per_message`: the averages over the server's life (connection set-up left out) of what
     /// one publish costs on the publishing server and one announcement on every server.
     pub fn report(&self) -> serde_json::Value {
         let counts = self.counts();
@@ -273,9 +289,9 @@ impl Backplane {
             "other_nodes": self.other_nodes().iter().map(|n| n.to_string()).collect::<Vec<_>>(),
             "counts": counts,
             "per_message": {
-                "publish_to_redis": per(counts.publish.to_redis, counts.published),
-                "publish_from_redis": per(counts.publish.from_redis, counts.published),
-                "announcement_from_redis": per(counts.announcements.from_redis, counts.heard),
+                "publish_to_redis": per(counts.publish.to_redis_after_setup(), counts.published),
+                "publish_from_redis": per(counts.publish.from_redis_after_setup(), counts.published),
+                "announcement_from_redis": per(counts.announcements.from_redis_after_setup(), counts.heard),
             },
         })
     }
@@ -429,8 +445,11 @@ impl Backplane {
     async fn session(&self, bus: &Bus) -> Result<(), BusDown> {
         let publisher = self.connect_command(Role::Publish).await?;
         let control = self.connect_command(Role::Control).await?;
+        let wire = &self.inner.announcement_wire;
+        let before = wire.now();
         let mut pubsub = self.connect_pubsub().await?;
         self.timed(pubsub.subscribe(scripts::CHANNEL)).await?;
+        wire.set_up_since(before);
         *lock(&self.inner.publisher) = Some(publisher);
         *lock(&self.inner.control) = Some(control);
         // Subscribed first, read second: nothing published in between can be missed.
@@ -469,6 +488,9 @@ impl Backplane {
             );
             return Ok(());
         };
+        if let Announcement::Message { .. } = announcement {
+            self.inner.heard.fetch_add(1, Relaxed);
+        }
         let Some(room) = bus.find(announcement.room()).filter(Room::is_loaded) else {
             return Ok(());
         };
@@ -482,7 +504,6 @@ impl Backplane {
                 text,
                 ..
             } => {
-                self.inner.heard.fetch_add(1, Relaxed);
                 let except = (!except.is_empty()).then(|| MemberKey::from(except));
                 let message = Arc::new(Message::encode(
                     &epoch,
@@ -553,6 +574,7 @@ impl Backplane {
             Role::Publish => &self.inner.publish_wire,
             Role::Control => &self.inner.control_wire,
         };
+        let before = wire.now();
         let stream = self.connect_tcp(wire).await?;
         let (conn, driver) = self
             .timed(MultiplexedConnection::new_with_config(
@@ -562,6 +584,7 @@ impl Backplane {
             ))
             .await?;
         tokio::spawn(driver);
+        wire.set_up_since(before);
         Ok(conn)
     }
 

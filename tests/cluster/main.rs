@@ -331,3 +331,171 @@ where
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// The backplane's bytes are counted on its sockets, to the byte: one publish costs the
+/// publishing server exactly one `EVALSHA` up and its `{epoch, id}` reply down, and every server
+/// exactly one pub/sub message, as RESP encodes them (computed here independently of the server).
+#[tokio::test]
+async fn the_backplane_is_counted_to_the_byte() {
+    let Some(redis) = require_redis() else { return };
+    let a = Node::start(&redis, "a", &[]);
+    let b = Node::start(&redis, "b", &[]);
+    let room = "bytes";
+    // The first publish loads the script into Redis (EVALSHA, NOSCRIPT, SCRIPT LOAD, EVALSHA).
+    let (status, _) = post(&a.url(), room, "warm up").await;
+    assert_eq!(status, 201);
+    wait_until(|| heard(b.url()), 1).await;
+    let (before_a, before_b) = (backplane(&a.url()).await, backplane(&b.url()).await);
+
+    let text = "exact, to the byte";
+    let sent: Value = reqwest::Client::new()
+        .post(format!("{}/api/messages?room={room}", a.url()))
+        .json(&serde_json::json!({"user": "ada", "text": text}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, ts) = (sent["id"].as_u64().unwrap(), sent["ts"].as_u64().unwrap());
+    wait_until(|| heard(b.url()), 2).await;
+    wait_until(|| heard(a.url()), 2).await;
+    let (after_a, after_b) = (backplane(&a.url()).await, backplane(&b.url()).await);
+    let (_, polled) = get(&format!("{}/api/poll?room={room}&since=0", b.url())).await;
+    let cursor = polled["cursor"].as_str().unwrap();
+    let epoch = cursor.split_once('-').unwrap().0;
+
+    let delta = |after: &Value, before: &Value, connection: &str, direction: &str| {
+        after["counts"][connection][direction].as_u64().unwrap()
+            - before["counts"][connection][direction].as_u64().unwrap()
+    };
+    let keys = [
+        format!("tl:{{{room}}}:epoch"),
+        format!("tl:{{{room}}}:seq"),
+        format!("tl:{{{room}}}:log"),
+    ];
+    let (id_text, ts_text) = (id.to_string(), ts.to_string());
+    let call = resp(&[
+        b"EVALSHA",
+        &[b'0'; 40], // the script's SHA-1: 40 hex digits
+        b"3",
+        keys[0].as_bytes(),
+        keys[1].as_bytes(),
+        keys[2].as_bytes(),
+        b"newone", // the epoch the room would get if it had none: 6 characters
+        b"1000",   // --history
+        ts_text.as_bytes(),
+        b"",
+        b"ada",
+        text.as_bytes(),
+        room.as_bytes(),
+    ]);
+    let reply = format!("*2\r\n${}\r\n{epoch}\r\n:{id}\r\n", epoch.len()).len() as u64;
+    let payload = format!("m\n{room}\n{epoch}\n{id_text}\n{ts_text}\n\nada\n{text}");
+    let announcement = resp(&[b"message", b"tl:bus", payload.as_bytes()]);
+
+    assert_eq!(delta(&after_a, &before_a, "publish", "to_redis"), call);
+    assert_eq!(delta(&after_a, &before_a, "publish", "from_redis"), reply);
+    for (after, before) in [(&after_a, &before_a), (&after_b, &before_b)] {
+        assert_eq!(
+            delta(after, before, "announcements", "from_redis"),
+            announcement
+        );
+        assert_eq!(delta(after, before, "announcements", "to_redis"), 0);
+    }
+    assert_eq!(
+        delta(&after_b, &before_b, "publish", "to_redis"),
+        0,
+        "b published nothing"
+    );
+    assert_eq!(after_a["node"], "a");
+    // Each server names the others it hears beating (once a second).
+    wait_until(
+        || async { backplane(&a.url()).await["other_nodes"].clone() },
+        serde_json::json!(["b"]),
+    )
+    .await;
+
+    // `/overhead` shows the same counts in its "what scale-out adds" row.
+    let page = reqwest::get(format!("{}/overhead", b.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("What scale-out adds per message"));
+    let wire = &after_b["counts"]["announcements"];
+    let average = (wire["from_redis"].as_u64().unwrap()
+        - wire["setup_from_redis"].as_u64().unwrap()) as f64
+        / 2.0;
+    assert!(
+        page.contains(&format!("{average:.1}</td><td>2 messages heard")),
+        "{average:.1} in {page}"
+    );
+
+    let metrics = reqwest::get(format!("{}/metrics", a.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = format!(
+        "transport_lab_backplane_bytes_total{{node=\"a\",connection=\"publish\",direction=\"to_redis\"}} {}",
+        after_a["counts"]["publish"]["to_redis"]
+    );
+    assert!(metrics.contains(&line), "{line} in\n{metrics}");
+}
+
+/// RESP's encoding of a command (or a pub/sub message): an array of bulk strings.
+fn resp(parts: &[&[u8]]) -> u64 {
+    let head = format!("*{}\r\n", parts.len()).len();
+    let body: usize = parts
+        .iter()
+        .map(|p| format!("${}\r\n", p.len()).len() + p.len() + 2)
+        .sum();
+    (head + body) as u64
+}
+
+/// The `backplane` object of a server's `/api/stats`.
+async fn backplane(url: &str) -> Value {
+    let (_, stats) = get(&format!("{url}/api/stats")).await;
+    stats["backplane"].clone()
+}
+
+/// Messages a server heard announced.
+async fn heard(url: String) -> u64 {
+    backplane(&url).await["counts"]["heard"].as_u64().unwrap()
+}
+
+/// A server that cannot reach Redis starts anyway, says why on `/healthz`, and refuses to open
+/// rooms or store messages with 503 rather than serve a log it cannot know; a bad `--bus` is
+/// refused at start with a clear message.
+#[tokio::test]
+async fn without_redis_the_server_says_so() {
+    let Some(redis) = require_redis() else { return };
+    let gone = redis.url();
+    drop(redis);
+    let (url, _child) = services::start_unconnected(&gone);
+    let health = wait_for_health(&url, "degraded").await;
+    assert!(
+        health["reason"].as_str().unwrap().contains("Redis"),
+        "{health}"
+    );
+    for path in ["/api/poll?since=0", "/api/longpoll?since=0&timeout=1"] {
+        let (status, body) = get(&format!("{url}{path}")).await;
+        assert_eq!(status, 503, "{path}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("Redis"), "{body}");
+    }
+    let (status, body) = post(&url, "lobby", "into the void").await;
+    assert_eq!(status, 503, "{body}");
+
+    for bad in ["redis:/nope", "postgres://x", "redis://host:notaport"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_transport-lab"))
+            .args(["--bind", "127.0.0.1:0", "--bus", bad])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "--bus {bad} is refused");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--bus"), "{stderr}");
+    }
+}

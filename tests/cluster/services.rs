@@ -189,3 +189,27 @@ impl Drop for Node {
         self.kill();
     }
 }
+
+/// Starts the binary with `--bus` naming a Redis that is not there; returns its URL as soon as
+/// it listens (it never logs that the bus is connected).
+pub fn start_unconnected(bus: &str) -> (String, Node) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_transport-lab"))
+        .args(["--bind", "127.0.0.1:0", "--workers", "1", "--bus", bus])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.find("listening on http://")
+                .map(|at| line[at + "listening on http://".len()..].trim().to_owned())
+        })
+        .expect("the server listens without Redis");
+    std::thread::spawn(move || for _ in lines {});
+    (format!("http://{addr}"), Node { child, addr })
+}
