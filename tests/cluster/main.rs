@@ -299,7 +299,11 @@ async fn get(url: &str) -> (u16, Value) {
 async fn wait_for_health(url: &str, want: &str) -> Value {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let (_, health) = get(&format!("{url}/healthz")).await;
+        // Refused while a server is still starting: that is "not yet", not a failure.
+        let health = match reqwest::get(format!("{url}/healthz")).await {
+            Ok(response) => response.json().await.unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        };
         if health["status"] == want {
             return health;
         }
@@ -498,4 +502,58 @@ async fn without_redis_the_server_says_so() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("--bus"), "{stderr}");
     }
+}
+
+/// The README's two-server recipe, run as written: its two `cargo run` lines (as the built
+/// binary) and its `curl` lines, with the test's free ports in place of 6379, 8080 and 8081.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_two_server_recipe_works_as_written() {
+    let Some(redis) = require_redis() else { return };
+    let readme = include_str!("../../README.md");
+    let start = readme.find("## Beyond one machine").expect("the section");
+    let block = readme[start..]
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the recipe");
+    let (a_port, b_port) = (services::free_port(), services::free_port());
+    let local = |line: &str| {
+        line.replace("6379", &redis.port.to_string())
+            .replace("8080", &a_port.to_string())
+            .replace("8081", &b_port.to_string())
+            .replace(
+                "cargo run --release --",
+                &format!("exec {}", env!("CARGO_BIN_EXE_transport-lab")),
+            )
+    };
+    let mut servers = Vec::new();
+    let mut outputs = Vec::new();
+    for line in block.lines().filter(|l| !l.trim().is_empty()) {
+        if line.starts_with("redis-server") {
+            continue; // the test's own, on its free port
+        }
+        let line = local(line);
+        if line.starts_with("exec ") {
+            servers.push(services::Background::bash(&line));
+            continue;
+        }
+        for url in [a_port, b_port].map(|p| format!("http://127.0.0.1:{p}")) {
+            wait_for_health(&url, "ok").await;
+        }
+        let out = std::process::Command::new("bash")
+            .args(["-c", &line])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{line}");
+        outputs.push(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    assert_eq!(servers.len(), 2, "two servers");
+    assert!(outputs[0].starts_with(r#"{"id":1,"#), "{}", outputs[0]);
+    assert!(outputs[1].starts_with(r#"{"id":2,"#), "{}", outputs[1]);
+    let poll = &outputs[2];
+    assert!(poll.contains("x-transport-lab-node: b"), "{poll}");
+    assert!(
+        poll.contains(r#""text":"to a""#) && poll.contains(r#""text":"to b""#),
+        "{poll}"
+    );
 }

@@ -127,7 +127,7 @@ impl Drop for Redis {
 }
 
 /// A port nobody listens on now (taken from the kernel, then freed for redis-server).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -212,4 +212,27 @@ pub fn start_unconnected(bus: &str) -> (String, Node) {
         .expect("the server listens without Redis");
     std::thread::spawn(move || for _ in lines {});
     (format!("http://{addr}"), Node { child, addr })
+}
+
+/// A command line run by bash in the background, killed when dropped.
+pub struct Background(Child);
+
+impl Background {
+    pub fn bash(line: &str) -> Self {
+        Self(
+            Command::new("bash")
+                .args(["-c", line])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
