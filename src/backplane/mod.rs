@@ -634,7 +634,10 @@ impl Backplane {
             Ok(Err(error)) => BusDown::from(error),
             Err(_) => BusDown(format!("Redis did not answer within {COMMAND_TIMEOUT:?}")),
         };
-        self.inner.lost.notify_one();
+        // Wakes the connection task if it is listening; if it is busy (catching a room up), its
+        // own next command fails the same way, and the presence beat within a second at worst.
+        // No permit is stored, so a failure from before a reconnect cannot end the new session.
+        self.inner.lost.notify_waiters();
         Err(outcome)
     }
 }
