@@ -557,3 +557,77 @@ async fn the_readme_two_server_recipe_works_as_written() {
         "{poll}"
     );
 }
+
+/// The Socket.IO lane on a shared bus: a session on server a (Engine.IO long polling, spoken
+/// here as `curl` would) gets a message posted on server b, and its own `chat` emit reaches an
+/// SSE stream on b, with the id Redis gave it in the ack.
+#[tokio::test]
+async fn socketio_sessions_share_the_bus() {
+    let Some(redis) = require_redis() else { return };
+    let a = Node::start(&redis, "a", &[]);
+    let b = Node::start(&redis, "b", &[]);
+    let room = "sio";
+    let mut on_b = Sse::open(&b.url(), room, None).await;
+    let http = reqwest::Client::new();
+    let engine = format!("{}/socket.io/?EIO=4&transport=polling&room={room}", a.url());
+    let open = http
+        .get(&engine)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let open: Value = serde_json::from_str(open.strip_prefix('0').unwrap()).unwrap();
+    let session = format!("{engine}&sid={}", open["sid"].as_str().unwrap());
+    let send = |body: &'static str| {
+        let (http, session) = (http.clone(), session.clone());
+        async move {
+            let answer = http.post(&session).body(body).send().await.unwrap();
+            assert_eq!(answer.status(), 200);
+        }
+    };
+    // Each poll returns what is there (or waits for the next packet): read until `wanted` shows.
+    let poll_until = |wanted: &'static str| {
+        let (http, session) = (http.clone(), session.clone());
+        async move {
+            let mut seen = String::new();
+            tokio::time::timeout(PATIENCE, async {
+                while !seen.contains(wanted) {
+                    let body = http
+                        .get(&session)
+                        .send()
+                        .await
+                        .unwrap()
+                        .text()
+                        .await
+                        .unwrap();
+                    seen.push_str(&body);
+                    seen.push('\u{1e}');
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("{wanted} never came: {seen}"));
+            seen
+        }
+    };
+    send("40").await;
+    let connected = poll_until("42[\"ready\"").await;
+    assert!(connected.contains("\"node\":\"a\""), "{connected}");
+
+    let (status, posted) = post(&b.url(), room, "from b").await;
+    assert_eq!(status, 201);
+    let heard = poll_until("from b").await;
+    assert!(
+        heard.contains(&format!(
+            r#"42["chat",{{"id":{},"room":"{room}""#,
+            posted["id"]
+        )),
+        "{heard}"
+    );
+
+    send(r#"421["chat",{"user":"ada","text":"from a"}]"#).await;
+    let acked = poll_until("431[").await;
+    assert!(acked.contains("431[{\"id\":2}]"), "{acked}");
+    assert_eq!(on_b.ids_until(2, PATIENCE).await, vec![1, 2]);
+}
