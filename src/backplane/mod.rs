@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
-use protocol::{Epoch, PerTransport, RoomName, Transport};
+use protocol::{Cursor, Epoch, PerTransport, RoomName, Transport};
 use redis::aio::{MultiplexedConnection, PubSub};
 use redis::{
     AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Script, Value,
@@ -346,6 +346,19 @@ impl Backplane {
         // Announcements heard while the first read was on its way were not applied (the room
         // was not loaded): read once more, now that they are.
         self.catch_up(room).await
+    }
+
+    /// Makes sure this server's copy of `room` has caught up with a client's `cursor`. A cursor
+    /// ahead of the newest id here, or of another epoch, may be news from a server that heard of
+    /// newer messages (or a start-over) first, not a cursor of another run: before the reader
+    /// would take it for a reset, the room is read from Redis once. After that read, a cursor
+    /// still ahead, or still of another epoch, really is one (the contract's `reset`).
+    pub async fn sync_to(&self, room: &Room, cursor: &Cursor) -> Result<(), BusDown> {
+        let other_epoch = cursor.epoch.as_ref().is_some_and(|e| *e != room.epoch());
+        if other_epoch || cursor.id > room.newest_id() {
+            self.catch_up(room).await?;
+        }
+        Ok(())
     }
 
     /// Starts the room called `name` over in Redis (the teacher's reset) with a new epoch;

@@ -631,3 +631,50 @@ async fn socketio_sessions_share_the_bus() {
     assert!(acked.contains("431[{\"id\":2}]"), "{acked}");
     assert_eq!(on_b.ids_until(2, PATIENCE).await, vec![1, 2]);
 }
+
+/// A cursor ahead of a server's copy of the room is news from Redis that server has not heard
+/// yet, not a cursor of another run: the server reads the room from Redis before it answers, so
+/// a client moving between servers is never told `reset` because one of them lags.
+#[tokio::test]
+async fn a_cursor_ahead_of_a_lagging_server_is_not_a_reset() {
+    let Some(redis) = require_redis() else { return };
+    let a = Node::start(&redis, "a", &[]);
+    let b = Node::start(&redis, "b", &[]);
+    let room = "lag";
+    for i in 0..2 {
+        assert_eq!(post(&a.url(), room, &format!("m{i}")).await.0, 201);
+    }
+    let (_, polled) = get(&format!("{}/api/poll?room={room}&since=0", b.url())).await;
+    assert_eq!(polled["last_id"], 2, "{polled}");
+    let epoch = polled["cursor"]
+        .as_str()
+        .unwrap()
+        .split_once('-')
+        .unwrap()
+        .0
+        .to_owned();
+    // Message 3 reaches Redis the way a publish does, but its announcement never comes: b lags.
+    assert_eq!(
+        redis.command(&format!("INCR tl:{{{room}}}:seq")).as_deref(),
+        Some(":3\r\n")
+    );
+    redis
+        .command(&format!(
+            r#"XADD tl:{{{room}}}:log 3-0 ts 1 x "" u eve t unheard"#
+        ))
+        .unwrap();
+    for transport in ["poll", "longpoll"] {
+        let (status, answer) = get(&format!(
+            "{}/api/{transport}?room={room}&since={epoch}-3&timeout=1",
+            b.url()
+        ))
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(answer["gap"], false, "{transport}: {answer}");
+        assert_eq!(answer["cursor"], format!("{epoch}-3"), "{answer}");
+    }
+    let mut sse = Sse::open(&b.url(), room, Some(&format!("{epoch}-2"))).await;
+    post(&a.url(), room, "m3").await;
+    assert_eq!(sse.ids_until(2, PATIENCE).await, vec![3, 4]);
+    assert!(sse.gaps.is_empty(), "{:?}", sse.gaps);
+}

@@ -106,7 +106,7 @@ impl Redis {
     }
 
     /// One inline command; the raw reply, or `None` when Redis does not answer.
-    fn command(&self, line: &str) -> Option<String> {
+    pub fn command(&self, line: &str) -> Option<String> {
         let mut socket = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         socket.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
         socket.write_all(format!("{line}\r\n").as_bytes()).ok()?;
