@@ -595,7 +595,9 @@ impl Backplane {
             .timed(MultiplexedConnection::new_with_config(
                 self.inner.info.redis_settings(),
                 stream,
-                AsyncConnectionConfig::new(),
+                // The crate's own 500 ms would answer 503 for publishes a loaded Redis still
+                // runs: [`COMMAND_TIMEOUT`] alone decides, 2 s, rare enough to mean "unreachable".
+                AsyncConnectionConfig::new().set_response_timeout(None),
             ))
             .await?;
         tokio::spawn(driver);
