@@ -1,0 +1,229 @@
+// transport-lab, the sticky-session lesson's machinery: the real programs a deployment puts
+// around several servers, started as children of the test, on 127.0.0.1 only. Debian's nginx in
+// front (round robin or ip_hash over the servers), and redis-server for the shared bus. Each runs
+// from a temporary directory of its own (nginx's pid, logs and temp files too), so it needs no
+// root and never touches a system nginx or redis; each is killed when the test process exits, and
+// no wait here lasts longer than it says.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+
+import { sleep } from './helpers.js';
+
+// Set to make a missing nginx or redis-server a failure instead of a skip (CI does).
+export const REQUIRE = 'TRANSPORT_LAB_REQUIRE_SERVICES';
+// How long a service has to come up before the test gives up.
+const START_MS = 10_000;
+// How long SIGTERM has to end a service before SIGKILL does.
+const STOP_MS = 3_000;
+// How many log lines a failure shows.
+const LOG_LINES = 40;
+// Where Debian puts daemons: not on a normal user's PATH, but that user may still run them.
+const SBIN = ['/usr/sbin', '/usr/local/sbin', '/sbin'];
+// The header nginx adds to every answer: the upstream that gave it (`127.0.0.1:PORT`), so a test
+// and a curl user see which server answered, with any bus.
+export const UPSTREAM_HEADER = 'x-upstream';
+
+// Every service started, so a test file that dies early leaves none behind.
+const running = new Set();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+// The program's path: on the PATH, or in an sbin directory; undefined when it is not installed.
+export function findProgram(name) {
+  const dirs = [...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean), ...SBIN];
+  return dirs.map((dir) => path.join(dir, name)).find((file) => existsSync(file));
+}
+
+// The paths of `names`, or null after saying `SKIPPED:` (the test then passes) when one is
+// missing; with TRANSPORT_LAB_REQUIRE_SERVICES=1 a missing one throws instead.
+export function programsOrSkip(t, names) {
+  const found = Object.fromEntries(names.map((name) => [name, findProgram(name)]));
+  const missing = names.filter((name) => !found[name]);
+  if (missing.length === 0) return found;
+  const message = `SKIPPED: ${t.name}: ${missing.join(' and ')} not installed (apt-get install nginx-light redis-server)`;
+  if (process.env[REQUIRE] === '1') throw new Error(`${message}, and ${REQUIRE}=1 makes it mandatory`);
+  console.log(message);
+  t.skip(message);
+  return null;
+}
+
+// A port free on 127.0.0.1 right now (the kernel's pick; it may be taken again before it is used,
+// which on a test machine does not happen in practice).
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+// Resolves once 127.0.0.1:`port` accepts a TCP connection; fails after `ms`.
+async function accepting(port, ms) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port }, () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(25);
+  }
+}
+
+// Spawns `program` with `args`, keeping the last LOG_LINES lines it writes; `ready(line)` says
+// from its log that it is up (or `port`: it accepts connections there). Resolves with the child
+// and its log once it is up; kills it and fails with its log when it exits first or START_MS pass.
+async function startService(what, program, args, { ready, port }) {
+  const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  const exited = new Promise((resolve) => {
+    child.once('exit', (code, signal) => resolve(signal || code));
+    child.once('error', (error) => resolve(error.message));
+  });
+  exited.then(() => running.delete(child));
+  const log = [];
+  let found;
+  const up = new Promise((resolve) => (found = resolve));
+  // Keep reading both pipes for the service's whole life, so it never blocks on a full one.
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      log.push(line);
+      if (log.length > LOG_LINES) log.shift();
+      if (ready?.(line)) found(true);
+    });
+  }
+  if (port) accepting(port, START_MS).then((ok) => ok && found(true));
+  const started = await Promise.race([
+    up,
+    exited.then((how) => new Error(`${what} exited (${how}) before it was up`)),
+    sleep(START_MS, true).then(() => new Error(`${what} was not up in ${START_MS} ms`)),
+  ]);
+  if (started instanceof Error) {
+    child.kill('SIGKILL');
+    throw new Error(`${started.message}; its log:\n${log.join('\n')}`);
+  }
+  return {
+    log,
+    // SIGTERM, then SIGKILL if it has not exited in STOP_MS; resolves once it has exited.
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const ended = await Promise.race([exited.then(() => true), sleep(STOP_MS, true).then(() => false)]);
+      if (!ended) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+}
+
+// redis-server on a free 127.0.0.1 port, in memory only (no RDB, no AOF: nothing on disk).
+// Resolves with `url` (`redis://127.0.0.1:PORT`) once it accepts connections; `stop()` ends it.
+export async function startRedis(program) {
+  const port = await freePort();
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const service = await startService('redis-server', program, args, {
+    ready: (line) => line.includes('Ready to accept connections'),
+  });
+  return { ...service, port, url: `redis://127.0.0.1:${port}` };
+}
+
+// The nginx.conf of the README's recipe: one `upstream` over `servers`, round robin (`balance`
+// 'round-robin', nginx's default) or `ip_hash`, proxied as a WebSocket-, SSE- and
+// streaming-friendly reverse proxy on 127.0.0.1:`port`. Every path nginx writes is inside `dir`.
+export function nginxConf({ dir, port, servers, balance }) {
+  const upstreams = servers.map((server) => `    server 127.0.0.1:${server.port};`).join('\n');
+  return `# transport-lab behind nginx: ${balance} over ${servers.length} servers (written by services.js)
+pid ${dir}/nginx.pid;
+# One process: strictly alternating round robin, and nothing left behind by a SIGKILL.
+master_process off;
+worker_processes 1;
+events { worker_connections 512; }
+http {
+  log_format upstream '$request_method $request_uri $status upstream=$upstream_addr';
+  access_log ${dir}/access.log upstream;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+
+  upstream lab {
+${balance === 'ip_hash' ? '    ip_hash;\n' : ''}${upstreams}
+  }
+
+  # A WebSocket handshake's Connection: upgrade, passed on; every other request's: close.
+  map $http_upgrade $connection_upgrade {
+    default upgrade;
+    ''      close;
+  }
+
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://lab;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      # The client's host:port, so the server's same-origin checks see the page's own origin.
+      proxy_set_header Host $http_host;
+      # SSE and the stream: each line to the client as the server writes it.
+      proxy_buffering off;
+      # A long poll holds 25 s, a quiet stream or socket longer: heartbeats keep them under this.
+      proxy_read_timeout 1h;
+      # Which server answered (its 127.0.0.1:PORT), on every answer.
+      add_header X-Upstream $upstream_addr always;
+    }
+  }
+}
+`;
+}
+
+// nginx in front of `servers` (each with a `port`), `balance` 'round-robin' or 'ip_hash', on a
+// free 127.0.0.1 port, from a temporary directory of its own. Resolves with `url` once it accepts
+// connections; `accessLog()` reads the lines it logged (method, URI, status, upstream); `stop()`
+// ends it and removes the directory.
+export async function startNginx(program, { servers, balance }) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'transport-lab-nginx-'));
+  const port = await freePort();
+  const conf = path.join(dir, 'nginx.conf');
+  await writeFile(conf, nginxConf({ dir, port, servers, balance }));
+  let service;
+  try {
+    service = await startService(
+      `nginx (${balance})`,
+      program,
+      // daemon off: it stays our child; error_log stderr: before it reads the config too.
+      ['-p', dir, '-c', conf, '-e', 'stderr', '-g', 'daemon off; error_log stderr;'],
+      { port },
+    );
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    ...service,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    async accessLog() {
+      return (await readFile(path.join(dir, 'access.log'), 'utf8')).split('\n').filter(Boolean);
+    },
+    async stop() {
+      await service.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
