@@ -24,6 +24,8 @@ const STOP_MS = 3_000;
 const LOG_LINES = 40;
 // Where Debian puts daemons: not on a normal user's PATH, but that user may still run them.
 const SBIN = ['/usr/sbin', '/usr/local/sbin', '/sbin'];
+// Debian's package of each program.
+const PACKAGE = { nginx: 'nginx-light', 'redis-server': 'redis-server' };
 // The header nginx adds to every answer: the upstream that gave it (`127.0.0.1:PORT`), so a test
 // and a curl user see which server answered, with any bus.
 export const UPSTREAM_HEADER = 'x-upstream';
@@ -46,7 +48,8 @@ export function programsOrSkip(t, names) {
   const found = Object.fromEntries(names.map((name) => [name, findProgram(name)]));
   const missing = names.filter((name) => !found[name]);
   if (missing.length === 0) return found;
-  const message = `SKIPPED: ${t.name}: ${missing.join(' and ')} not installed (apt-get install nginx-light redis-server)`;
+  const packages = missing.map((name) => PACKAGE[name] ?? name).join(' ');
+  const message = `SKIPPED: ${t.name}: ${missing.join(' and ')} not installed (apt-get install ${packages})`;
   if (process.env[REQUIRE] === '1') throw new Error(`${message}, and ${REQUIRE}=1 makes it mandatory`);
   console.log(message);
   t.skip(message);

@@ -328,7 +328,7 @@ test('round robin over two servers on one Redis bus: every transport delivers 1.
     [...bus, '--node', 'b'],
   ]);
 
-  await t.test('poll: each request may meet either server, its cursor is good on both', async () => {
+  await t.test('poll: each request may meet either server, its cursor is good on both', async (st) => {
     const room = 'sticky-poll';
     let since = '0';
     const got = [];
@@ -348,11 +348,11 @@ test('round robin over two servers on one Redis bus: every transport delivers 1.
       }
     }
     assert.deepEqual(summary(got), Array.from({ length: N }, (_, i) => ({ room, id: i + 1, text: `poll ${i + 1}` })));
-    t.diagnostic(`poll answered by ${nodes.join(' ')}`);
+    st.diagnostic(`poll answered by ${nodes.join(' ')}`);
     assert.deepEqual(new Set(nodes), new Set(['a', 'b']));
   });
 
-  await t.test('longpoll: held on one server, woken by a post on the other', async () => {
+  await t.test('longpoll: held on one server, woken by a post on the other', async (st) => {
     const room = 'sticky-longpoll';
     let since = '0';
     const got = [];
@@ -378,13 +378,13 @@ test('round robin over two servers on one Redis bus: every transport delivers 1.
       since = answer.body.cursor;
     }
     assert.deepEqual(summary(got), Array.from({ length: N }, (_, i) => ({ room, id: i + 1, text: `longpoll ${i + 1}` })));
-    t.diagnostic(`longpoll answered by ${nodes.join(' ')}; ${wokenAcross} woken by a post on the other server`);
+    st.diagnostic(`longpoll answered by ${nodes.join(' ')}; ${wokenAcross} woken by a post on the other server`);
     assert.deepEqual(new Set(nodes), new Set(['a', 'b']));
     assert.ok(wokenAcross > 0, 'a held long poll was woken by a post the other server took');
   });
 
   for (const [name, open] of Object.entries(STREAMS)) {
-    await t.test(`${name}: read half on one server, resume after the cursor on the other`, async () => {
+    await t.test(`${name}: read half on one server, resume after the cursor on the other`, async (st) => {
       const room = `sticky-${name}`;
       const first = await open(proxy, room, 0);
       const ready = await first.inbox.takeContent();
@@ -420,7 +420,7 @@ test('round robin over two servers on one Redis bus: every transport delivers 1.
       second.close();
       assert.deepEqual(summary(got), Array.from({ length: N }, (_, i) => ({ room, id: i + 1, text: `${name} ${i + 1}` })));
       assert.deepEqual(extra, []);
-      t.diagnostic(`${name}: read 1..${N / 2} from ${ready.node}, ${N / 2 + 1}..${N} from ${resumed.node}`);
+      st.diagnostic(`${name}: read 1..${N / 2} from ${ready.node}, ${N / 2 + 1}..${N} from ${resumed.node}`);
     });
   }
 });
