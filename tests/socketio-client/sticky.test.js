@@ -331,25 +331,35 @@ test('round robin over two servers on one Redis bus: every transport delivers 1.
   await t.test('poll: each request may meet either server, its cursor is good on both', async (st) => {
     const room = 'sticky-poll';
     let since = '0';
+    // The node whose answer gave `since`, and how often the next poll met the other node.
+    let sinceFrom = null;
+    let handovers = 0;
     const got = [];
     const nodes = [];
+    const poll = async () => {
+      const answer = await getJson(`${proxy.url}/api/poll?room=${room}&since=${since}`);
+      if (sinceFrom !== null && answer.node !== sinceFrom) handovers++;
+      nodes.push(answer.node);
+      sinceFrom = answer.node;
+      return answer.body;
+    };
     for (let i = 1; i <= N; i++) {
       await post(proxy, room, `poll ${i}`);
-      const { body, node } = await getJson(`${proxy.url}/api/poll?room=${room}&since=${since}`);
+      const body = await poll();
       got.push(...body.messages);
-      nodes.push(node);
       since = body.cursor;
       if (i % 2 === 0) {
-        // The same cursor again, on the other server this time: nothing new, the same cursor.
-        const again = await getJson(`${proxy.url}/api/poll?room=${room}&since=${since}`);
-        assert.deepEqual(again.body.messages, []);
-        assert.equal(again.body.cursor, since);
-        nodes.push(again.node);
+        // The same cursor again (on the other server, as the requests go): nothing new, the same
+        // cursor. It also shifts which server the next poll meets.
+        const again = await poll();
+        assert.deepEqual(again.messages, []);
+        assert.equal(again.cursor, since);
       }
     }
     assert.deepEqual(summary(got), Array.from({ length: N }, (_, i) => ({ room, id: i + 1, text: `poll ${i + 1}` })));
-    st.diagnostic(`poll answered by ${nodes.join(' ')}`);
+    st.diagnostic(`poll answered by ${nodes.join(' ')}; ${handovers} cursors handed from one server to the other`);
     assert.deepEqual(new Set(nodes), new Set(['a', 'b']));
+    assert.ok(handovers > 0, 'a cursor one server gave was used on the other');
   });
 
   await t.test('longpoll: held on one server, woken by a post on the other', async (st) => {
@@ -390,7 +400,7 @@ test('round robin over two servers on one Redis bus: every transport delivers 1.
       const ready = await first.inbox.takeContent();
       assert.equal(ready.type, 'ready', JSON.stringify(ready));
       assert.equal(ready.since, 0);
-      if (first.header !== null) assert.equal(first.header, ready.node, 'the header and the ready notice name one node');
+      assert.equal(first.header, ready.node, 'the header and the ready notice name one node');
       const got = [];
       for (let i = 1; i <= N / 2; i++) {
         await post(proxy, room, `${name} ${i}`);
@@ -410,6 +420,7 @@ test('round robin over two servers on one Redis bus: every transport delivers 1.
         second.close();
       }
       assert.equal(resumed.type, 'ready', JSON.stringify(resumed));
+      assert.equal(second.header, resumed.node);
       assert.notEqual(resumed.node, ready.node, 'resumed on the other server');
       assert.equal(resumed.epoch, ready.epoch, 'one epoch for the room on both servers');
       assert.equal(resumed.since, N / 2);
