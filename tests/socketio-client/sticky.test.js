@@ -393,6 +393,27 @@ test('round robin over two servers on one Redis bus: every transport delivers 1.
     assert.ok(wokenAcross > 0, 'a held long poll was woken by a post the other server took');
   });
 
+  await t.test('socket.io-client on long polling still fails: the bus shares messages, not Engine.IO sessions', async () => {
+    const socket = io(proxy.url, {
+      transports: ['polling'],
+      query: { client: 'judge-bus-round-robin' },
+      reconnectionDelay: 100,
+      reconnectionDelayMax: 100,
+      randomizationFactor: 0,
+    });
+    const statuses = [];
+    socket.on('connect_error', (error) => statuses.push(error.description));
+    let connects = 0;
+    socket.on('connect', () => connects++);
+    try {
+      await until('two failed connections', () => statuses.length >= 2, { ms: 10_000, show: () => statuses });
+    } finally {
+      socket.disconnect();
+    }
+    assert.equal(connects, 0);
+    assert.deepEqual(statuses.slice(0, 2), [400, 400]);
+  });
+
   for (const [name, open] of Object.entries(STREAMS)) {
     await t.test(`${name}: read half on one server, resume after the cursor on the other`, async (st) => {
       const room = `sticky-${name}`;
