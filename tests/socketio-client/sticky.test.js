@@ -33,7 +33,8 @@ function cleanups(t) {
 async function twoServersBehindNginx(defer, nginx, balance, args = [[], []]) {
   const servers = [];
   defer(() => Promise.all(servers.map((server) => server.stop())));
-  servers.push(...(await Promise.all(args.map((a) => startServer({ args: a })))));
+  // One at a time, so one that fails to start leaves the others already listed for the cleanup.
+  for (const a of args) servers.push(await startServer({ args: a }));
   const proxy = await startNginx(nginx, { servers, balance });
   defer(() => proxy.stop());
   return { servers, proxy };
@@ -244,7 +245,10 @@ class Inbox {
 // A streaming GET through the proxy, its body split into items by `split(buffer) -> [items, rest]`.
 async function openStreamingGet(url, headers, split) {
   const abort = new AbortController();
+  // The response head comes at once (a stream's body never ends: only the head is bounded here).
+  const timer = setTimeout(() => abort.abort(), 5_000);
   const response = await fetch(url, { headers, signal: abort.signal });
+  clearTimeout(timer);
   assert.equal(response.status, 200, `GET ${url}`);
   const inbox = new Inbox();
   (async () => {
