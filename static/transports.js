@@ -29,8 +29,8 @@
   const QUEUED_AFTER_MS = 3000;
   // A ledger snapshot asked for at least this long after a long poll was sent would count it.
   const SEEN_WITHIN_MS = 1000;
-  // The header naming the server that answered, sent only by servers on a shared bus
-  // (`--bus redis --node NAME`); their streams' `ready` notices name it as `node`.
+  // The header naming the server that answered (src/response_headers.rs, NODE_HEADER), sent only
+  // by servers on a shared bus (`--bus redis --node NAME`); their `ready` notices name it as `node`.
   const NODE_HEADER = 'X-Transport-Lab-Node';
 
   function backoff(attempt) {

@@ -19,7 +19,7 @@ const LISTENING = 'listening on http://';
 // (`TRANSPORT_LAB_BIN=target/debug/transport-lab npm test`, as the README says).
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-export function serverBinary() {
+function serverBinary() {
   const bin = process.env.TRANSPORT_LAB_BIN;
   if (!bin) {
     throw new Error('TRANSPORT_LAB_BIN is not set: cargo build, then TRANSPORT_LAB_BIN=target/debug/transport-lab npm test');

@@ -6,13 +6,12 @@
 // Our own five transports need none either: every request carries its cursor (EPOCH-ID), and
 // with `--bus redis` every server has the same ids, so each request may land anywhere.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 
-import { next, publish, record, serverBinary, sleep, startServer, summary, until } from './helpers.js';
+import { next, publish, record, sleep, startServer, summary, until } from './helpers.js';
 import { UPSTREAM_HEADER, programsOrSkip, startNginx, startRedis } from './services.js';
 
 // The header every answer carries with `--bus redis --node NAME`: which server answered.
@@ -175,14 +174,6 @@ test('ip_hash, long polling only: every request of the session meets its server,
 // How many messages each transport carries.
 const N = 10;
 
-// Whether this build has the shared bus (`--bus redis://..`): until it has, the test below says
-// SKIPPED and passes, whatever TRANSPORT_LAB_REQUIRE_SERVICES says (a missing flag is not a
-// missing service).
-function hasBus() {
-  const help = spawnSync(serverBinary(), ['--help'], { encoding: 'utf8', timeout: 5_000 });
-  return /--bus\b/.test(help.stdout ?? '');
-}
-
 // A GET through the proxy: its JSON body and the node that answered.
 async function getJson(url) {
   const response = await fetch(url, { signal: AbortSignal.timeout(15_000) });
@@ -316,13 +307,6 @@ const STREAMS = {
 test('round robin over two servers on one Redis bus: every transport delivers 1..N in order, the requests alternating', { timeout: 90_000 }, async (t) => {
   const programs = programsOrSkip(t, ['nginx', 'redis-server']);
   if (!programs) return;
-  // Written for main's `--bus redis` (issue #19); a build without it cannot run this.
-  if (!hasBus()) {
-    const message = `SKIPPED: ${t.name}: this build has no --bus (the Redis bus is not merged yet)`;
-    console.log(message);
-    t.skip(message);
-    return;
-  }
   const defer = cleanups(t);
   const redis = await startRedis(programs['redis-server']);
   defer(() => redis.stop());
@@ -351,9 +335,10 @@ test('round robin over two servers on one Redis bus: every transport delivers 1.
     };
     for (let i = 1; i <= N; i++) {
       await post(proxy, room, `poll ${i}`);
-      // A post one server acknowledged can reach the other server a moment later (seen about once
-      // in twenty runs on a loaded machine): a poll there answers what it has, with a cursor that
-      // loses nothing, and the next poll brings the rest. So poll until it is here (bounded).
+      // A post one server acknowledged is in Redis, but the other server's mirror of the room gets
+      // it when `tl:bus` announces it, a moment later (a poll came first about once in twenty runs
+      // on a loaded machine): that poll answers what it has, with a cursor that loses nothing, and
+      // the next one brings the rest. So poll until it is here (bounded).
       for (let polls = 0; got.length < i; polls++) {
         assert.ok(polls < 50, `message ${i} did not arrive in 50 polls: ${JSON.stringify(summary(got))}`);
         if (polls > 0) {
