@@ -80,6 +80,8 @@
       this.counts = { received: 0, gaps: 0, dups: 0, reorders: 0, notices: 0 };
       this.samples = [];
       this.lastTotal = null;
+      // The servers that answered, newest last (see node()).
+      this.nodes = [];
       this.client = TL.create(transport, clientId, since, {
         onMessage: (m) => this.receive(m),
         onGap: (missed, reset) => this.notice(missed, reset),
@@ -101,7 +103,7 @@
     node(name) {
       const el = this.q('node');
       if (!el) return;
-      this.nodes = (this.nodes || []).concat(name).slice(-NODES_SHOWN);
+      this.nodes = this.nodes.concat(name).slice(-NODES_SHOWN);
       el.hidden = false;
       el.dataset.node = name;
       el.textContent = 'node ' + this.nodes.join(' ');
