@@ -35,6 +35,11 @@ const running = new Set();
 process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
+// A signal (Ctrl-C, or node --test cancelling this file) would end the process without its 'exit'
+// handlers, leaving nginx and redis-server (and helpers.js's servers) running: exit instead.
+for (const [signal, number] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]]) {
+  process.once(signal, () => process.exit(128 + number));
+}
 
 // The program's path: on the PATH, or in an sbin directory; undefined when it is not installed.
 export function findProgram(name) {
