@@ -5,7 +5,7 @@
 // root and never touches a system nginx or redis; each is killed when the test process exits, and
 // no wait here lasts longer than it says.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -30,10 +30,13 @@ const PACKAGE = { nginx: 'nginx-light', 'redis-server': 'redis-server' };
 // and a curl user see which server answered, with any bus.
 export const UPSTREAM_HEADER = 'x-upstream';
 
-// Every service started, so a test file that dies early leaves none behind.
+// Every service started, and nginx's temporary directories, so a test file that dies early
+// leaves none behind.
 const running = new Set();
+const directories = new Set();
 process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
+  for (const dir of directories) rmSync(dir, { recursive: true, force: true });
 });
 // A signal (Ctrl-C, or node --test cancelling this file) would end the process without its 'exit'
 // handlers, leaving nginx and redis-server (and helpers.js's servers) running: exit instead.
@@ -206,6 +209,7 @@ ${balance === 'ip_hash' ? '    ip_hash;\n' : ''}${upstreams}
 // ends it and removes the directory.
 export async function startNginx(program, { servers, balance }) {
   const dir = await mkdtemp(path.join(tmpdir(), 'transport-lab-nginx-'));
+  directories.add(dir);
   const port = await freePort();
   const conf = path.join(dir, 'nginx.conf');
   await writeFile(conf, nginxConf({ dir, port, servers, balance }));
@@ -220,6 +224,7 @@ export async function startNginx(program, { servers, balance }) {
     );
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
+    directories.delete(dir);
     throw error;
   }
   return {
@@ -232,6 +237,7 @@ export async function startNginx(program, { servers, balance }) {
     async stop() {
       await service.stop();
       await rm(dir, { recursive: true, force: true });
+      directories.delete(dir);
     },
   };
 }
