@@ -6,11 +6,12 @@
 // no wait here lasts longer than it says.
 import { spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 
 import { sleep } from './helpers.js';
 
@@ -24,6 +25,10 @@ const STOP_MS = 3_000;
 const LOG_LINES = 40;
 // Where Debian puts daemons: not on a normal user's PATH, but that user may still run them.
 const SBIN = ['/usr/sbin', '/usr/local/sbin', '/sbin'];
+// The repository's root, where README.md is.
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+// The README section whose nginx recipe the tests run.
+const README_SECTION = '## Sticky sessions';
 // Debian's package of each program.
 const PACKAGE = { nginx: 'nginx-light', 'redis-server': 'redis-server' };
 // The header nginx adds to every answer: the upstream that gave it (`127.0.0.1:PORT`), so a test
@@ -152,55 +157,25 @@ export async function startRedis(program) {
   return { ...service, port, url: `redis://127.0.0.1:${port}` };
 }
 
-// The nginx.conf of the README's recipe: one `upstream` over `servers`, round robin (`balance`
-// 'round-robin', nginx's default) or `ip_hash`, proxied as a WebSocket-, SSE- and
-// streaming-friendly reverse proxy on 127.0.0.1:`port`. Every path nginx writes is inside `dir`.
-export function nginxConf({ dir, port, servers, balance }) {
-  const upstreams = servers.map((server) => `    server 127.0.0.1:${server.port};`).join('\n');
-  return `# transport-lab behind nginx: ${balance} over ${servers.length} servers (written by services.js)
-pid ${dir}/nginx.pid;
-# One process: strictly alternating round robin, and nothing left behind by a SIGKILL.
-master_process off;
-worker_processes 1;
-events { worker_connections 512; }
-http {
-  log_format upstream '$request_method $request_uri $status upstream=$upstream_addr';
-  access_log ${dir}/access.log upstream;
-  client_body_temp_path ${dir}/client_body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-
-  upstream lab {
-${balance === 'ip_hash' ? '    ip_hash;\n' : ''}${upstreams}
-  }
-
-  # A WebSocket handshake's Connection: upgrade, passed on; every other request's: close.
-  map $http_upgrade $connection_upgrade {
-    default upgrade;
-    ''      close;
-  }
-
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://lab;
-      proxy_http_version 1.1;
-      proxy_set_header Upgrade $http_upgrade;
-      proxy_set_header Connection $connection_upgrade;
-      # The client's host:port, so the server's same-origin checks see the page's own origin.
-      proxy_set_header Host $http_host;
-      # SSE and the stream: each line to the client as the server writes it.
-      proxy_buffering off;
-      # A long poll holds 25 s, a quiet stream or socket longer: heartbeats keep them under this.
-      proxy_read_timeout 1h;
-      # Which server answered (its 127.0.0.1:PORT), on every answer.
-      add_header X-Upstream $upstream_addr always;
-    }
-  }
-}
-`;
+// The README's nginx recipe ("Sticky sessions"), as written, with this test's ports in place of
+// 8000, 8081 and 8082, and `ip_hash` uncommented for 'ip_hash' (`balance` 'round-robin' keeps
+// nginx's default): so the recipe a reader copies is the one the tests run. A README whose recipe
+// no longer has these lines fails here, saying which.
+export async function nginxConf({ port, servers, balance }) {
+  const readme = await readFile(path.join(ROOT, 'README.md'), 'utf8');
+  const section = readme.indexOf(README_SECTION);
+  if (section < 0) throw new Error(`README.md has no section "${README_SECTION}"`);
+  const opening = readme.indexOf('```nginx\n', section);
+  if (opening < 0) throw new Error(`README.md's "${README_SECTION}" has no nginx block`);
+  let conf = readme.slice(opening + '```nginx\n'.length, readme.indexOf('```', opening + 3));
+  const replace = (what, by) => {
+    if (!conf.includes(what)) throw new Error(`the README's nginx recipe no longer has ${JSON.stringify(what)}`);
+    conf = conf.replace(what, by);
+  };
+  replace('    server 127.0.0.1:8081;\n    server 127.0.0.1:8082;\n', servers.map((s) => `    server 127.0.0.1:${s.port};\n`).join(''));
+  replace('listen 127.0.0.1:8000;', `listen 127.0.0.1:${port};`);
+  if (balance === 'ip_hash') replace('# ip_hash;', 'ip_hash;');
+  return conf;
 }
 
 // nginx in front of `servers` (each with a `port`), `balance` 'round-robin' or 'ip_hash', on a
@@ -211,15 +186,18 @@ export async function startNginx(program, { servers, balance }) {
   const dir = await mkdtemp(path.join(tmpdir(), 'transport-lab-nginx-'));
   directories.add(dir);
   const port = await freePort();
-  const conf = path.join(dir, 'nginx.conf');
-  await writeFile(conf, nginxConf({ dir, port, servers, balance }));
+  const conf = path.join(dir, 'lab.conf');
+  await writeFile(conf, await nginxConf({ port, servers, balance }));
+  // The recipe's `mkdir tmp`: its temporary files go there, relative to the prefix.
+  await mkdir(path.join(dir, 'tmp'));
   let service;
   try {
     service = await startService(
       `nginx (${balance})`,
       program,
-      // daemon off: it stays our child; error_log stderr: before it reads the config too.
-      ['-p', dir, '-c', conf, '-e', 'stderr', '-g', 'daemon off; error_log stderr;'],
+      // The README's command line, plus one process: round robin alternates strictly (one
+      // worker, nginx's default, and no master), and a SIGKILL on exit leaves no worker behind.
+      ['-p', dir, '-c', conf, '-e', 'stderr', '-g', 'daemon off; master_process off; error_log stderr;'],
       { port },
     );
   } catch (error) {
