@@ -27,16 +27,17 @@
 //!
 //! Rate limits and connection caps stay per server: each server counts its own clients.
 
+pub mod announcement;
 mod metered;
 pub mod scripts;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use protocol::{Epoch, PerTransport, RoomName, Transport};
+use protocol::{Cursor, Epoch, PerTransport, RoomName, Transport};
 use redis::aio::{MultiplexedConnection, PubSub};
 use redis::{
     AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Script, Value,
@@ -48,7 +49,8 @@ use crate::bus::{Bus, StartedOver, random_epoch};
 use crate::lock::lock;
 use crate::message::Message;
 use crate::presence::{Headcount, MemberKey};
-use crate::room::{Mirrored, Room};
+use crate::room::{Mirrored, Room, unix_millis};
+use announcement::Announcement;
 
 pub use metered::Wire;
 
@@ -348,6 +350,19 @@ impl Backplane {
         self.catch_up(room).await
     }
 
+    /// Makes sure this server's copy of `room` has caught up with a client's `cursor`. A cursor
+    /// ahead of the newest id here, or of another epoch, may be news from a server that heard of
+    /// newer messages (or a start-over) first, not a cursor of another run: before the reader
+    /// would take it for a reset, the room is read from Redis once. After that read, a cursor
+    /// still ahead, or still of another epoch, really is one (the contract's `reset`).
+    pub async fn sync_to(&self, room: &Room, cursor: &Cursor) -> Result<(), BusDown> {
+        let other_epoch = cursor.epoch.as_ref().is_some_and(|e| *e != room.epoch());
+        if other_epoch || cursor.id > room.newest_id() {
+            self.catch_up(room).await?;
+        }
+        Ok(())
+    }
+
     /// Starts the room called `name` over in Redis (the teacher's reset) with a new epoch;
     /// `None` when Redis has no such room. Every server's mirror follows on the announcement.
     pub async fn start_over(&self, bus: &Bus, name: &str) -> Result<Option<StartedOver>, BusDown> {
@@ -634,68 +649,11 @@ impl Backplane {
             Ok(Err(error)) => BusDown::from(error),
             Err(_) => BusDown(format!("Redis did not answer within {COMMAND_TIMEOUT:?}")),
         };
-        self.inner.lost.notify_one();
+        // Wakes the connection task if it is listening; if it is busy (catching a room up), its
+        // own next command fails the same way, and the presence beat within a second at worst.
+        // No permit is stored, so a failure from before a reconnect cannot end the new session.
+        self.inner.lost.notify_waiters();
         Err(outcome)
-    }
-}
-
-/// What the channel carries.
-enum Announcement<'a> {
-    Message {
-        room: &'a str,
-        epoch: Epoch,
-        id: u64,
-        ts: u64,
-        except: &'a str,
-        user: &'a str,
-        text: &'a str,
-    },
-    StartedOver {
-        room: &'a str,
-        epoch: Epoch,
-    },
-}
-
-impl<'a> Announcement<'a> {
-    /// See [`scripts::publish`] and [`scripts::start_over`] for the two forms.
-    fn parse(payload: &'a [u8]) -> Option<Self> {
-        let text = std::str::from_utf8(payload).ok()?;
-        let (kind, rest) = text.split_once('\n')?;
-        match kind {
-            "m" => {
-                let mut parts = rest.splitn(7, '\n');
-                let room = parts.next()?;
-                let epoch = Epoch::parse(parts.next()?)?;
-                let id = parts.next()?.parse().ok()?;
-                let ts = parts.next()?.parse().ok()?;
-                let except = parts.next()?;
-                let user = parts.next()?;
-                let text = parts.next()?;
-                Some(Self::Message {
-                    room,
-                    epoch,
-                    id,
-                    ts,
-                    except,
-                    user,
-                    text,
-                })
-            }
-            "r" => {
-                let (room, epoch) = rest.split_once('\n')?;
-                Some(Self::StartedOver {
-                    room,
-                    epoch: Epoch::parse(epoch)?,
-                })
-            }
-            _ => None,
-        }
-    }
-
-    fn room(&self) -> &'a str {
-        match self {
-            Self::Message { room, .. } | Self::StartedOver { room, .. } => room,
-        }
     }
 }
 
@@ -787,49 +745,9 @@ fn decode_headcount(text: &str) -> Option<Headcount> {
     })
 }
 
-fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The announcement forms round-trip, a text with newlines included; junk is refused.
-    #[test]
-    fn announcements_parse() {
-        let m =
-            Announcement::parse(b"m\nmath\nk3x9qa\n7\n1700000000000\n\nada\nhi\nthere").unwrap();
-        match m {
-            Announcement::Message {
-                room,
-                id,
-                ts,
-                except,
-                user,
-                text,
-                ..
-            } => assert_eq!(
-                (room, id, ts, except, user, text),
-                ("math", 7, 1_700_000_000_000, "", "ada", "hi\nthere")
-            ),
-            Announcement::StartedOver { .. } => panic!("a message"),
-        }
-        assert!(matches!(
-            Announcement::parse(b"r\nmath\nk3x9qa"),
-            Some(Announcement::StartedOver { room: "math", .. })
-        ));
-        for junk in [
-            &b""[..],
-            b"m\nmath",
-            b"x\nmath\nk3x9qa",
-            b"m\nmath\nk3x9qa\nseven\n1\n\nu\nt",
-        ] {
-            assert!(Announcement::parse(junk).is_none());
-        }
-    }
 
     /// Head counts travel as one line of numbers.
     #[test]
