@@ -1,6 +1,7 @@
 // transport-lab, the sticky-session lesson's machinery: the real programs a deployment puts
 // around several servers, started as children of the test, on 127.0.0.1 only. Debian's nginx in
-// front (round robin or ip_hash over the servers), and redis-server for the shared bus. Each runs
+// front, running the README's recipe (round robin or ip_hash over the servers), and redis-server
+// for the shared bus. Each runs
 // from a temporary directory of its own (nginx's pid, logs and temp files too), so it needs no
 // root and never touches a system nginx or redis; each is killed when the test process exits, and
 // no wait here lasts longer than it says.
@@ -16,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { sleep } from './helpers.js';
 
 // Set to make a missing nginx or redis-server a failure instead of a skip (CI does).
-export const REQUIRE = 'TRANSPORT_LAB_REQUIRE_SERVICES';
+const REQUIRE = 'TRANSPORT_LAB_REQUIRE_SERVICES';
 // How long a service has to come up before the test gives up.
 const START_MS = 10_000;
 // How long SIGTERM has to end a service before SIGKILL does.

@@ -1,5 +1,5 @@
-// transport-lab, the sticky-session lesson: two servers behind a real nginx (Debian's), as a
-// deployment puts them. With round robin, socket.io-client on long polling fails: Engine.IO's
+// transport-lab, the sticky-session lesson: two servers behind a real nginx (Debian's, running
+// the README's recipe), as a deployment puts them. With round robin, socket.io-client on long polling fails: Engine.IO's
 // session lives in the memory of the server that opened it, and the next request meets the other
 // server, which answers 400 "Session ID unknown". With ip_hash (sticky) it works, and a
 // WebSocket-only client needs no stickiness at all: its one connection stays on one server.
