@@ -1,10 +1,9 @@
 // transport-lab, the sticky-session lesson's machinery: the real programs a deployment puts
 // around several servers, started as children of the test, on 127.0.0.1 only. Debian's nginx in
 // front, running the README's recipe (round robin or ip_hash over the servers), and redis-server
-// for the shared bus. Each runs
-// from a temporary directory of its own (nginx's pid, logs and temp files too), so it needs no
-// root and never touches a system nginx or redis; each is killed when the test process exits, and
-// no wait here lasts longer than it says.
+// for the shared bus. Each runs from a temporary directory of its own (nginx's pid, logs and temp
+// files too), so it needs no root and never touches a system nginx or redis; each is killed when
+// the test process exits, and no wait here lasts longer than it says.
 import { spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
