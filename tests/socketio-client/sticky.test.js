@@ -99,7 +99,7 @@ test('round robin, long polling only: every session fails, its next request meet
     assert.equal(error.status, 400);
     assert.deepEqual(refusal(error.body), { code: 1, message: 'Session ID unknown' });
   }
-  // nginx's own record: every handshake answered 200 by one server, every refusal by the other.
+  // nginx's own record: handshakes answered 200 and polls or posts refused 400, by both servers.
   const log = (await proxy.accessLog()).filter((line) => line.includes('/socket.io/'));
   t.diagnostic(`nginx access log, first lines:\n${log.slice(0, 8).join('\n')}`);
   const upstreamOf = (line) => line.slice(line.indexOf('upstream=') + 'upstream='.length);
