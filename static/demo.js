@@ -36,6 +36,8 @@
   let clockOffset = 0;
   // Messages up to this id were already in the room when the page opened: shown as history.
   let liveFrom = Infinity;
+  // How many of the servers that answered a panel it shows, newest last.
+  const NODES_SHOWN = 6;
   // The room all the panels are in.
   let room = TL.roomFromUrl();
   const status = document.getElementById('c-status');
@@ -78,11 +80,14 @@
       this.counts = { received: 0, gaps: 0, dups: 0, reorders: 0, notices: 0 };
       this.samples = [];
       this.lastTotal = null;
+      // The servers that answered, newest last (see node()).
+      this.nodes = [];
       this.client = TL.create(transport, clientId, since, {
         onMessage: (m) => this.receive(m),
         onGap: (missed, reset) => this.notice(missed, reset),
         onState: (text, cls) => this.state(text, cls),
         onAnswered: () => { if (this.client.clientId === clientId) clientKnown = true; },
+        onNode: (node) => this.node(node),
       }, epoch);
       this.client.room = room;
       el.querySelector('[data-act="pause"]').addEventListener('click', () => this.toggle());
@@ -91,6 +96,17 @@
     state(text, cls) {
       this.stateEl.textContent = text;
       this.stateEl.className = 'state ' + (cls || '');
+    }
+    // The server that answered: behind a load balancer the polls' answers alternate between
+    // servers ("a b a b"), a stream's stays with one until it reconnects. Shown only when a
+    // server names itself (a shared bus), so a single server's page is unchanged.
+    node(name) {
+      const el = this.q('node');
+      if (!el) return;
+      this.nodes = this.nodes.concat(name).slice(-NODES_SHOWN);
+      el.hidden = false;
+      el.dataset.node = name;
+      el.textContent = 'node ' + this.nodes.join(' ');
     }
     toggle() {
       if (this.client.running) this.pause(); else this.resume();

@@ -29,6 +29,9 @@
   const QUEUED_AFTER_MS = 3000;
   // A ledger snapshot asked for at least this long after a long poll was sent would count it.
   const SEEN_WITHIN_MS = 1000;
+  // The header naming the server that answered (src/response_headers.rs, NODE_HEADER), sent only
+  // by servers on a shared bus (`--bus redis --node NAME`); their `ready` notices name it as `node`.
+  const NODE_HEADER = 'X-Transport-Lab-Node';
 
   function backoff(attempt) {
     const cap = Math.min(MAX_DELAY, BASE_DELAY * Math.pow(2, attempt));
@@ -87,7 +90,8 @@
   // after (an epoch of null sends a bare id, which only detects a restart the weaker way).
   // `room`: the room it reads and sends in (`lobby` unless set; each room numbers its own ids).
   // `handlers.onAnswered()` (optional): a request of this client was answered, so the server's
-  // ledger knows its client id.
+  // ledger knows its client id. `handlers.onNode(name)` (optional): the server that answered, when
+  // it names itself (several servers on a shared bus); never called by a server alone.
   class Client {
     constructor(transport, clientId, since, handlers, epoch) {
       this.transport = transport;
@@ -178,7 +182,13 @@
     }
     ready(obj) {
       this.position(obj);
+      this.served(obj.node);
       this.live();
+    }
+    // `node`: the name of the server that answered (a response's NODE_HEADER, or a `ready`
+    // notice's node), or null from a server that does not name itself.
+    served(node) {
+      if (typeof node === 'string' && node !== '' && this.h.onNode) this.h.onNode(node);
     }
     gap(obj) {
       this.position(obj);
@@ -226,6 +236,7 @@
         const r = await fetch('/api/poll?' + this.query(), { cache: 'no-store', signal: this.ctrl.signal });
         if (this.current(gen)) this.answered();
         if (!r.ok) throw new Error('HTTP ' + r.status);
+        if (this.current(gen)) this.served(r.headers.get(NODE_HEADER));
         const body = await r.json();
         if (!this.current(gen)) return;
         this.live();
@@ -251,6 +262,7 @@
           const r = await fetch('/api/longpoll?timeout=25&' + this.query(), { cache: 'no-store', signal: this.ctrl.signal });
           if (this.current(gen)) this.answered();
           if (!r.ok) throw new Error('HTTP ' + r.status);
+          if (this.current(gen)) this.served(r.headers.get(NODE_HEADER));
           const body = await r.json();
           if (!this.current(gen)) return;
           this.attempt = 0;

@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Browser tests: the pages driven in a real headless Chromium through WebDriver (chromedriver),
 //! against the real server started in this process on 127.0.0.1:0.
 //!
@@ -11,6 +11,11 @@
 //! missing browser fails it.
 //! Set `TRANSPORT_LAB_SCREENSHOTS=1` to (re)write `docs/screenshots/*.png` (from Chromium).
 
+// redis-server and the binary on a shared bus, as tests/cluster starts them (the nodes step uses
+// the Redis half of it).
+#[allow(dead_code)]
+#[path = "../cluster/services.rs"]
+mod cluster_services;
 mod cross_site;
 mod driver;
 mod helpers;
@@ -19,6 +24,7 @@ mod index;
 mod lab;
 mod labels;
 mod layout;
+mod nodes;
 mod overhead;
 mod pages;
 mod queue;
@@ -130,6 +136,33 @@ async fn lab_suite(engine: Engine) {
     }
 }
 
+/// Which server answered each panel, in Chromium alone (the full suites run it too):
+/// `cargo test --test browser -- --ignored nodes`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the node steps alone, which chromium_suite runs too"]
+async fn chromium_nodes() {
+    let _turn = ONE_BROWSER_AT_A_TIME.lock().await;
+    let Some(driver) = driver::Driver::start(Engine::Chromium).await else {
+        return;
+    };
+    let app = helpers::spawn_app().await;
+    let browser = driver.session().await;
+    let outcome = std::panic::AssertUnwindSafe(node_steps(&browser, &app))
+        .catch_unwind()
+        .await;
+    let _ = browser.client.clone().close().await;
+    drop(driver);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Which server answered each panel: nobody named alone, the node named on a shared bus.
+async fn node_steps(browser: &driver::Browser, app: &helpers::TestApp) {
+    nodes::a_server_alone_names_no_node(browser, app).await;
+    nodes::every_panel_names_its_node_on_a_shared_bus(browser).await;
+}
+
 /// Each fault of the lab, one after the other.
 async fn lab_steps(browser: &driver::Browser, app: &helpers::TestApp) {
     let lap = Instant::now();
@@ -178,6 +211,9 @@ async fn suite(engine: Engine) {
         let lap = Instant::now();
         socketio::the_socketio_panel_upgrades_to_a_websocket(&browser, &app).await;
         socketio::the_socketio_lesson_shows_the_dance(&browser, &app).await;
+        println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
+        let lap = Instant::now();
+        node_steps(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
         let lap = Instant::now();
         cross_site::a_page_of_another_site_cannot_post(&browser, &app).await;
