@@ -102,7 +102,8 @@ impl ValueEnum for TransportArg {
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Base URL of the server under test (publishes to /api/messages, subscribes to
-    /// /api/<transport>, and Socket.IO at /socket.io/).
+    /// /api/<transport>, and Socket.IO at /socket.io/). A comma-separated list drives several
+    /// servers on one bus: subscribers and publishers spread round-robin over them.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
 
@@ -160,9 +161,15 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 300.0, value_parser = parse_seconds)]
     pub max_seconds: f64,
 
-    /// Server process to sample (CPU time, RSS) from /proc before and after each transport.
+    /// Server process(es) to sample (CPU time, RSS) from /proc before and after each transport;
+    /// a comma-separated list (several servers) is summed.
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
+
+    /// The servers' Redis bus (`redis://127.0.0.1:PORT`): its CPU time (`INFO cpu`) is read
+    /// around each transport and reported per delivery beside the servers'.
     #[arg(long)]
-    pub server_pid: Option<u32>,
+    pub redis_url: Option<String>,
 
     /// Header set of every HTTP request: a current Chrome's, or curl's minimal one.
     #[arg(long, value_parser = header_profiles(), default_value = HeaderProfile::Browser.name())]
@@ -177,12 +184,14 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub connect_concurrency: u64,
 
-    /// Raw POST (text/plain body = the message text) URL, for servers other than transport-lab.
+    /// Raw POST (text/plain body = the message text) URL, for servers other than transport-lab;
+    /// a comma-separated list spreads the publisher connections round-robin over them.
     #[arg(long)]
     pub publish_url: Option<String>,
 
     /// Subscribe URL for other servers; `{transport}` is replaced by poll, longpoll, stream, sse,
     /// ws or socketio. ws:// URLs use WebSocket; the probe token is found anywhere in what arrives.
+    /// A comma-separated list spreads the subscribers round-robin over them.
     #[arg(long)]
     pub subscribe_url: Option<String>,
 
@@ -226,9 +235,9 @@ pub struct BenchArgs {
     #[arg(long)]
     pub report: Option<PathBuf>,
 
-    /// Server process to sample, as for a run.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// Server process(es) to sample, as for a run.
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
 
     /// Client counts to run every transport at.
     #[arg(long, value_delimiter = ',', default_values_t = [100u64, 1000])]
@@ -276,9 +285,9 @@ pub struct CurveArgs {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
 
-    /// Server process to sample (needed for the CPU and memory columns).
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// Server process(es) to sample (needed for the CPU and memory columns).
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
 
     /// Subscriber counts to run at (each at most 20000); small ones for tests and CI.
     #[arg(long, value_delimiter = ',', default_values_t = [100u64, 1000, 5000, 10000],

@@ -17,6 +17,9 @@
 //! - [`rooms`]: `--rooms N`: which room each client and each message is in, and a message's
 //!   place in its room's own sequence.
 //! - [`target`]: the URLs of the server under test, and the loopback guard.
+//! - [`servers`]: several servers on one bus (URL lists): which server each subscriber and
+//!   each publisher connection talks to.
+//! - [`redis`]: `--redis-url`: the Redis bus's CPU time, read with `INFO cpu`.
 //! - [`clients`]: one real protocol client per transport, each on its own connection
 //!   (`short_poll`, `long_poll`, `stream`, `sse`, `ws`, `socketio`, named as the server names
 //!   them).
@@ -42,10 +45,12 @@ pub mod http2;
 pub mod latency;
 pub mod probe;
 pub mod publish_log;
+pub mod redis;
 pub mod report;
 pub mod rooms;
 pub mod run;
 pub mod sequence;
+pub mod servers;
 pub mod sysinfo;
 pub mod target;
 pub mod wire;

@@ -16,6 +16,7 @@ use loadtest::publish_log::PublishLog;
 use loadtest::report::{self, RunReport, TransportReport};
 use loadtest::rooms::Rooms;
 use loadtest::sequence::SequenceReport;
+use loadtest::servers::Server;
 use loadtest::target::HttpUrl;
 use loadtest::wire::WireCounters;
 use protocol::Transport;
@@ -566,16 +567,18 @@ async fn socketio_stays_on_polling_when_its_websocket_is_refused() {
     let rooms = Rooms::new(1);
     let phase = Arc::new(Phase {
         transport: Transport::SocketIo,
-        addr: url["http://".len()..].parse().unwrap(),
-        headers: headers::request_headers(
-            HeaderProfile::Browser,
-            RequestKind::WebSocket,
-            &base.origin(),
-            None,
-        ),
+        servers: vec![Server {
+            addr: url["http://".len()..].parse().unwrap(),
+            headers: headers::request_headers(
+                HeaderProfile::Browser,
+                RequestKind::WebSocket,
+                &base.origin(),
+                None,
+            ),
+            url: sub_url,
+        }],
         profile: HeaderProfile::Browser,
         socketio_direct_ws: false,
-        url: sub_url,
         lab: true,
         run: RUN.into(),
         finder: Finder::new(RUN),
@@ -590,6 +593,7 @@ async fn socketio_stays_on_polling_when_its_websocket_is_refused() {
         longpoll_timeout_s: 25,
         connected: AtomicU64::new(0),
         connected_by_room: vec![AtomicU64::new(0)],
+        connected_by_server: vec![AtomicU64::new(0)],
         failed: AtomicU64::new(0),
         delivered: AtomicU64::new(0),
         stop: CancellationToken::new(),
@@ -600,7 +604,8 @@ async fn socketio_stays_on_polling_when_its_websocket_is_refused() {
     wait_for(|| phase.connected.load(Ordering::Relaxed) == 1).await;
 
     // Act: three messages carrying this run's tokens.
-    let mut publisher = Connection::connect(phase.addr, &base.authority(), WireCounters::new())
+    let addr = phase.servers[0].addr;
+    let mut publisher = Connection::connect(addr, &base.authority(), WireCounters::new())
         .await
         .unwrap();
     for seq in 0..SENT {
@@ -780,6 +785,90 @@ async fn rooms_deliver_each_room_to_its_own_clients() {
         }
     }
     shutdown.shutdown().await;
+}
+
+/// Several servers (issue #19), here two URLs naming one server, so two "servers" on one
+/// in-memory bus: subscribers alternate between the URLs and so do the publisher connections;
+/// over two rooms, every message reaches every subscriber of its room exactly once and in
+/// order, both URLs have half of each room's subscribers, and `--server-pid` takes a list
+/// (summed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_spread_over_a_list_of_servers() {
+    // Arrange
+    let (url, shutdown) = spawn_server(&[]);
+    let me = std::process::id().to_string();
+    let (list, pids) = (format!("{url},{url}"), format!("{me},{me}"));
+    for transport in ["sse", "ws", "longpoll"] {
+        let run_args = small_run(
+            &list,
+            &[
+                "--transport",
+                transport,
+                "--server-pid",
+                &pids,
+                "--rooms",
+                "2",
+            ],
+        );
+
+        // Act
+        let report = loadtest::run::run(&run_args, CancellationToken::new())
+            .await
+            .unwrap();
+
+        // Assert
+        let table = report::table::render(&report);
+        println!("{table}");
+        let [t] = &report.transports[..] else {
+            panic!("one transport expected")
+        };
+        assert_clean_multi(t, &url, transport, 2);
+        assert!(
+            t.server.is_some(),
+            "{transport}: --server-pid list not sampled"
+        );
+        assert_eq!(report.settings.server_pid.len(), 2);
+        assert!(
+            table.contains(&format!(
+                "  {transport} server 2 ({url}{}): 10/10 clients, delivered 250, 0 lost, 0 dup, 0 reord",
+                t.transport.path(),
+            )),
+            "{table}"
+        );
+    }
+    shutdown.shutdown().await;
+}
+
+/// A multi-server run of `transport` over `rooms` rooms against `url` listed twice (or two
+/// servers): every subscriber got every message of its room once and in order, half of them on
+/// each server.
+fn assert_clean_multi(t: &TransportReport, url: &str, transport: &str, rooms: u64) {
+    let each = MESSAGES / rooms;
+    assert_eq!((t.connected, t.failed), (CLIENTS, 0), "{transport}");
+    assert_eq!(
+        (t.published, t.publish_errors),
+        (MESSAGES, 0),
+        "{transport}"
+    );
+    let q = &t.sequence;
+    assert_eq!(
+        (q.delivered, q.lost, q.duplicated, q.reordered, q.foreign),
+        (CLIENTS * each, 0, 0, 0, 0),
+        "{transport}"
+    );
+    assert_eq!(t.expected_deliveries, CLIENTS * each, "{transport}");
+    let spread: Vec<(usize, u64, u64, u64)> = t
+        .servers
+        .iter()
+        .map(|s| (s.index, s.clients, s.connected, s.sequence.delivered))
+        .collect();
+    let half = CLIENTS / 2;
+    assert_eq!(
+        spread,
+        [(0, half, half, half * each), (1, half, half, half * each)],
+        "{transport}"
+    );
+    assert!(t.servers[0].url.starts_with(url), "{:?}", t.servers[0]);
 }
 
 /// A server that drops messages must be reported as losing them: short polls every 2 s against

@@ -84,10 +84,14 @@ pub fn render(report: &RunReport) -> String {
     if server {
         header.extend(["cpu µs/msg", "RSS B/conn"]);
     }
+    let redis = report.transports.iter().any(|t| t.redis.is_some());
+    if redis {
+        header.push("redis µs/msg");
+    }
     let rows: Vec<Vec<String>> = report
         .transports
         .iter()
-        .map(|t| row(t, sockets, server))
+        .map(|t| row(t, sockets, server, redis))
         .collect();
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
@@ -139,6 +143,24 @@ pub fn render(report: &RunReport) -> String {
         }
     }
     for t in &report.transports {
+        for server in &t.servers {
+            let q = &server.sequence;
+            let _ = writeln!(
+                out,
+                "  {} server {} ({}): {}/{} clients, delivered {}, {} lost, {} dup, {} reord",
+                t.label(),
+                server.index + 1,
+                server.url,
+                server.connected,
+                server.clients,
+                q.delivered,
+                q.lost,
+                q.duplicated,
+                q.reordered
+            );
+        }
+    }
+    for t in &report.transports {
         if !t.is_clean() || t.publish_errors > 0 {
             let _ = writeln!(
                 out,
@@ -181,7 +203,7 @@ pub fn render(report: &RunReport) -> String {
     out
 }
 
-fn row(t: &TransportReport, sockets: bool, server: bool) -> Vec<String> {
+fn row(t: &TransportReport, sockets: bool, server: bool, redis: bool) -> Vec<String> {
     let l = &t.latency;
     let mut cells = vec![
         t.label(),
@@ -210,6 +232,13 @@ fn row(t: &TransportReport, sockets: bool, server: bool) -> Vec<String> {
             ]),
             None => cells.extend(["-".to_owned(), "-".to_owned()]),
         }
+    }
+    if redis {
+        cells.push(
+            t.redis
+                .as_ref()
+                .map_or("-".to_owned(), |r| format!("{:.2}", r.cpu_us_per_message)),
+        );
     }
     cells
 }

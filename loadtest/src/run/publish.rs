@@ -6,7 +6,9 @@
 //! figures instead of silently lowering the load: coordinated omission is measured, not hidden.
 //!
 //! With `--rooms N`, message `seq` is posted to room `seq % N` (see [`crate::rooms`]), so the
-//! rooms take turns whichever publisher connection takes the next number.
+//! rooms take turns whichever publisher connection takes the next number. With several publish
+//! URLs (several servers on one bus), connection `k` posts to URL `k % URLs` (see
+//! [`crate::servers`]), so every server publishes a share of every room.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use crate::http1::Connection;
 use crate::latency::SharedHistogram;
 use crate::probe;
 use crate::run::progress::{Progress, TICK};
+use crate::servers;
 use crate::target::HttpUrl;
 use crate::wire::WireCounters;
 
@@ -48,10 +51,8 @@ pub fn publisher_count(args: &RunArgs) -> u64 {
 /// with its own keep-alive connection, taking sequence numbers in order.
 pub struct Publisher {
     phase: Arc<Phase>,
-    url: HttpUrl,
-    addr: SocketAddr,
-    /// The request headers of every POST, after `Host`.
-    headers: Vec<(&'static str, String)>,
+    /// Where the connections post, in list order: connection `k` to [`servers::of_publisher`].
+    targets: Vec<Target>,
     rate: f64,
     payload_bytes: usize,
     /// The next sequence number to take.
@@ -71,13 +72,20 @@ pub struct Publisher {
     start_us: u64,
 }
 
+/// One publish URL.
+struct Target {
+    url: HttpUrl,
+    addr: SocketAddr,
+    /// The request headers of every POST to it, after `Host`.
+    headers: Vec<(&'static str, String)>,
+}
+
 /// Publishes every message of the phase (or until stopped); returns the publisher, for its
 /// figures, and how long publishing took.
 pub async fn publish(
     phase: &Arc<Phase>,
     args: &RunArgs,
-    url: HttpUrl,
-    addr: SocketAddr,
+    to: Vec<(HttpUrl, SocketAddr)>,
     progress: Progress,
 ) -> (Arc<Publisher>, f64) {
     let t1 = Instant::now();
@@ -87,14 +95,19 @@ pub async fn publish(
     );
     let publisher = Arc::new(Publisher {
         phase: phase.clone(),
-        headers: headers::request_headers(
-            args.headers,
-            RequestKind::Fetch,
-            &url.origin(),
-            Some("text/plain;charset=UTF-8"),
-        ),
-        url,
-        addr,
+        targets: to
+            .into_iter()
+            .map(|(url, addr)| Target {
+                headers: headers::request_headers(
+                    args.headers,
+                    RequestKind::Fetch,
+                    &url.origin(),
+                    Some("text/plain;charset=UTF-8"),
+                ),
+                url,
+                addr,
+            })
+            .collect(),
         rate: args.rate,
         payload_bytes: args.payload_bytes as usize,
         next: AtomicU64::new(0),
@@ -106,9 +119,9 @@ pub async fn publish(
         start_us: phase.clock.now_us() + START_DELAY_US,
     });
     let mut pubs = Vec::new();
-    for _ in 0..publisher_count(args) {
+    for k in 0..publisher_count(args) {
         let p = publisher.clone();
-        pubs.push(tokio::spawn(async move { p.run().await }));
+        pubs.push(tokio::spawn(async move { p.run(k).await }));
     }
     while pubs.iter().any(|h| !h.is_finished()) {
         bar.set_position(publisher.sent.load(Ordering::Relaxed));
@@ -124,8 +137,10 @@ pub async fn publish(
 }
 
 impl Publisher {
-    async fn run(&self) {
+    /// Publisher connection `k`'s loop.
+    async fn run(&self, k: u64) {
         let phase = &self.phase;
+        let target = &self.targets[servers::of_publisher(k, self.targets.len())];
         let mut conn: Option<Connection> = None;
         let mut round_trips = self.round_trips.recorder();
         // One path per room: message `seq` goes to room `seq % rooms` (no `room=` with one).
@@ -134,7 +149,7 @@ impl Publisher {
             .map(|room| {
                 phase
                     .rooms
-                    .url_in(&self.url, room)
+                    .url_in(&target.url, room)
                     .with_param("client", &client)
             })
             .collect();
@@ -156,7 +171,7 @@ impl Publisher {
             let posted = Instant::now();
             let ok = tokio::select! {
                 () = phase.stop.cancelled() => false,
-                ok = self.post(&mut conn, path, Bytes::from(text)) => ok,
+                ok = self.post(target, &mut conn, path, Bytes::from(text)) => ok,
             };
             if ok {
                 round_trips.record(posted.elapsed().as_micros() as u64);
@@ -173,7 +188,13 @@ impl Publisher {
 
     /// One POST; true if answered 2xx. Not retried: a POST that failed mid-flight may have been
     /// stored, and retrying could publish it twice.
-    async fn post(&self, conn: &mut Option<Connection>, path: &str, body: Bytes) -> bool {
+    async fn post(
+        &self,
+        target: &Target,
+        conn: &mut Option<Connection>,
+        path: &str,
+        body: Bytes,
+    ) -> bool {
         // Closed by the server since its last answer (`Connection: close`, an idle timeout):
         // nothing was sent on it, so replacing it cannot publish anything twice.
         if let Some(c) = conn.as_mut()
@@ -184,15 +205,22 @@ impl Publisher {
         let c = match conn {
             Some(c) => c,
             None => {
-                match Connection::connect(self.addr, &self.url.authority(), self.counters.clone())
-                    .await
+                match Connection::connect(
+                    target.addr,
+                    &target.url.authority(),
+                    self.counters.clone(),
+                )
+                .await
                 {
                     Ok(c) => conn.insert(c),
                     Err(_) => return false,
                 }
             }
         };
-        match c.fetch(Method::POST, path, &self.headers, Some(body)).await {
+        match c
+            .fetch(Method::POST, path, &target.headers, Some(body))
+            .await
+        {
             Ok((status, _)) => status.is_success(),
             Err(_) => {
                 *conn = None;
