@@ -1,4 +1,5 @@
-//! The command line (clap derive): `loadtest [run flags]` and `loadtest bench`.
+//! The command line (clap derive): `loadtest [run flags]`, `loadtest bench`, `curve` and
+//! `cluster`.
 //!
 //! Limits live here, at the edge: `--clients` at most 20 000, `--messages` at most 1 000 000,
 //! `--rooms` at most 999, and `--max-seconds` bounds the whole run, so no command line can start
@@ -39,6 +40,11 @@ pub enum Command {
     /// The cost curve: every transport at 100, 1000, 5000 and 10000 subscribers (`--sizes`),
     /// server CPU per delivery, RSS per connection, p50/p99; a Markdown table and an SVG chart.
     Curve(CurveArgs),
+    /// Beyond one machine: 1 server on the memory bus, 1 server on a Redis bus and 2 servers on
+    /// one Redis bus, side by side (servers and redis-server started here, on loopback): p50,
+    /// p99, loss across servers, server and Redis CPU per delivery, the latency the backplane
+    /// adds; a Markdown table.
+    Cluster(ClusterArgs),
 }
 
 /// The order `--transport all` runs the six in: of the web platform's five, the cheapest
@@ -332,6 +338,52 @@ pub struct CurveArgs {
     pub quiet: bool,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    /// The transport-lab binary to start (e.g. target/release/transport-lab); each set-up gets
+    /// fresh ones on 127.0.0.1 port 0.
+    #[arg(long)]
+    pub server_bin: PathBuf,
+
+    /// The redis-server to start for the Redis rows (on a free loopback port, saving nothing);
+    /// if it cannot be started those rows are skipped, and the table says so.
+    #[arg(long, default_value = "redis-server")]
+    pub redis_server: String,
+
+    /// Transports to compare, comma-separated (`all`: the six).
+    #[arg(long, value_enum, value_delimiter = ',',
+          default_values_t = [TransportArg::One(Transport::Sse), TransportArg::One(Transport::Ws)])]
+    pub transport: Vec<TransportArg>,
+
+    /// Subscribers per run, spread over the set-up's servers (max 20000).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=MAX_CLIENTS))]
+    pub clients: u64,
+
+    /// Messages per run.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub messages: u64,
+
+    /// Publish rate, messages per second.
+    #[arg(long, default_value_t = 30.0, value_parser = parse_rate)]
+    pub rate: f64,
+
+    /// Times the set-ups take turns; the table shows medians.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub rounds: u32,
+
+    /// Where to write the Markdown table (it is also printed).
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+
+    /// Also write every run's full report as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+
+    /// No progress bars and no per-run tables.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
 /// `--headers`: the protocol's header sets by name. A parser rather than a `ValueEnum`, because
 /// the type is the protocol crate's, which does not depend on clap.
 fn header_profiles() -> impl TypedValueParser<Value = HeaderProfile> {
@@ -403,6 +455,30 @@ mod tests {
         };
         assert_eq!((c.sizes, c.rate, c.publish_s), (vec![2, 3], 200.0, 5.0));
         assert!(Cli::try_parse_from(["loadtest", "curve", "--sizes", "20001"]).is_err());
+        let cli = Cli::try_parse_from(["loadtest", "cluster", "--server-bin", "t"]).unwrap();
+        let Some(Command::Cluster(c)) = cli.command else {
+            panic!("cluster not parsed")
+        };
+        assert_eq!(
+            c.transport,
+            [
+                TransportArg::One(Transport::Sse),
+                TransportArg::One(Transport::Ws)
+            ]
+        );
+        assert_eq!(
+            (c.clients, c.messages, c.rate, c.rounds),
+            (200, 300, 30.0, 1)
+        );
+        let cli = Cli::try_parse_from([
+            "loadtest",
+            "--server-pid",
+            "1,2",
+            "--url",
+            "http://a,http://b",
+        ])
+        .unwrap();
+        assert_eq!(cli.run.server_pid, [1, 2]);
         assert_eq!(TransportArg::All.transports().len(), Transport::COUNT);
     }
 

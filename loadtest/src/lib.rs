@@ -34,11 +34,15 @@
 //!   (h2c); a phase's pool of connections, each shared by `--h2-streams-per-conn` clients.
 //! - [`report`]: stdout table, `--json`, `--report` HTML with SVG charts.
 //! - [`bench`]: `loadtest bench`, the standard suite and its Markdown table.
-//! - [`sysinfo`]: machine info and the server's CPU/RSS from /proc.
+//! - [`curve`]: `loadtest curve`, the cost curve per transport.
+//! - [`cluster`]: `loadtest cluster`, memory bus vs Redis bus, one and two servers, side by side.
+//! - [`spawn`]: the transport-lab and redis-server processes `cluster` starts and stops.
+//! - [`sysinfo`]: machine info and the servers' CPU/RSS from /proc.
 
 pub mod bench;
 pub mod cli;
 pub mod clients;
+pub mod cluster;
 pub mod curve;
 pub mod http1;
 pub mod http2;
@@ -51,6 +55,7 @@ pub mod rooms;
 pub mod run;
 pub mod sequence;
 pub mod servers;
+pub mod spawn;
 pub mod sysinfo;
 pub mod target;
 pub mod wire;

@@ -17,6 +17,7 @@ use loadtest::report::{self, RunReport, TransportReport};
 use loadtest::rooms::Rooms;
 use loadtest::sequence::SequenceReport;
 use loadtest::servers::Server;
+use loadtest::spawn::RedisServer;
 use loadtest::target::HttpUrl;
 use loadtest::wire::WireCounters;
 use protocol::Transport;
@@ -869,6 +870,57 @@ fn assert_clean_multi(t: &TransportReport, url: &str, transport: &str, rooms: u6
         "{transport}"
     );
     assert!(t.servers[0].url.starts_with(url), "{:?}", t.servers[0]);
+}
+
+/// A throwaway redis-server for a test, or `None` (with a visible `SKIPPED:` line) when there is
+/// none on this machine, unless TRANSPORT_LAB_REQUIRE_SERVICES=1 makes that a failure.
+fn redis_or_skip(test: &str) -> Option<RedisServer> {
+    match RedisServer::start("redis-server") {
+        Ok(redis) => Some(redis),
+        Err(e) if std::env::var("TRANSPORT_LAB_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("{test}: redis-server is required (TRANSPORT_LAB_REQUIRE_SERVICES=1): {e:#}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: {test}: no redis-server ({e:#})");
+            None
+        }
+    }
+}
+
+/// `--redis-url`: Redis's own CPU time (`INFO cpu`) is read before publishing and after the
+/// drain, and reported per delivery; the servers here do not use it, so it did next to nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cpu_is_read_around_each_phase() {
+    // Arrange
+    let Some(redis) = redis_or_skip("redis_cpu_is_read_around_each_phase") else {
+        return;
+    };
+    let (url, shutdown) = spawn_server(&[]);
+    let run_args = small_run(&url, &["--transport", "ws", "--redis-url", &redis.url()]);
+
+    // Act
+    let report = loadtest::run::run(&run_args, CancellationToken::new())
+        .await
+        .unwrap();
+
+    // Assert
+    let table = report::table::render(&report);
+    println!("{table}");
+    let t = &report.transports[0];
+    assert!(t.is_clean(), "{:?}", t.sequence);
+    let r = t.redis.as_ref().expect("no Redis figures");
+    assert!(r.after_drain_cpu_us >= r.before_publish_cpu_us, "{r:?}");
+    assert!(
+        table.lines().nth(2).unwrap().ends_with("redis µs/msg"),
+        "{table}"
+    );
+    let json = report::json::to_string(&report).unwrap();
+    assert!(json.contains("\"cpu_us_per_message\""), "{json}");
+    assert_eq!(
+        report.settings.redis_url.as_deref(),
+        Some(redis.url().as_str())
+    );
+    shutdown.shutdown().await;
 }
 
 /// A server that drops messages must be reported as losing them: short polls every 2 s against
