@@ -22,7 +22,10 @@ use std::time::{Duration, SystemTime};
 
 use protocol::{Epoch, RoomName};
 
+use crate::backplane::{Backplane, BusDown};
 use crate::lock::lock;
+use crate::message::Message;
+use crate::presence::MemberKey;
 use crate::room::{HistoryBytes, Room};
 
 /// Dropped rooms whose next id is remembered; past it the list is forgotten (see module docs).
@@ -59,6 +62,8 @@ struct Shared {
     rooms: Mutex<Rooms>,
     /// Always there, so a request without `?room=` never waits on the registry's lock or its cap.
     lobby: Room,
+    /// `--bus redis://`: rooms are mirrors of Redis's logs (see [`crate::backplane`]).
+    backplane: Option<Backplane>,
 }
 
 struct Rooms {
@@ -94,6 +99,15 @@ pub struct RoomsFull {
 
 impl Bus {
     pub fn new(settings: Settings) -> Self {
+        Self::build(settings, None)
+    }
+
+    /// A bus whose rooms mirror Redis's (`--bus redis://`).
+    pub fn shared(settings: Settings, backplane: Backplane) -> Self {
+        Self::build(settings, Some(backplane))
+    }
+
+    fn build(settings: Settings, backplane: Option<Backplane>) -> Self {
         let epoch = random_epoch();
         let history = Arc::new(HistoryBytes::new(settings.history_bytes));
         let lobby = Room::new(
@@ -104,6 +118,9 @@ impl Bus {
             Arc::clone(&history),
             settings.presence_window,
         );
+        if let Some(backplane) = &backplane {
+            lobby.set_node(Arc::clone(backplane.node()));
+        }
         let by_name = HashMap::from([(RoomName::lobby(), lobby.clone())]);
         Self {
             shared: Arc::new(Shared {
@@ -116,7 +133,38 @@ impl Bus {
                     forgot: false,
                 }),
                 lobby,
+                backplane,
             }),
+        }
+    }
+
+    /// The link to Redis, with `--bus redis://`.
+    pub fn backplane(&self) -> Option<&Backplane> {
+        self.shared.backplane.as_ref()
+    }
+
+    /// The room called `name`, created now if there is none (unless the cap is reached), ready
+    /// to be served: on a shared bus, read from Redis first if this server has not yet.
+    pub async fn open(&self, name: &RoomName) -> Result<Room, OpenError> {
+        let room = self.room(name)?;
+        if let Some(backplane) = &self.shared.backplane {
+            backplane.load(&room).await?;
+        }
+        Ok(room)
+    }
+
+    /// Publishes a message to `room` (opened with [`Self::open`]): in this process, or through
+    /// Redis, which numbers it.
+    pub async fn publish(
+        &self,
+        room: &Room,
+        user: &str,
+        text: &str,
+        except: Option<MemberKey>,
+    ) -> Result<Arc<Message>, BusDown> {
+        match &self.shared.backplane {
+            None => Ok(room.publish(user, text, except)),
+            Some(backplane) => backplane.publish(room, user, text, except).await,
         }
     }
 
@@ -154,7 +202,12 @@ impl Bus {
         if rooms.by_name.len() >= max {
             return Err(RoomsFull { max });
         }
-        let first_id = rooms.ended.remove(name).unwrap_or(1);
+        let remembered = rooms.ended.remove(name);
+        // On a shared bus Redis remembers: the room is read from it before it is served.
+        let first_id = match &self.shared.backplane {
+            None => remembered.unwrap_or(1),
+            Some(_) => 1,
+        };
         let epoch = if rooms.forgot && first_id == 1 {
             random_epoch()
         } else {
@@ -169,6 +222,9 @@ impl Bus {
             Arc::clone(&self.shared.history),
             settings.presence_window,
         );
+        if let Some(backplane) = &self.shared.backplane {
+            room.set_node(Arc::clone(backplane.node()));
+        }
         rooms.by_name.insert(name.clone(), room.clone());
         Ok(room)
     }
@@ -178,10 +234,18 @@ impl Bus {
         self.rooms().by_name.get(name).cloned()
     }
 
-    /// Starts the room called `name` over (the teacher's reset, [`Room::start_over`]) with a new
-    /// epoch of its own; `None` when there is no such room. Other rooms and the run's epoch are
-    /// untouched.
-    pub fn start_over(&self, name: &str) -> Option<StartedOver> {
+    /// Starts the room called `name` over (the teacher's reset) with a new epoch of its own;
+    /// `None` when there is no such room. Other rooms and the run's epoch are untouched. On a
+    /// shared bus the room is started over in Redis, for every server.
+    pub async fn start_over(&self, name: &str) -> Result<Option<StartedOver>, BusDown> {
+        match &self.shared.backplane {
+            None => Ok(self.start_over_here(name)),
+            Some(backplane) => backplane.start_over(self, name).await,
+        }
+    }
+
+    /// [`Self::start_over`] of the memory bus ([`Room::start_over`]).
+    fn start_over_here(&self, name: &str) -> Option<StartedOver> {
         let room = self.find(name)?;
         let previous = room.epoch();
         let last_id = room.newest_id();
@@ -271,8 +335,17 @@ impl Bus {
     }
 }
 
+/// Why a room could not be opened.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Full(#[from] RoomsFull),
+    #[error(transparent)]
+    Down(#[from] BusDown),
+}
+
 /// Random, so two runs (or rooms) started in the same instant still differ.
-fn random_epoch() -> Epoch {
+pub fn random_epoch() -> Epoch {
     let bits = RandomState::new().hash_one(SystemTime::now()) as u32;
     Epoch::from_bits(bits)
 }

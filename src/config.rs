@@ -85,6 +85,18 @@ pub struct Config {
     #[arg(long, env = "TRANSPORT_LAB_TLS_DIR")]
     pub tls_dir: Option<std::path::PathBuf>,
 
+    /// The message bus: `memory` (this process only, the default) or `redis://HOST:PORT[/DB]`,
+    /// where several servers share every room's ids, history and presence (see the README's
+    /// "Beyond one machine"). Nothing else changes without it.
+    #[arg(long, env = "TRANSPORT_LAB_BUS", default_value = "memory", value_parser = parse_bus)]
+    pub bus: BusUrl,
+
+    /// This server's name on a shared bus: in `/api/stats`, `/metrics`, the `ready` notice and an
+    /// `X-Transport-Lab-Node` header on every answer (with `--bus redis` only). Default: made up
+    /// at start. 1 to 32 of `A-Z a-z 0-9 - _ .`.
+    #[arg(long, env = "TRANSPORT_LAB_NODE", value_parser = parse_node)]
+    pub node: Option<String>,
+
     /// Messages kept in history for `since` / `Last-Event-ID` resume; older cursors get a gap notice.
     #[arg(long, env = "TRANSPORT_LAB_HISTORY", default_value_t = DEFAULT_HISTORY,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
@@ -311,5 +323,40 @@ mod tests {
         ] {
             assert!(Config::try_parse_from(args).is_err(), "{args:?} accepted");
         }
+    }
+}
+
+/// Where the bus lives (`--bus`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusUrl {
+    /// In this process: the embedded default.
+    Memory,
+    /// A Redis server, as a `redis://` URL.
+    Redis(String),
+}
+
+fn parse_bus(value: &str) -> Result<BusUrl, String> {
+    if value == "memory" {
+        return Ok(BusUrl::Memory);
+    }
+    if !value.starts_with("redis://") {
+        return Err(format!(
+            "must be memory or redis://HOST:PORT[/DB]; got {value:?}"
+        ));
+    }
+    redis::IntoConnectionInfo::into_connection_info(value)
+        .map_err(|e| format!("not a valid redis:// URL ({e}): {value:?}"))?;
+    Ok(BusUrl::Redis(value.to_owned()))
+}
+
+fn parse_node(value: &str) -> Result<String, String> {
+    let valid = (1..=32).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err("must be 1 to 32 of A-Z a-z 0-9 - _ .".to_owned())
     }
 }

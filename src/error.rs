@@ -69,6 +69,18 @@ impl From<crate::bus::RoomsFull> for AppError {
     }
 }
 
+impl From<crate::backplane::BusDown> for AppError {
+    fn from(error: crate::backplane::BusDown) -> Self {
+        Self::Unavailable(error.to_string())
+    }
+}
+
+impl From<crate::bus::OpenError> for AppError {
+    fn from(error: crate::bus::OpenError) -> Self {
+        Self::Unavailable(error.to_string())
+    }
+}
+
 impl From<protocol::room::InvalidRoomName> for AppError {
     fn from(error: protocol::room::InvalidRoomName) -> Self {
         Self::bad_request(error.to_string())

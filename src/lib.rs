@@ -11,6 +11,7 @@
 //! - [`state`]: what every handler shares.
 //! - [`routes`]: every path the server answers.
 //! - [`bus`]: every room, created on first use and bounded; the sweep that drops idle ones.
+//! - [`backplane`]: `--bus redis://`: several servers on one Redis, each room's log kept there.
 //! - [`room`]: one room's log: ids, bounded history, gaps, wake-ups.
 //! - [`presence`]: who is in a room, by transport.
 //! - [`rooms`]: `GET /api/rooms`: the rooms, their members and their histories.
@@ -33,6 +34,7 @@
 
 pub mod admission;
 pub mod assets;
+pub mod backplane;
 pub mod bus;
 pub mod classroom;
 pub mod compose;

@@ -46,6 +46,8 @@ pub struct Presence {
     members: Mutex<Members>,
     /// The head count as last published by the sweeper; streams and sockets watch it.
     published: watch::Sender<Headcount>,
+    /// On a shared bus: the members other servers have in this room, as they last told.
+    remote: Mutex<Headcount>,
 }
 
 #[derive(Default)]
@@ -68,6 +70,7 @@ impl Presence {
             window,
             members: Mutex::default(),
             published: watch::Sender::new(Headcount::default()),
+            remote: Mutex::default(),
         }
     }
 
@@ -120,8 +123,30 @@ impl Presence {
         }
     }
 
-    /// The head count now.
+    /// The head count now: this server's members and, on a shared bus, the other servers'. A
+    /// client on two servers is counted by each.
     pub fn headcount(&self) -> Headcount {
+        let mut count = self.local_headcount();
+        let remote = *lock(&self.remote);
+        count.members += remote.members;
+        for t in Transport::ALL {
+            count.by_transport.add(t, remote.by_transport.get(t));
+        }
+        count
+    }
+
+    /// On a shared bus: the other servers' members, as they last told; the sweeper publishes the
+    /// change.
+    pub fn set_remote(&self, count: Headcount) {
+        let mut remote = lock(&self.remote);
+        if *remote != count {
+            *remote = count;
+            lock(&self.members).dirty = true;
+        }
+    }
+
+    /// The members this server holds.
+    pub fn local_headcount(&self) -> Headcount {
         let members = lock(&self.members);
         let mut count = Headcount::default();
         let mut distinct: Vec<&MemberKey> = Vec::with_capacity(members.by_key.len());

@@ -67,9 +67,12 @@ pub async fn publish(
         params.get("user"),
         state.config.max_text_bytes,
     )?;
-    let room = state.bus.room(&room)?;
+    let room = state.bus.open(&room).await?;
     let _permit = publish_permit(&state, req.peer_addr().map(|a| a.ip()))?;
-    let stored = room.publish(&message.user, &message.text, except);
+    let stored = state
+        .bus
+        .publish(&room, &message.user, &message.text, except)
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header((CONTENT_TYPE, "application/json"))
         .body(stored.json()))

@@ -28,7 +28,7 @@ pub async fn reset(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         ));
     }
     let name = params.room()?;
-    let started = state.bus.start_over(name.as_str()).ok_or_else(|| {
+    let started = state.bus.start_over(name.as_str()).await?.ok_or_else(|| {
         AppError::NotFound(format!(
             "no room {:?}; there is nothing to start over",
             name.as_str()

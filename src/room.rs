@@ -23,8 +23,8 @@
 //! notice and continues from the new run's start.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use protocol::{Cursor, Epoch, RoomName, Transport};
@@ -51,6 +51,11 @@ struct Shared {
     /// The bytes all rooms' histories hold, against their cap.
     history: Arc<HistoryBytes>,
     presence: Presence,
+    /// On a shared bus ([`crate::backplane`]): the log mirrors the room's log in Redis, and has
+    /// been read from it at least once, so it may be served.
+    loaded: AtomicBool,
+    /// On a shared bus: this server's name, told in every `ready` notice.
+    node: OnceLock<Arc<str>>,
 }
 
 struct Log {
@@ -99,6 +104,17 @@ impl HistoryBytes {
 /// What one retained message costs: its encoding plus the bookkeeping around it.
 fn footprint(message: &Message) -> usize {
     message.sse_event().len() + std::mem::size_of::<Message>() + 2 * std::mem::size_of::<usize>()
+}
+
+/// What [`Room::mirror`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mirrored {
+    /// Every message is in the log.
+    Done,
+    /// The messages are of another run than the log: Redis's room was started over or lost.
+    OtherEpoch,
+    /// A message above the next id arrived: the messages from `next` on must be read first.
+    Missing { next: u64 },
 }
 
 /// What is after a cursor.
@@ -169,6 +185,8 @@ impl Room {
                 capacity,
                 history,
                 presence: Presence::new(presence_window),
+                loaded: AtomicBool::new(false),
+                node: OnceLock::new(),
             }),
         }
     }
@@ -182,7 +200,6 @@ impl Room {
     pub fn publish(&self, user: &str, text: &str, except: Option<MemberKey>) -> Arc<Message> {
         let mut log = self.lock();
         let id = log.next_id;
-        log.next_id += 1;
         let message = Arc::new(Message::encode(
             &log.epoch,
             &self.shared.name,
@@ -192,8 +209,17 @@ impl Room {
             unix_millis(),
             except,
         ));
+        self.push(&mut log, Arc::clone(&message));
+        // Sent under the lock so the watched id never moves backwards between two publishers.
+        self.shared.newest.send_replace(id);
+        message
+    }
+
+    /// Appends `message` (the next id) and evicts what the history can no longer hold.
+    fn push(&self, log: &mut Log, message: Arc<Message>) {
         let size = footprint(&message);
-        log.messages.push_back(Arc::clone(&message));
+        log.next_id = message.id + 1;
+        log.messages.push_back(message);
         log.bytes += size;
         log.last_used = Instant::now();
         self.shared.history.used.fetch_add(size, Relaxed);
@@ -206,9 +232,67 @@ impl Room {
                 self.shared.history.used.fetch_sub(size, Relaxed);
             }
         }
-        // Sent under the lock so the watched id never moves backwards between two publishers.
-        self.shared.newest.send_replace(id);
-        message
+    }
+
+    /// On a shared bus: appends messages numbered by Redis, oldest first, in run `epoch`, and
+    /// wakes the readers. A message this log already has is skipped, so the same message may
+    /// arrive twice (by pub/sub and by a catch-up read) and is kept once.
+    ///
+    /// `read_from`: the messages are a read of Redis's log from that id on, so a first message
+    /// above the next id here means the ones between are gone from Redis too (trimmed): this log
+    /// jumps over them, dropping its own history so ids stay contiguous, and readers with a cursor
+    /// in between get a gap notice. Without it (a pub/sub message), a message above the next id
+    /// stops the append: the caller must read what is missing first.
+    pub fn mirror(
+        &self,
+        epoch: &Epoch,
+        read_from: Option<u64>,
+        messages: &[Arc<Message>],
+    ) -> Mirrored {
+        let mut log = self.lock();
+        if log.epoch != *epoch {
+            return Mirrored::OtherEpoch;
+        }
+        let before = log.next_id;
+        let mut outcome = Mirrored::Done;
+        for message in messages {
+            if message.id < log.next_id {
+                continue;
+            }
+            if message.id > log.next_id {
+                if read_from.is_none_or(|from| from > log.next_id) {
+                    outcome = Mirrored::Missing { next: log.next_id };
+                    break;
+                }
+                let dropped = std::mem::take(&mut log.messages);
+                self.shared.history.used.fetch_sub(log.bytes, Relaxed);
+                log.bytes = 0;
+                drop(dropped);
+            }
+            self.push(&mut log, Arc::clone(message));
+        }
+        if log.next_id != before {
+            self.shared.newest.send_replace(log.next_id - 1);
+        }
+        outcome
+    }
+
+    /// On a shared bus: the log has been read from Redis (see [`Self::mirror`]).
+    pub fn is_loaded(&self) -> bool {
+        self.shared.loaded.load(Relaxed)
+    }
+
+    pub fn set_loaded(&self) {
+        self.shared.loaded.store(true, Relaxed);
+    }
+
+    /// On a shared bus: the server's name every `ready` notice tells.
+    pub fn node(&self) -> Option<&Arc<str>> {
+        self.shared.node.get()
+    }
+
+    pub fn set_node(&self, node: Arc<str>) {
+        let _ = self.shared.node.set(node);
     }
 
     /// This room's epoch: the first half of every cursor it hands out.

@@ -7,6 +7,7 @@ use actix_web::middleware::Compress;
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Responder, Route, web};
 use serde_json::json;
 
+use crate::backplane::Health;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::transports::{self, Transport};
@@ -110,10 +111,33 @@ fn resource(
 /// not failure.
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let (open, max) = state.connections.fill();
+    let Some(backplane) = state.bus.backplane() else {
+        return HttpResponse::Ok().json(json!({
+            "status": "ok",
+            "epoch": state.bus.epoch(),
+            "connections": {"open": open, "max": max, "full": open >= max},
+        }));
+    };
+    // On a shared bus the lobby's epoch is Redis's, and this server may have lost Redis: still
+    // 200 (it serves what it has, and its open streams resume when Redis is back), but
+    // `degraded`, with the reason, so a load balancer or a person can see it.
+    let (status, reason) = match backplane.health() {
+        Health::Up => ("ok", None),
+        Health::Connecting => ("degraded", Some("connecting to the bus (Redis)".to_owned())),
+        Health::Down { reason, since } => (
+            "degraded",
+            Some(format!(
+                "the bus (Redis) is unreachable since {} s ago: {reason}",
+                since.elapsed().as_secs()
+            )),
+        ),
+    };
     HttpResponse::Ok().json(json!({
-        "status": "ok",
-        "epoch": state.bus.epoch(),
+        "status": status,
+        "reason": reason,
+        "epoch": Some(state.bus.lobby()).filter(|l| l.is_loaded()).map(|l| l.epoch()),
         "connections": {"open": open, "max": max, "full": open >= max},
+        "bus": {"kind": "redis", "url": backplane.url(), "node": &**backplane.node()},
     }))
 }
 

@@ -90,7 +90,7 @@ impl Application {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
             .clamp(1, 512);
         let shutdown_timeout = config.shutdown_timeout;
-        let mut state = AppState::new(config, start_private);
+        let mut state = AppState::new(config, start_private)?;
         state.tls = tls.as_ref().map(|(addr, _, tls)| {
             Arc::new(TlsInfo {
                 addr: *addr,
@@ -243,9 +243,17 @@ impl Application {
 
     /// Serves until shut down. The bus's sweep (presence, idle rooms) runs beside the server.
     pub async fn run(self) -> std::io::Result<()> {
-        let sweep = tokio::spawn(self.shutdown.state.bus.clone().sweep_forever());
+        let bus = &self.shutdown.state.bus;
+        let sweep = tokio::spawn(bus.clone().sweep_forever());
+        // With `--bus redis://`: the connection to Redis, kept up for as long as the server runs.
+        let backplane = bus
+            .backplane()
+            .map(|backplane| tokio::spawn(backplane.clone().run(bus.clone())));
         let served = self.server.await;
         sweep.abort();
+        if let Some(backplane) = backplane {
+            backplane.abort();
+        }
         served
     }
 }

@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::bus::Bus;
-use crate::config::Config;
+use crate::backplane::Backplane;
+use crate::bus::{Bus, random_epoch};
+use crate::config::{BusUrl, Config};
 use crate::ledger::Ledger;
 use crate::limits::{ConnectionLimiter, PublishLimiter};
 use crate::shutdown::ShutdownGate;
@@ -59,10 +60,23 @@ pub struct PrivateServer {
 }
 
 impl AppState {
-    pub fn new(config: Config, start_private: StartPrivate) -> Self {
-        Self {
+    /// The state of a server built from `config`; fails only on a `--bus` it cannot use.
+    pub fn new(config: Config, start_private: StartPrivate) -> std::io::Result<Self> {
+        let bus = match &config.bus {
+            BusUrl::Memory => Bus::new(config.bus_settings()),
+            BusUrl::Redis(url) => {
+                let node: Arc<str> = match &config.node {
+                    Some(node) => Arc::from(node.as_str()),
+                    None => Arc::from(format!("node-{}", random_epoch())),
+                };
+                let backplane = Backplane::new(url, node, config.history)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.0))?;
+                Bus::shared(config.bus_settings(), backplane)
+            }
+        };
+        Ok(Self {
             start_private,
-            bus: Bus::new(config.bus_settings()),
+            bus,
             publish_limiter: PublishLimiter::new(&config),
             connections: ConnectionLimiter::new(&config),
             teacher: Teacher::new(&config),
@@ -71,6 +85,6 @@ impl AppState {
             shutdown: ShutdownGate::default(),
             tls: None,
             socketio: Sessions::default(),
-        }
+        })
     }
 }

@@ -43,6 +43,17 @@ pub async fn stats_json(
         .map(ledger::check_client_id)
         .transpose()?;
     let stats = match params.get("room") {
+        // Server-wide, on a shared bus: what the link to Redis costs too.
+        None if client.is_none() && state.bus.backplane().is_some() => {
+            let mut json = serde_json::to_value(stats(&state, None)?)
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            if let (Some(map), Some(backplane)) = (json.as_object_mut(), state.bus.backplane()) {
+                map.insert("backplane".to_owned(), backplane.report());
+            }
+            return Ok(HttpResponse::Ok()
+                .insert_header((CACHE_CONTROL, "no-store"))
+                .json(json));
+        }
         None => stats(&state, client)?,
         Some(_) if client.is_some() => {
             return Err(AppError::bad_request(
@@ -220,8 +231,12 @@ fn tap_records(
 }
 
 pub async fn prometheus(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let text = metrics::render(&state.ledger, state.config.metrics_rooms)
-        .map_err(|e| AppError::Internal(format!("metrics encoding failed: {e}")))?;
+    let text = metrics::render(
+        &state.ledger,
+        state.config.metrics_rooms,
+        state.bus.backplane(),
+    )
+    .map_err(|e| AppError::Internal(format!("metrics encoding failed: {e}")))?;
     Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, metrics::CONTENT_TYPE))
         .body(text))

@@ -50,6 +50,10 @@ pub enum Control {
         room: Option<RoomName>,
         since: u64,
         epoch: Epoch,
+        /// The server that answered, on a shared bus (`--bus redis://`), so a page can show
+        /// which server each panel reached; absent otherwise, the bytes it always had.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<String>,
     },
     /// The cursor could not be continued: `missed` messages left the history, or (`reset`) the
     /// cursor came from an earlier run of the server. Delivery goes on after `epoch`-`since`,
@@ -152,6 +156,7 @@ mod tests {
                     room: None,
                     since: 4,
                     epoch: epoch.clone(),
+                    node: None,
                 },
                 r#"{"type":"ready","since":4,"epoch":"k3x9qa"}"#,
             ),
@@ -192,6 +197,7 @@ mod tests {
                     room: RoomName::parse("math").ok(),
                     since: 0,
                     epoch: Epoch::parse("k3x9qa").unwrap(),
+                    node: None,
                 },
                 r#"{"type":"ready","room":"math","since":0,"epoch":"k3x9qa"}"#,
             ),

@@ -18,6 +18,7 @@ use prometheus_client::registry::Registry;
 
 use super::Ledger;
 use super::counts::{Direction, Kind, Snapshot};
+use crate::backplane::{Backplane, Health};
 use crate::transports::Transport;
 
 /// The content type Prometheus negotiates for OpenMetrics text.
@@ -215,13 +216,82 @@ impl LedgerCollector {
     }
 }
 
-/// The exposition text for the ledger's current counters; per room too when `rooms`.
-pub fn render(ledger: &Ledger, rooms: bool) -> Result<String, fmt::Error> {
+/// On a shared bus: what the link to Redis carried, labelled with the server's node name, so
+/// one Prometheus scraping several servers can tell (and add) them.
+#[derive(Debug)]
+struct BackplaneCollector {
+    backplane: Backplane,
+}
+
+impl Collector for BackplaneCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {
+        let node = &**self.backplane.node();
+        let counts = self.backplane.counts();
+        let counter = ConstCounter::new(0u64);
+        let mut family = encoder.encode_descriptor(
+            "transport_lab_backplane_bytes",
+            "Bytes between this server and Redis (--bus redis://), by connection and direction.",
+            None,
+            counter.metric_type(),
+        )?;
+        for (connection, wire) in [
+            ("publish", counts.publish),
+            ("announcements", counts.announcements),
+            ("control", counts.control),
+        ] {
+            for (direction, bytes) in [("to_redis", wire.to_redis), ("from_redis", wire.from_redis)]
+            {
+                let labels = [
+                    ("node", node),
+                    ("connection", connection),
+                    ("direction", direction),
+                ];
+                ConstCounter::new(bytes).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "transport_lab_backplane_messages",
+            "Messages this server published into Redis, and heard announced by it.",
+            None,
+            counter.metric_type(),
+        )?;
+        for (kind, n) in [("published", counts.published), ("heard", counts.heard)] {
+            ConstCounter::new(n)
+                .encode(family.encode_family(&[("node", node), ("kind", kind)])?)?;
+        }
+        let up = matches!(self.backplane.health(), Health::Up);
+        let gauge = ConstGauge::new(i64::from(up));
+        gauge.encode(
+            encoder
+                .encode_descriptor(
+                    "transport_lab_backplane_up",
+                    "1 while this server is connected to Redis.",
+                    None,
+                    gauge.metric_type(),
+                )?
+                .encode_family(&[("node", node)])?,
+        )?;
+        Ok(())
+    }
+}
+
+/// The exposition text for the ledger's current counters; per room too when `rooms`; the link to
+/// Redis when there is one.
+pub fn render(
+    ledger: &Ledger,
+    rooms: bool,
+    backplane: Option<&Backplane>,
+) -> Result<String, fmt::Error> {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(LedgerCollector {
         ledger: ledger.clone(),
         rooms,
     }));
+    if let Some(backplane) = backplane {
+        registry.register_collector(Box::new(BackplaneCollector {
+            backplane: backplane.clone(),
+        }));
+    }
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)?;
     Ok(text)

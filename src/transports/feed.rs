@@ -35,7 +35,12 @@ const BATCH: usize = 256;
 pub enum Event {
     /// First event of every feed: the cursor it starts from. A client that reconnects with this
     /// cursor loses nothing, even if no message arrived in between.
-    Ready { since: u64, epoch: Epoch },
+    /// `node`: this server's name, on a shared bus.
+    Ready {
+        since: u64,
+        epoch: Epoch,
+        node: Option<Arc<str>>,
+    },
     /// The cursor could not be continued: `missed` messages were evicted from history, or
     /// (`reset`) the cursor came from an earlier run of the server, or the room was started over
     /// since. Delivery goes on after `since` of `epoch`, the client's cursor from now on.
@@ -124,6 +129,7 @@ impl Feed {
             return Event::Ready {
                 since: self.reader.cursor(),
                 epoch: self.reader.epoch().clone(),
+                node: self.reader.room().node().cloned(),
             };
         }
         loop {

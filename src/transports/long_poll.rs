@@ -23,7 +23,7 @@ pub async fn long_poll(
         .params
         .seconds("timeout", MAX_LONG_POLL_TIMEOUT_S)?
         .unwrap_or(state.config.long_poll_timeout);
-    let room = request.open_room(&state)?;
+    let room = request.open_room(&state).await?;
     let _member = request
         .client
         .as_ref()

@@ -15,7 +15,7 @@ pub async fn poll(
     request: Subscribe,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let room = request.open_room(&state)?;
+    let room = request.open_room(&state).await?;
     room.touch();
     if let Some(client) = &request.client {
         room.presence().seen(client, Transport::Poll);

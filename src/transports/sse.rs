@@ -29,7 +29,7 @@ pub const RETRY_MS: u64 = 2000;
 const HEARTBEAT: &[u8] = b": heartbeat\n\n";
 
 pub async fn sse(request: Subscribe, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let room = request.open_room(&state)?;
+    let room = request.open_room(&state).await?;
     let feed = Feed::new(
         &room,
         request.since.as_ref(),
@@ -49,12 +49,13 @@ pub async fn sse(request: Subscribe, state: web::Data<AppState>) -> Result<HttpR
 /// to this run's epoch as soon as a reset is announced.
 fn frame(event: Event, room: &RoomName) -> Option<Bytes> {
     match event {
-        Event::Ready { since, epoch } => Some(Bytes::from(format!(
+        Event::Ready { since, epoch, node } => Some(Bytes::from(format!(
             "retry: {RETRY_MS}\nevent: ready\nid: {epoch}-{since}\ndata: {}\n\n",
             Control::Ready {
                 room: None,
                 since,
-                epoch: epoch.clone()
+                epoch: epoch.clone(),
+                node: node.as_deref().map(str::to_owned),
             }
             .to_json()
         ))),

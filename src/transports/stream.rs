@@ -23,7 +23,7 @@ pub async fn stream(
     request: Subscribe,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let room = request.open_room(&state)?;
+    let room = request.open_room(&state).await?;
     let feed = Feed::new(
         &room,
         request.since.as_ref(),
@@ -42,10 +42,11 @@ pub async fn stream(
 fn frame(event: Event, room: &RoomName) -> Option<Bytes> {
     let line = |control: Control| Bytes::from(control.to_json() + "\n");
     match event {
-        Event::Ready { since, epoch } => Some(line(Control::Ready {
+        Event::Ready { since, epoch, node } => Some(line(Control::Ready {
             room: None,
             since,
             epoch,
+            node: node.as_deref().map(str::to_owned),
         })),
         Event::Gap {
             missed,

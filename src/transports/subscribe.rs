@@ -107,9 +107,10 @@ impl Subscribe {
             .unwrap_or_else(|| state.config.heartbeat_interval())
     }
 
-    /// The room asked for, created now if it is new (a 503 once `--max-rooms` exist).
-    pub fn open_room(&self, state: &AppState) -> Result<Room, AppError> {
-        Ok(state.bus.room(&self.room)?)
+    /// The room asked for, created now if it is new (a 503 once `--max-rooms` exist, or while
+    /// a shared bus cannot read it from Redis).
+    pub async fn open_room(&self, state: &AppState) -> Result<Room, AppError> {
+        Ok(state.bus.open(&self.room).await?)
     }
 
     /// Who this subscriber is in the room's head count: its client id, or a key of its own.

@@ -68,7 +68,7 @@ pub async fn ws(
         ));
     }
     // Before the upgrade, so a full server refuses with a JSON 503 rather than a dead socket.
-    let first_room = request.open_room(&state)?;
+    let first_room = request.open_room(&state).await?;
     // actix-ws answers the handshake and gives the writing half; it gets an empty payload,
     // since the client's frames are read by `ClientFrames` (see the module docs).
     // (Taking a payload out of a request cannot fail.)
@@ -144,8 +144,9 @@ impl Connection {
             tokio::select! {
                 (room, event) = feed::next_of(&mut self.rooms, self.turn) => {
                     let sent = match event {
-                        Event::Ready { since, epoch } => {
-                            send_control(&mut session, &Control::Ready { room: Some(room), since, epoch }).await
+                        Event::Ready { since, epoch, node } => {
+                            let node = node.as_deref().map(str::to_owned);
+                            send_control(&mut session, &Control::Ready { room: Some(room), since, epoch, node }).await
                         }
                         Event::Gap { missed, reset, since, epoch } => {
                             send_control(&mut session, &Control::Gap { room: Some(room), missed, reset, since, epoch }).await
@@ -224,7 +225,7 @@ impl Connection {
                     .publish(session, message, room, except_sender, reference)
                     .await;
             }
-            WsRequest::Join { room, since } => self.join_frame(&room, since.as_ref()),
+            WsRequest::Join { room, since } => self.join_frame(&room, since.as_ref()).await,
             WsRequest::Leave { room } => match self.joined(&room) {
                 None => Err(format!("not in room {:?}; nothing to leave", room.as_str())),
                 Some(i) => {
@@ -240,7 +241,7 @@ impl Connection {
         }
     }
 
-    fn join_frame(&mut self, room: &RoomName, since: Option<&Cursor>) -> Result<(), String> {
+    async fn join_frame(&mut self, room: &RoomName, since: Option<&Cursor>) -> Result<(), String> {
         if self.joined(room).is_some() {
             return Err(format!(
                 "already in room {:?}; leave it first to join from another cursor",
@@ -252,7 +253,7 @@ impl Connection {
                 "a socket may be in at most {MAX_ROOMS_PER_SOCKET} rooms; leave one first"
             ));
         }
-        let opened = self.state.bus.room(room).map_err(|e| e.to_string())?;
+        let opened = self.state.bus.open(room).await.map_err(|e| e.to_string())?;
         self.join(opened, since);
         Ok(())
     }
@@ -267,9 +268,9 @@ impl Connection {
         reference: Option<Value>,
     ) -> Result<(), actix_ws::Closed> {
         let room = match room {
-            Some(name) => match self.state.bus.room(&name) {
+            Some(name) => match self.state.bus.open(&name).await {
                 Ok(room) => room,
-                Err(full) => return send_error(session, &full.to_string(), reference).await,
+                Err(refused) => return send_error(session, &refused.to_string(), reference).await,
             },
             None => match self.rooms.first() {
                 Some(feed) => feed.room().clone(),
@@ -286,8 +287,16 @@ impl Connection {
             }
         };
         let except = except_sender.then(|| self.key.clone());
-        let stored = room.publish(&message.user, &message.text, except);
+        let stored = self
+            .state
+            .bus
+            .publish(&room, &message.user, &message.text, except)
+            .await;
         drop(permit);
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(down) => return send_error(session, &down.to_string(), reference).await,
+        };
         match reference {
             Some(reference) => {
                 let ack = Control::Ack {

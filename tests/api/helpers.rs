@@ -150,6 +150,7 @@ impl TestApp {
             room: None,
             since,
             epoch,
+            node: None,
         }
         .to_json()
     }
@@ -161,6 +162,7 @@ impl TestApp {
             room: Some(protocol::RoomName::lobby()),
             since,
             epoch,
+            node: None,
         }
         .to_json()
     }

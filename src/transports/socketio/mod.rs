@@ -184,7 +184,7 @@ pub async fn get(
 ) -> Result<HttpResponse, EngineError> {
     let query = Query::read(&req)?;
     match (query.carrier, query.sid.is_some()) {
-        (Carrier::Polling, false) => handshake(&req, &query, &state),
+        (Carrier::Polling, false) => handshake(&req, &query, &state).await,
         (Carrier::Polling, true) => poll(&query, &state).await,
         (Carrier::WebSocket, _) => websocket(&req, body, &query, &state).await,
     }
@@ -222,7 +222,7 @@ fn open_packet(state: &AppState, session: &Session, upgrades: &[&str]) -> String
 }
 
 /// A new session, within `--max-connections` sessions (a session holds rooms like a socket).
-fn open_session(
+async fn open_session(
     req: &HttpRequest,
     query: &Query,
     state: &AppState,
@@ -236,7 +236,7 @@ fn open_session(
         .into());
     }
     // Before the session: a full server refuses here rather than at CONNECT.
-    query.subscribe.open_room(state)?;
+    query.subscribe.open_room(state).await?;
     let request = &query.subscribe;
     Ok(session::open(
         state,
@@ -252,12 +252,12 @@ fn open_session(
     ))
 }
 
-fn handshake(
+async fn handshake(
     req: &HttpRequest,
     query: &Query,
     state: &AppState,
 ) -> Result<HttpResponse, EngineError> {
-    let session = open_session(req, query, state, false)?;
+    let session = open_session(req, query, state, false).await?;
     Ok(text(open_packet(state, &session, &["websocket"])))
 }
 
@@ -411,7 +411,7 @@ async fn websocket(
             (session, None)
         }
         None => {
-            let session = open_session(req, query, state, true)?;
+            let session = open_session(req, query, state, true).await?;
             let open = open_packet(state, &session, &[]);
             (session, Some(open))
         }

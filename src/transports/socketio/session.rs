@@ -251,7 +251,7 @@ impl Socket {
                 packet = inbound.recv() => match packet {
                     None | Some(Inbound::Close) => break "closed by the client",
                     Some(Inbound::Pong) => awaiting_pong = false,
-                    Some(Inbound::Message(packet)) => self.packet(packet),
+                    Some(Inbound::Message(packet)) => self.packet(packet).await,
                 },
                 _ = ping.tick() => {
                     if awaiting_pong {
@@ -262,8 +262,9 @@ impl Socket {
                 }
                 (room, event) = feed::next_of(&mut self.rooms, self.turn), if room_for_more => {
                     match event {
-                        Event::Ready { since, epoch } => {
-                            self.emit("ready", &Control::Ready { room: Some(room), since, epoch });
+                        Event::Ready { since, epoch, node } => {
+                            let node = node.as_deref().map(str::to_owned);
+                            self.emit("ready", &Control::Ready { room: Some(room), since, epoch, node });
                         }
                         Event::Gap { missed, reset, since, epoch } => {
                             self.emit("gap", &Control::Gap { room: Some(room), missed, reset, since, epoch });
@@ -287,7 +288,7 @@ impl Socket {
     }
 
     /// A Socket.IO packet from the client.
-    fn packet(&mut self, packet: socket::Packet) {
+    async fn packet(&mut self, packet: socket::Packet) {
         if packet.namespace != socket::DEFAULT_NAMESPACE {
             if packet.kind == Kind::Connect {
                 let refusal = socket::Packet {
@@ -301,7 +302,7 @@ impl Socket {
             return;
         }
         match packet.kind {
-            Kind::Connect => self.connect(packet.data.as_ref()),
+            Kind::Connect => self.connect(packet.data.as_ref()).await,
             Kind::Disconnect => {
                 self.connected = false;
                 self.rooms.clear();
@@ -309,14 +310,14 @@ impl Socket {
             Kind::Event if !self.connected => {
                 self.connect_error("send CONNECT (40) before events");
             }
-            Kind::Event => self.event(&packet),
+            Kind::Event => self.event(&packet).await,
             // This server never asks for acknowledgements; a client error is not worth a word.
             Kind::Ack | Kind::ConnectError => {}
         }
     }
 
     /// CONNECT: `auth` may say where to start (`since`, `room`) and who speaks (`user`).
-    fn connect(&mut self, auth: Option<&Value>) {
+    async fn connect(&mut self, auth: Option<&Value>) {
         if self.connected {
             return;
         }
@@ -345,9 +346,9 @@ impl Socket {
             Err(error) => return self.connect_error(&error),
         };
         let room = room.unwrap_or_else(|| self.opening.room.clone());
-        let opened = match self.state.bus.room(&room) {
+        let opened = match self.state.bus.open(&room).await {
             Ok(opened) => opened,
-            Err(full) => return self.connect_error(&full.to_string()),
+            Err(refused) => return self.connect_error(&refused.to_string()),
         };
         if let Some(user) = user {
             self.opening.user = Some(user);
@@ -394,13 +395,13 @@ impl Socket {
 
     /// An EVENT: `chat`, `join` or `leave`; its answer goes to the ack when it asked for one,
     /// else (an error only) as an `error` event.
-    fn event(&mut self, packet: &socket::Packet) {
+    async fn event(&mut self, packet: &socket::Packet) {
         let Some((name, args)) = packet.event_args() else {
             return;
         };
         let answer = match name {
-            "chat" => self.chat(args),
-            "join" => self.join_event(args),
+            "chat" => self.chat(args).await,
+            "join" => self.join_event(args).await,
             "leave" => self.leave_event(args),
             other => Err(format!(
                 "unknown event {other:?}: this server answers \"chat\", \"join\" and \"leave\""
@@ -429,7 +430,7 @@ impl Socket {
     }
 
     /// `emit("chat", {text, user?, room?, except_sender?})`: the ack gets `{"id":..}`.
-    fn chat(&mut self, args: &[Value]) -> Result<Value, String> {
+    async fn chat(&mut self, args: &[Value]) -> Result<Value, String> {
         let object = args.first().unwrap_or(&Value::Null);
         let request = compose::from_json_value(
             object,
@@ -448,7 +449,12 @@ impl Socket {
             );
         };
         let room = match room {
-            Some(name) => self.state.bus.room(&name).map_err(|e| e.to_string())?,
+            Some(name) => self
+                .state
+                .bus
+                .open(&name)
+                .await
+                .map_err(|e| e.to_string())?,
             None => match self.rooms.first() {
                 Some(feed) => feed.room().clone(),
                 None => {
@@ -460,14 +466,19 @@ impl Socket {
         };
         let permit = publish_permit(&self.state, self.opening.peer).map_err(|e| e.to_string())?;
         let except = except_sender.then(|| self.key.clone());
-        let stored = room.publish(&message.user, &message.text, except);
+        let stored = self
+            .state
+            .bus
+            .publish(&room, &message.user, &message.text, except)
+            .await
+            .map_err(|e| e.to_string())?;
         drop(permit);
         Ok(json!({ "id": stored.id }))
     }
 
     /// `emit("join", room, since?)`: the ack gets `{"room":..}`; the room's `ready` event and
     /// messages follow.
-    fn join_event(&mut self, args: &[Value]) -> Result<Value, String> {
+    async fn join_event(&mut self, args: &[Value]) -> Result<Value, String> {
         let room = room_arg(args)?;
         let since = args
             .get(1)
@@ -486,7 +497,12 @@ impl Socket {
                 "a socket may be in at most {MAX_ROOMS_PER_SOCKET} rooms; leave one first"
             ));
         }
-        let opened = self.state.bus.room(&room).map_err(|e| e.to_string())?;
+        let opened = self
+            .state
+            .bus
+            .open(&room)
+            .await
+            .map_err(|e| e.to_string())?;
         self.join(opened, since.as_ref());
         Ok(json!({ "room": room }))
     }
