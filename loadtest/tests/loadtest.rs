@@ -840,6 +840,52 @@ async fn subscribers_spread_over_a_list_of_servers() {
     shutdown.shutdown().await;
 }
 
+/// Two servers on one Redis bus (a redis-server started for the test): publisher connections
+/// post to both and subscribers listen on both, so most messages cross Redis; every subscriber
+/// of either server gets every message of its room exactly once and in order, and `--redis-url`
+/// reads what Redis spent. Skipped (visibly) without redis-server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_redis_bus_deliver_everything_once_in_order() {
+    // Arrange
+    let test = "two_servers_on_one_redis_bus_deliver_everything_once_in_order";
+    let Some(redis) = redis_or_skip(test) else {
+        return;
+    };
+    let bus = redis.url();
+    let (a, stop_a) = spawn_server(&["--bus", &bus, "--node", "a"]);
+    let (b, stop_b) = spawn_server(&["--bus", &bus, "--node", "b"]);
+    let list = format!("{a},{b}");
+    for transport in ["sse", "ws", "longpoll"] {
+        let run_args = small_run(
+            &list,
+            &[
+                "--transport",
+                transport,
+                "--rooms",
+                "2",
+                "--redis-url",
+                &bus,
+            ],
+        );
+
+        // Act
+        let report = loadtest::run::run(&run_args, CancellationToken::new())
+            .await
+            .unwrap();
+
+        // Assert
+        println!("{}", report::table::render(&report));
+        let [t] = &report.transports[..] else {
+            panic!("one transport expected")
+        };
+        assert_clean_multi(t, &a, transport, 2);
+        assert!(t.servers[1].url.starts_with(&b), "{:?}", t.servers[1]);
+        assert!(t.redis.is_some(), "{transport}: no Redis figures");
+    }
+    stop_a.shutdown().await;
+    stop_b.shutdown().await;
+}
+
 /// A multi-server run of `transport` over `rooms` rooms against `url` listed twice (or two
 /// servers): every subscriber got every message of its room once and in order, half of them on
 /// each server.
