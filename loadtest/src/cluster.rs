@@ -277,7 +277,11 @@ pub fn markdown(report: &ClusterReport, command: &str) -> String {
          messages at {} msg/s per transport, {}-byte payload, browser-like headers; {} round(s), \
          each set-up with fresh servers (and a fresh Redis) of its own, the set-ups taking turns; \
          servers, Redis and loadtest on the same machine over loopback. p50, p99 and CPU are \
-         medians over the rounds; delivered, lost, dup and reord are summed.\n",
+         medians over the rounds; delivered, lost, dup and reord are summed. Backplane adds: \
+         the median over rounds of the row's p50 less the memory row's p50 of the same round \
+         (so not always the difference of the two p50 columns). CPU per delivery: CPU time \
+         from the start of publishing to the end of the drain (servers: /proc, all servers \
+         summed; Redis: INFO cpu), divided by deliveries.\n",
         m.one_line(),
         m.rustc.as_deref().unwrap_or("rustc unknown"),
         m.loadtest_version,

@@ -1290,3 +1290,73 @@ async fn a_tiny_cost_curve() {
     assert!(svg.starts_with("<svg") && svg.contains("sse"), "{svg}");
     shutdown.shutdown().await;
 }
+
+/// The transport-lab binary beside this test's (`target/debug/transport-lab`), if one was built.
+fn server_bin() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join("transport-lab");
+    bin.is_file().then_some(bin)
+}
+
+/// `loadtest cluster` at a tiny size: three set-ups (servers and redis-server started by the
+/// loadtest) for sse, every row delivered in full, the 2-server row spread 2 + 2, and Redis CPU
+/// on the Redis rows only. Skipped visibly without a built transport-lab or a redis-server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_cluster_comparison() {
+    // Arrange
+    let test = "a_tiny_cluster_comparison";
+    let Some(bin) = server_bin() else {
+        eprintln!("SKIPPED: {test}: no target/debug/transport-lab (cargo build -p transport-lab)");
+        return;
+    };
+    if redis_or_skip(test).is_none() {
+        return;
+    }
+    let cli = Cli::try_parse_from([
+        "loadtest",
+        "cluster",
+        "--quiet",
+        "--server-bin",
+        bin.to_str().unwrap(),
+        "--transport",
+        "sse",
+        "--clients",
+        "4",
+        "--messages",
+        "10",
+        "--rate",
+        "100",
+    ])
+    .unwrap();
+    let Some(loadtest::cli::Command::Cluster(cluster_args)) = cli.command else {
+        panic!("cluster not parsed")
+    };
+
+    // Act
+    let report = loadtest::cluster::cluster(&cluster_args, CancellationToken::new())
+        .await
+        .unwrap();
+
+    // Assert
+    let md = loadtest::cluster::markdown(&report, "loadtest cluster");
+    println!("{md}");
+    assert_eq!(report.redis_skipped, None, "{md}");
+    let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| sse |")).collect();
+    let expected = [
+        ("1 server, memory bus", "4"),
+        ("1 server, Redis bus", "4"),
+        ("2 servers, Redis bus", "2 + 2"),
+    ];
+    assert_eq!(rows.len(), expected.len(), "{md}");
+    for (row, (setup, spread)) in rows.iter().zip(expected) {
+        assert!(
+            row.starts_with(&format!("| sse | {setup} | {spread} | 40/40 | 0 | 0 | 0 |")),
+            "{row}"
+        );
+        let redis_cpu = row.trim_end_matches(" |").rsplit("| ").next().unwrap();
+        assert_eq!(redis_cpu == "-", setup.contains("memory"), "{row}");
+    }
+    for run in &report.runs {
+        assert!(run.report.transports[0].is_clean(), "{}", run.setup.label());
+    }
+}
