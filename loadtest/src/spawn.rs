@@ -1,5 +1,6 @@
 //! The processes `loadtest cluster` starts and stops itself: transport-lab servers on 127.0.0.1
-//! port 0 (the address read back from their log's `listening on http://ADDR`), and a throwaway
+//! port 0 (the address read back from their log's `listening on http://ADDR`, then ready once
+//! `/healthz` says `ok`: on a Redis bus, once connected), and a throwaway
 //! `redis-server` on a free loopback port, saving nothing to disk.
 //!
 //! Each is a guard: dropping it kills the process and reaps it, so an error, a panic in a test or
@@ -14,8 +15,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::http1::Connection;
+use crate::target::HttpUrl;
+use crate::wire::WireCounters;
+
 /// What transport-lab logs once it has bound its listener (`src/main.rs`).
 pub const LISTENING: &str = "listening on http://";
+/// transport-lab's health check: `{"status":"ok"}` once it can serve (its bus connected).
+const HEALTH_PATH: &str = "/healthz";
 /// How long a process may take to be ready.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// Between readiness checks.
@@ -64,6 +71,7 @@ impl LabServer {
             url: String::new(),
             pid,
         };
+        let started = Instant::now();
         match tokio::time::timeout(START_TIMEOUT, address).await {
             Ok(Ok(url)) => server.url = url,
             Ok(Err(_)) => bail!(
@@ -76,7 +84,41 @@ impl LabServer {
                 bin.display()
             ),
         }
+        // Listening is not ready: on a Redis bus the server answers 503 until it has connected.
+        while !server.healthy().await {
+            if started.elapsed() > START_TIMEOUT {
+                bail!(
+                    "{} at {} was not healthy (`/healthz` status ok) within {START_TIMEOUT:?}",
+                    bin.display(),
+                    server.url
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
         Ok(server)
+    }
+
+    /// `GET /healthz` answers 200 with `"status":"ok"` (not `degraded`: still connecting to its
+    /// bus, or cut off from it).
+    async fn healthy(&self) -> bool {
+        let Ok(url) = HttpUrl::parse(&self.url) else {
+            return false;
+        };
+        let Ok(addr) = crate::target::resolve(&url, false).await else {
+            return false;
+        };
+        let Ok(mut conn) = Connection::connect(addr, &url.authority(), WireCounters::new()).await
+        else {
+            return false;
+        };
+        match conn.fetch(hyper::Method::GET, HEALTH_PATH, &[], None).await {
+            Ok((status, body)) => {
+                status.is_success()
+                    && serde_json::from_slice::<serde_json::Value>(&body)
+                        .is_ok_and(|health| health["status"] == "ok")
+            }
+            Err(_) => false,
+        }
     }
 }
 

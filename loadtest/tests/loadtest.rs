@@ -854,6 +854,18 @@ async fn two_servers_on_one_redis_bus_deliver_everything_once_in_order() {
     let bus = redis.url();
     let (a, stop_a) = spawn_server(&["--bus", &bus, "--node", "a"]);
     let (b, stop_b) = spawn_server(&["--bus", &bus, "--node", "b"]);
+    // Listening is not ready: a server answers 503 until it has connected to Redis.
+    for url in [&a, &b] {
+        let mut health = serde_json::Value::Null;
+        for _ in 0..100 {
+            health = get_json(url, "/healthz").await;
+            if health["status"] == "ok" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(health["status"], "ok", "{url}: {health}");
+    }
     let list = format!("{a},{b}");
     for transport in ["sse", "ws", "longpoll"] {
         let run_args = small_run(
