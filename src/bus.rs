@@ -20,7 +20,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
-use protocol::{Epoch, RoomName};
+use protocol::{Cursor, Epoch, RoomName};
 
 use crate::backplane::{Backplane, BusDown};
 use crate::lock::lock;
@@ -144,11 +144,16 @@ impl Bus {
     }
 
     /// The room called `name`, created now if there is none (unless the cap is reached), ready
-    /// to be served: on a shared bus, read from Redis first if this server has not yet.
-    pub async fn open(&self, name: &RoomName) -> Result<Room, OpenError> {
+    /// to be served to a reader after `since`: on a shared bus, read from Redis first if this
+    /// server has not yet, and read again if the cursor is ahead of this server's copy (it came
+    /// from a server that heard of newer messages first; see [`Backplane::sync_to`]).
+    pub async fn open(&self, name: &RoomName, since: Option<&Cursor>) -> Result<Room, OpenError> {
         let room = self.room(name)?;
         if let Some(backplane) = &self.shared.backplane {
             backplane.load(&room).await?;
+            if let Some(cursor) = since {
+                backplane.sync_to(&room, cursor).await?;
+            }
         }
         Ok(room)
     }

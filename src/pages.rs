@@ -340,6 +340,56 @@ struct Overhead {
     nav: &'static str,
     lessons: &'static [Lesson],
     plan: PlanView,
+    /// With `--bus redis://`: what the link to Redis has cost per message so far.
+    scale_out: Option<ScaleOut>,
+}
+
+/// The row "what scale-out adds per message", from this server's counted sockets to Redis
+/// ([`crate::backplane::Counts`]): averages over its life, connection set-up left out.
+struct ScaleOut {
+    node: String,
+    url: String,
+    /// Servers beating on the bus now, this one included.
+    servers: usize,
+    published: u64,
+    heard: u64,
+    /// Bytes per publish, up and down, on the publishing server; `None` before the first.
+    publish_up: Option<f64>,
+    publish_down: Option<f64>,
+    /// Bytes per announcement, on every server.
+    announcement: Option<f64>,
+}
+
+impl ScaleOut {
+    fn of(backplane: &crate::backplane::Backplane) -> Self {
+        let counts = backplane.counts();
+        let per = |bytes: u64, n: u64| (n > 0).then(|| bytes as f64 / n as f64);
+        Self {
+            node: backplane.node().to_string(),
+            url: backplane.url().to_owned(),
+            servers: backplane.other_nodes().len() + 1,
+            published: counts.published,
+            heard: counts.heard,
+            publish_up: per(counts.publish.to_redis_after_setup(), counts.published),
+            publish_down: per(counts.publish.from_redis_after_setup(), counts.published),
+            announcement: per(counts.announcements.from_redis_after_setup(), counts.heard),
+        }
+    }
+
+    /// One decimal, or a dash before there is anything to divide.
+    fn show(value: &Option<f64>) -> String {
+        value.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}"))
+    }
+
+    /// The publish plus one announcement per server: a sum of the measured parts.
+    fn per_message(&self) -> String {
+        match (self.publish_up, self.publish_down, self.announcement) {
+            (Some(up), Some(down), Some(heard)) => {
+                format!("{:.1}", up + down + heard * self.servers as f64)
+            }
+            _ => "–".to_owned(),
+        }
+    }
 }
 
 /// The one measurement plan ([`overhead::PLAN`]) in the words and numbers a page states it with.
@@ -601,11 +651,12 @@ fn newest_cursor(state: &AppState) -> String {
     format!("{}-{}", lobby.epoch(), lobby.newest_id())
 }
 
-pub async fn overhead() -> Result<HttpResponse, AppError> {
+pub async fn overhead(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     render(&Overhead {
         nav: "overhead",
         lessons: &LESSONS,
         plan: PlanView::new(),
+        scale_out: state.bus.backplane().map(ScaleOut::of),
     })
 }
 

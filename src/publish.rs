@@ -67,7 +67,7 @@ pub async fn publish(
         params.get("user"),
         state.config.max_text_bytes,
     )?;
-    let room = state.bus.open(&room).await?;
+    let room = state.bus.open(&room, None).await?;
     let _permit = publish_permit(&state, req.peer_addr().map(|a| a.ip()))?;
     let stored = state
         .bus

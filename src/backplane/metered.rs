@@ -9,11 +9,29 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Bytes both ways across every connection to Redis.
+/// Bytes both ways across one kind of connection to Redis, over all its reconnects.
 #[derive(Debug, Default)]
 pub struct Wire {
     pub to_redis: AtomicU64,
     pub from_redis: AtomicU64,
+    /// Of those, what setting connections up took (the client's `HELLO`/`CLIENT SETINFO`, the
+    /// `SUBSCRIBE`), so the cost per message can leave it out.
+    pub setup_to_redis: AtomicU64,
+    pub setup_from_redis: AtomicU64,
+}
+
+impl Wire {
+    /// Both counts now.
+    pub fn now(&self) -> (u64, u64) {
+        (self.to_redis.load(Relaxed), self.from_redis.load(Relaxed))
+    }
+
+    /// Counts what crossed since `before` (from [`Self::now`]) as set-up.
+    pub fn set_up_since(&self, before: (u64, u64)) {
+        let (to, from) = self.now();
+        self.setup_to_redis.fetch_add(to - before.0, Relaxed);
+        self.setup_from_redis.fetch_add(from - before.1, Relaxed);
+    }
 }
 
 /// A socket whose bytes are added to a [`Wire`].

@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
-use protocol::{Epoch, PerTransport, RoomName, Transport};
+use protocol::{Cursor, Epoch, PerTransport, RoomName, Transport};
 use redis::aio::{MultiplexedConnection, PubSub};
 use redis::{
     AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Script, Value,
@@ -98,7 +98,8 @@ pub enum Health {
 pub struct Counts {
     /// Messages this server published into Redis.
     pub published: u64,
-    /// Messages this server heard announced (its own included).
+    /// Messages this server heard announced (its own included), for rooms it has open or not:
+    /// every server hears every message, the cost of one channel for all rooms.
     pub heard: u64,
     /// Reads of a room's Stream: loads and catch-ups after a missed message or an outage.
     pub reads: u64,
@@ -114,6 +115,9 @@ pub struct Counts {
 pub struct WireCount {
     pub to_redis: u64,
     pub from_redis: u64,
+    /// Of those, the connections' set-up.
+    pub setup_to_redis: u64,
+    pub setup_from_redis: u64,
 }
 
 impl WireCount {
@@ -121,7 +125,19 @@ impl WireCount {
         Self {
             to_redis: wire.to_redis.load(Relaxed),
             from_redis: wire.from_redis.load(Relaxed),
+            setup_to_redis: wire.setup_to_redis.load(Relaxed),
+            setup_from_redis: wire.setup_from_redis.load(Relaxed),
         }
+    }
+
+    /// Bytes to Redis after set-up.
+    pub fn to_redis_after_setup(&self) -> u64 {
+        self.to_redis - self.setup_to_redis
+    }
+
+    /// Bytes from Redis after set-up.
+    pub fn from_redis_after_setup(&self) -> u64 {
+        self.from_redis - self.setup_from_redis
     }
 }
 
@@ -253,7 +269,7 @@ impl Backplane {
     }
 
     /// What `/api/stats` says of the bus: this server, its link, what the link has cost.
-    /// `per_message`: the averages over the server's life (connection set-up included) of what
+    /// `per_message`: the averages over the server's life (connection set-up left out) of what
     /// one publish costs on the publishing server and one announcement on every server.
     pub fn report(&self) -> serde_json::Value {
         let counts = self.counts();
@@ -273,9 +289,9 @@ impl Backplane {
             "other_nodes": self.other_nodes().iter().map(|n| n.to_string()).collect::<Vec<_>>(),
             "counts": counts,
             "per_message": {
-                "publish_to_redis": per(counts.publish.to_redis, counts.published),
-                "publish_from_redis": per(counts.publish.from_redis, counts.published),
-                "announcement_from_redis": per(counts.announcements.from_redis, counts.heard),
+                "publish_to_redis": per(counts.publish.to_redis_after_setup(), counts.published),
+                "publish_from_redis": per(counts.publish.from_redis_after_setup(), counts.published),
+                "announcement_from_redis": per(counts.announcements.from_redis_after_setup(), counts.heard),
             },
         })
     }
@@ -330,6 +346,19 @@ impl Backplane {
         // Announcements heard while the first read was on its way were not applied (the room
         // was not loaded): read once more, now that they are.
         self.catch_up(room).await
+    }
+
+    /// Makes sure this server's copy of `room` has caught up with a client's `cursor`. A cursor
+    /// ahead of the newest id here, or of another epoch, may be news from a server that heard of
+    /// newer messages (or a start-over) first, not a cursor of another run: before the reader
+    /// would take it for a reset, the room is read from Redis once. After that read, a cursor
+    /// still ahead, or still of another epoch, really is one (the contract's `reset`).
+    pub async fn sync_to(&self, room: &Room, cursor: &Cursor) -> Result<(), BusDown> {
+        let other_epoch = cursor.epoch.as_ref().is_some_and(|e| *e != room.epoch());
+        if other_epoch || cursor.id > room.newest_id() {
+            self.catch_up(room).await?;
+        }
+        Ok(())
     }
 
     /// Starts the room called `name` over in Redis (the teacher's reset) with a new epoch;
@@ -429,8 +458,11 @@ impl Backplane {
     async fn session(&self, bus: &Bus) -> Result<(), BusDown> {
         let publisher = self.connect_command(Role::Publish).await?;
         let control = self.connect_command(Role::Control).await?;
+        let wire = &self.inner.announcement_wire;
+        let before = wire.now();
         let mut pubsub = self.connect_pubsub().await?;
         self.timed(pubsub.subscribe(scripts::CHANNEL)).await?;
+        wire.set_up_since(before);
         *lock(&self.inner.publisher) = Some(publisher);
         *lock(&self.inner.control) = Some(control);
         // Subscribed first, read second: nothing published in between can be missed.
@@ -469,6 +501,9 @@ impl Backplane {
             );
             return Ok(());
         };
+        if let Announcement::Message { .. } = announcement {
+            self.inner.heard.fetch_add(1, Relaxed);
+        }
         let Some(room) = bus.find(announcement.room()).filter(Room::is_loaded) else {
             return Ok(());
         };
@@ -482,7 +517,6 @@ impl Backplane {
                 text,
                 ..
             } => {
-                self.inner.heard.fetch_add(1, Relaxed);
                 let except = (!except.is_empty()).then(|| MemberKey::from(except));
                 let message = Arc::new(Message::encode(
                     &epoch,
@@ -553,6 +587,7 @@ impl Backplane {
             Role::Publish => &self.inner.publish_wire,
             Role::Control => &self.inner.control_wire,
         };
+        let before = wire.now();
         let stream = self.connect_tcp(wire).await?;
         let (conn, driver) = self
             .timed(MultiplexedConnection::new_with_config(
@@ -562,6 +597,7 @@ impl Backplane {
             ))
             .await?;
         tokio::spawn(driver);
+        wire.set_up_since(before);
         Ok(conn)
     }
 
@@ -611,7 +647,10 @@ impl Backplane {
             Ok(Err(error)) => BusDown::from(error),
             Err(_) => BusDown(format!("Redis did not answer within {COMMAND_TIMEOUT:?}")),
         };
-        self.inner.lost.notify_one();
+        // Wakes the connection task if it is listening; if it is busy (catching a room up), its
+        // own next command fails the same way, and the presence beat within a second at worst.
+        // No permit is stored, so a failure from before a reconnect cannot end the new session.
+        self.inner.lost.notify_waiters();
         Err(outcome)
     }
 }

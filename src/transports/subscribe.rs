@@ -110,7 +110,7 @@ impl Subscribe {
     /// The room asked for, created now if it is new (a 503 once `--max-rooms` exist, or while
     /// a shared bus cannot read it from Redis).
     pub async fn open_room(&self, state: &AppState) -> Result<Room, AppError> {
-        Ok(state.bus.open(&self.room).await?)
+        Ok(state.bus.open(&self.room, self.since.as_ref()).await?)
     }
 
     /// Who this subscriber is in the room's head count: its client id, or a key of its own.

@@ -253,7 +253,12 @@ impl Connection {
                 "a socket may be in at most {MAX_ROOMS_PER_SOCKET} rooms; leave one first"
             ));
         }
-        let opened = self.state.bus.open(room).await.map_err(|e| e.to_string())?;
+        let opened = self
+            .state
+            .bus
+            .open(room, since)
+            .await
+            .map_err(|e| e.to_string())?;
         self.join(opened, since);
         Ok(())
     }
@@ -268,7 +273,7 @@ impl Connection {
         reference: Option<Value>,
     ) -> Result<(), actix_ws::Closed> {
         let room = match room {
-            Some(name) => match self.state.bus.open(&name).await {
+            Some(name) => match self.state.bus.open(&name, None).await {
                 Ok(room) => room,
                 Err(refused) => return send_error(session, &refused.to_string(), reference).await,
             },

@@ -80,3 +80,24 @@ async fn the_long_poll_lesson_command_holds() {
         "{page}"
     );
 }
+
+/// Without `--bus`, nothing of the shared bus shows: no node header, no `backplane` in the stats,
+/// no bus on `/healthz`, no scale-out row on `/overhead` (the `ready` notices are checked byte for
+/// byte elsewhere).
+#[tokio::test]
+async fn without_a_shared_bus_nothing_of_one_shows() {
+    let app = spawn_app().await;
+    for path in ["/", "/api/poll?since=0", "/healthz", "/overhead"] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        assert!(
+            response.headers().get("x-transport-lab-node").is_none(),
+            "{path}"
+        );
+    }
+    let (_, stats) = app.get_json("/api/stats").await;
+    assert!(stats.get("backplane").is_none(), "{stats}");
+    let (_, health) = app.get_json("/healthz").await;
+    let keys: Vec<&String> = health.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["connections", "epoch", "status"], "{health}");
+    assert!(!app.get_text("/overhead").await.contains("scale-out"));
+}

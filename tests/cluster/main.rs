@@ -299,7 +299,11 @@ async fn get(url: &str) -> (u16, Value) {
 async fn wait_for_health(url: &str, want: &str) -> Value {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let (_, health) = get(&format!("{url}/healthz")).await;
+        // Refused while a server is still starting: that is "not yet", not a failure.
+        let health = match reqwest::get(format!("{url}/healthz")).await {
+            Ok(response) => response.json().await.unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        };
         if health["status"] == want {
             return health;
         }
@@ -330,4 +334,347 @@ where
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The backplane's bytes are counted on its sockets, to the byte: one publish costs the
+/// publishing server exactly one `EVALSHA` up and its `{epoch, id}` reply down, and every server
+/// exactly one pub/sub message, as RESP encodes them (computed here independently of the server).
+#[tokio::test]
+async fn the_backplane_is_counted_to_the_byte() {
+    let Some(redis) = require_redis() else { return };
+    let a = Node::start(&redis, "a", &[]);
+    let b = Node::start(&redis, "b", &[]);
+    let room = "bytes";
+    // The first publish loads the script into Redis (EVALSHA, NOSCRIPT, SCRIPT LOAD, EVALSHA).
+    let (status, _) = post(&a.url(), room, "warm up").await;
+    assert_eq!(status, 201);
+    wait_until(|| heard(b.url()), 1).await;
+    let (before_a, before_b) = (backplane(&a.url()).await, backplane(&b.url()).await);
+
+    let text = "exact, to the byte";
+    let sent: Value = reqwest::Client::new()
+        .post(format!("{}/api/messages?room={room}", a.url()))
+        .json(&serde_json::json!({"user": "ada", "text": text}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, ts) = (sent["id"].as_u64().unwrap(), sent["ts"].as_u64().unwrap());
+    wait_until(|| heard(b.url()), 2).await;
+    wait_until(|| heard(a.url()), 2).await;
+    let (after_a, after_b) = (backplane(&a.url()).await, backplane(&b.url()).await);
+    let (_, polled) = get(&format!("{}/api/poll?room={room}&since=0", b.url())).await;
+    let cursor = polled["cursor"].as_str().unwrap();
+    let epoch = cursor.split_once('-').unwrap().0;
+
+    let delta = |after: &Value, before: &Value, connection: &str, direction: &str| {
+        after["counts"][connection][direction].as_u64().unwrap()
+            - before["counts"][connection][direction].as_u64().unwrap()
+    };
+    let keys = [
+        format!("tl:{{{room}}}:epoch"),
+        format!("tl:{{{room}}}:seq"),
+        format!("tl:{{{room}}}:log"),
+    ];
+    let (id_text, ts_text) = (id.to_string(), ts.to_string());
+    let call = resp(&[
+        b"EVALSHA",
+        &[b'0'; 40], // the script's SHA-1: 40 hex digits
+        b"3",
+        keys[0].as_bytes(),
+        keys[1].as_bytes(),
+        keys[2].as_bytes(),
+        b"newone", // the epoch the room would get if it had none: 6 characters
+        b"1000",   // --history
+        ts_text.as_bytes(),
+        b"",
+        b"ada",
+        text.as_bytes(),
+        room.as_bytes(),
+    ]);
+    let reply = format!("*2\r\n${}\r\n{epoch}\r\n:{id}\r\n", epoch.len()).len() as u64;
+    let payload = format!("m\n{room}\n{epoch}\n{id_text}\n{ts_text}\n\nada\n{text}");
+    let announcement = resp(&[b"message", b"tl:bus", payload.as_bytes()]);
+
+    assert_eq!(delta(&after_a, &before_a, "publish", "to_redis"), call);
+    assert_eq!(delta(&after_a, &before_a, "publish", "from_redis"), reply);
+    for (after, before) in [(&after_a, &before_a), (&after_b, &before_b)] {
+        assert_eq!(
+            delta(after, before, "announcements", "from_redis"),
+            announcement
+        );
+        assert_eq!(delta(after, before, "announcements", "to_redis"), 0);
+    }
+    assert_eq!(
+        delta(&after_b, &before_b, "publish", "to_redis"),
+        0,
+        "b published nothing"
+    );
+    assert_eq!(after_a["node"], "a");
+    // Each server names the others it hears beating (once a second).
+    wait_until(
+        || async { backplane(&a.url()).await["other_nodes"].clone() },
+        serde_json::json!(["b"]),
+    )
+    .await;
+
+    // `/overhead` shows the same counts in its "what scale-out adds" row.
+    let page = reqwest::get(format!("{}/overhead", b.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("What scale-out adds per message"));
+    let wire = &after_b["counts"]["announcements"];
+    let average = (wire["from_redis"].as_u64().unwrap()
+        - wire["setup_from_redis"].as_u64().unwrap()) as f64
+        / 2.0;
+    assert!(
+        page.contains(&format!("{average:.1}</td><td>2 messages heard")),
+        "{average:.1} in {page}"
+    );
+
+    let metrics = reqwest::get(format!("{}/metrics", a.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = format!(
+        "transport_lab_backplane_bytes_total{{node=\"a\",connection=\"publish\",direction=\"to_redis\"}} {}",
+        after_a["counts"]["publish"]["to_redis"]
+    );
+    assert!(metrics.contains(&line), "{line} in\n{metrics}");
+}
+
+/// RESP's encoding of a command (or a pub/sub message): an array of bulk strings.
+fn resp(parts: &[&[u8]]) -> u64 {
+    let head = format!("*{}\r\n", parts.len()).len();
+    let body: usize = parts
+        .iter()
+        .map(|p| format!("${}\r\n", p.len()).len() + p.len() + 2)
+        .sum();
+    (head + body) as u64
+}
+
+/// The `backplane` object of a server's `/api/stats`.
+async fn backplane(url: &str) -> Value {
+    let (_, stats) = get(&format!("{url}/api/stats")).await;
+    stats["backplane"].clone()
+}
+
+/// Messages a server heard announced.
+async fn heard(url: String) -> u64 {
+    backplane(&url).await["counts"]["heard"].as_u64().unwrap()
+}
+
+/// A server that cannot reach Redis starts anyway, says why on `/healthz`, and refuses to open
+/// rooms or store messages with 503 rather than serve a log it cannot know; a bad `--bus` is
+/// refused at start with a clear message.
+#[tokio::test]
+async fn without_redis_the_server_says_so() {
+    let Some(redis) = require_redis() else { return };
+    let gone = redis.url();
+    drop(redis);
+    let (url, _child) = services::start_unconnected(&gone);
+    let health = wait_for_health(&url, "degraded").await;
+    assert!(
+        health["reason"].as_str().unwrap().contains("Redis"),
+        "{health}"
+    );
+    for path in ["/api/poll?since=0", "/api/longpoll?since=0&timeout=1"] {
+        let (status, body) = get(&format!("{url}{path}")).await;
+        assert_eq!(status, 503, "{path}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("Redis"), "{body}");
+    }
+    let (status, body) = post(&url, "lobby", "into the void").await;
+    assert_eq!(status, 503, "{body}");
+
+    for bad in ["redis:/nope", "postgres://x", "redis://host:notaport"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_transport-lab"))
+            .args(["--bind", "127.0.0.1:0", "--bus", bad])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "--bus {bad} is refused");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--bus"), "{stderr}");
+    }
+}
+
+/// The README's two-server recipe, run as written: its two `cargo run` lines (as the built
+/// binary) and its `curl` lines, with the test's free ports in place of 6379, 8080 and 8081.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_two_server_recipe_works_as_written() {
+    let Some(redis) = require_redis() else { return };
+    let readme = include_str!("../../README.md");
+    let start = readme.find("## Beyond one machine").expect("the section");
+    let block = readme[start..]
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the recipe");
+    let (a_port, b_port) = (services::free_port(), services::free_port());
+    let local = |line: &str| {
+        line.replace("6379", &redis.port.to_string())
+            .replace("8080", &a_port.to_string())
+            .replace("8081", &b_port.to_string())
+            .replace(
+                "cargo run --release --",
+                &format!("exec {}", env!("CARGO_BIN_EXE_transport-lab")),
+            )
+    };
+    let mut servers = Vec::new();
+    let mut outputs = Vec::new();
+    for line in block.lines().filter(|l| !l.trim().is_empty()) {
+        if line.starts_with("redis-server") {
+            continue; // the test's own, on its free port
+        }
+        let line = local(line);
+        if line.starts_with("exec ") {
+            servers.push(services::Background::bash(&line));
+            continue;
+        }
+        for url in [a_port, b_port].map(|p| format!("http://127.0.0.1:{p}")) {
+            wait_for_health(&url, "ok").await;
+        }
+        let out = std::process::Command::new("bash")
+            .args(["-c", &line])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{line}");
+        outputs.push(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    assert_eq!(servers.len(), 2, "two servers");
+    assert!(outputs[0].starts_with(r#"{"id":1,"#), "{}", outputs[0]);
+    assert!(outputs[1].starts_with(r#"{"id":2,"#), "{}", outputs[1]);
+    let poll = &outputs[2];
+    assert!(poll.contains("x-transport-lab-node: b"), "{poll}");
+    assert!(
+        poll.contains(r#""text":"to a""#) && poll.contains(r#""text":"to b""#),
+        "{poll}"
+    );
+}
+
+/// The Socket.IO lane on a shared bus: a session on server a (Engine.IO long polling, spoken
+/// here as `curl` would) gets a message posted on server b, and its own `chat` emit reaches an
+/// SSE stream on b, with the id Redis gave it in the ack.
+#[tokio::test]
+async fn socketio_sessions_share_the_bus() {
+    let Some(redis) = require_redis() else { return };
+    let a = Node::start(&redis, "a", &[]);
+    let b = Node::start(&redis, "b", &[]);
+    let room = "sio";
+    let mut on_b = Sse::open(&b.url(), room, None).await;
+    let http = reqwest::Client::new();
+    let engine = format!("{}/socket.io/?EIO=4&transport=polling&room={room}", a.url());
+    let open = http
+        .get(&engine)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let open: Value = serde_json::from_str(open.strip_prefix('0').unwrap()).unwrap();
+    let session = format!("{engine}&sid={}", open["sid"].as_str().unwrap());
+    let send = |body: &'static str| {
+        let (http, session) = (http.clone(), session.clone());
+        async move {
+            let answer = http.post(&session).body(body).send().await.unwrap();
+            assert_eq!(answer.status(), 200);
+        }
+    };
+    // Each poll returns what is there (or waits for the next packet): read until `wanted` shows.
+    let poll_until = |wanted: &'static str| {
+        let (http, session) = (http.clone(), session.clone());
+        async move {
+            let mut seen = String::new();
+            tokio::time::timeout(PATIENCE, async {
+                while !seen.contains(wanted) {
+                    let body = http
+                        .get(&session)
+                        .send()
+                        .await
+                        .unwrap()
+                        .text()
+                        .await
+                        .unwrap();
+                    seen.push_str(&body);
+                    seen.push('\u{1e}');
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("{wanted} never came: {seen}"));
+            seen
+        }
+    };
+    send("40").await;
+    let connected = poll_until("42[\"ready\"").await;
+    assert!(connected.contains("\"node\":\"a\""), "{connected}");
+
+    let (status, posted) = post(&b.url(), room, "from b").await;
+    assert_eq!(status, 201);
+    let heard = poll_until("from b").await;
+    assert!(
+        heard.contains(&format!(
+            r#"42["chat",{{"id":{},"room":"{room}""#,
+            posted["id"]
+        )),
+        "{heard}"
+    );
+
+    send(r#"421["chat",{"user":"ada","text":"from a"}]"#).await;
+    let acked = poll_until("431[").await;
+    assert!(acked.contains("431[{\"id\":2}]"), "{acked}");
+    assert_eq!(on_b.ids_until(2, PATIENCE).await, vec![1, 2]);
+}
+
+/// A cursor ahead of a server's copy of the room is news from Redis that server has not heard
+/// yet, not a cursor of another run: the server reads the room from Redis before it answers, so
+/// a client moving between servers is never told `reset` because one of them lags.
+#[tokio::test]
+async fn a_cursor_ahead_of_a_lagging_server_is_not_a_reset() {
+    let Some(redis) = require_redis() else { return };
+    let a = Node::start(&redis, "a", &[]);
+    let b = Node::start(&redis, "b", &[]);
+    let room = "lag";
+    for i in 0..2 {
+        assert_eq!(post(&a.url(), room, &format!("m{i}")).await.0, 201);
+    }
+    let (_, polled) = get(&format!("{}/api/poll?room={room}&since=0", b.url())).await;
+    assert_eq!(polled["last_id"], 2, "{polled}");
+    let epoch = polled["cursor"]
+        .as_str()
+        .unwrap()
+        .split_once('-')
+        .unwrap()
+        .0
+        .to_owned();
+    // Message 3 reaches Redis the way a publish does, but its announcement never comes: b lags.
+    assert_eq!(
+        redis.command(&format!("INCR tl:{{{room}}}:seq")).as_deref(),
+        Some(":3\r\n")
+    );
+    redis
+        .command(&format!(
+            r#"XADD tl:{{{room}}}:log 3-0 ts 1 x "" u eve t unheard"#
+        ))
+        .unwrap();
+    for transport in ["poll", "longpoll"] {
+        let (status, answer) = get(&format!(
+            "{}/api/{transport}?room={room}&since={epoch}-3&timeout=1",
+            b.url()
+        ))
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(answer["gap"], false, "{transport}: {answer}");
+        assert_eq!(answer["cursor"], format!("{epoch}-3"), "{answer}");
+    }
+    let mut sse = Sse::open(&b.url(), room, Some(&format!("{epoch}-2"))).await;
+    post(&a.url(), room, "m3").await;
+    assert_eq!(sse.ids_until(2, PATIENCE).await, vec![3, 4]);
+    assert!(sse.gaps.is_empty(), "{:?}", sse.gaps);
 }

@@ -106,7 +106,7 @@ impl Redis {
     }
 
     /// One inline command; the raw reply, or `None` when Redis does not answer.
-    fn command(&self, line: &str) -> Option<String> {
+    pub fn command(&self, line: &str) -> Option<String> {
         let mut socket = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         socket.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
         socket.write_all(format!("{line}\r\n").as_bytes()).ok()?;
@@ -127,7 +127,7 @@ impl Drop for Redis {
 }
 
 /// A port nobody listens on now (taken from the kernel, then freed for redis-server).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -187,5 +187,52 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Starts the binary with `--bus` naming a Redis that is not there; returns its URL as soon as
+/// it listens (it never logs that the bus is connected).
+pub fn start_unconnected(bus: &str) -> (String, Node) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_transport-lab"))
+        .args(["--bind", "127.0.0.1:0", "--workers", "1", "--bus", bus])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.find("listening on http://")
+                .map(|at| line[at + "listening on http://".len()..].trim().to_owned())
+        })
+        .expect("the server listens without Redis");
+    std::thread::spawn(move || for _ in lines {});
+    (format!("http://{addr}"), Node { child, addr })
+}
+
+/// A command line run by bash in the background, killed when dropped.
+pub struct Background(Child);
+
+impl Background {
+    pub fn bash(line: &str) -> Self {
+        Self(
+            Command::new("bash")
+                .args(["-c", line])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

@@ -346,10 +346,13 @@ impl Socket {
             Err(error) => return self.connect_error(&error),
         };
         let room = room.unwrap_or_else(|| self.opening.room.clone());
-        let opened = match self.state.bus.open(&room).await {
+        let since = since.or_else(|| self.opening.since.clone());
+        let opened = match self.state.bus.open(&room, since.as_ref()).await {
             Ok(opened) => opened,
             Err(refused) => return self.connect_error(&refused.to_string()),
         };
+        // The handshake's cursor is for the first CONNECT only.
+        self.opening.since = None;
         if let Some(user) = user {
             self.opening.user = Some(user);
         }
@@ -361,7 +364,6 @@ impl Socket {
             data: Some(json!({"sid": &*random_id()})),
         };
         self.send_packet(&reply);
-        let since = since.or_else(|| self.opening.since.take());
         self.join(opened, since.as_ref());
     }
 
@@ -452,7 +454,7 @@ impl Socket {
             Some(name) => self
                 .state
                 .bus
-                .open(&name)
+                .open(&name, None)
                 .await
                 .map_err(|e| e.to_string())?,
             None => match self.rooms.first() {
@@ -500,7 +502,7 @@ impl Socket {
         let opened = self
             .state
             .bus
-            .open(&room)
+            .open(&room, since.as_ref())
             .await
             .map_err(|e| e.to_string())?;
         self.join(opened, since.as_ref());
