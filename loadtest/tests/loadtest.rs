@@ -939,10 +939,17 @@ fn redis_or_skip(test: &str) -> Option<RedisServer> {
             panic!("{test}: redis-server is required (TRANSPORT_LAB_REQUIRE_SERVICES=1): {e:#}")
         }
         Err(e) => {
-            eprintln!("SKIPPED: {test}: no redis-server ({e:#})");
+            skipped(&format!("{test}: no redis-server ({e:#})"));
             None
         }
     }
+}
+
+/// Says `SKIPPED: why` on the process's stderr itself: `eprintln!` would be captured by the test
+/// harness and shown only for a failing test, and a skip must be seen.
+fn skipped(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
 }
 
 /// `--redis-url`: Redis's own CPU time (`INFO cpu`) is read before publishing and after the
@@ -1318,7 +1325,9 @@ async fn a_tiny_cluster_comparison() {
     // Arrange
     let test = "a_tiny_cluster_comparison";
     let Some(bin) = server_bin() else {
-        eprintln!("SKIPPED: {test}: no target/debug/transport-lab (cargo build -p transport-lab)");
+        skipped(&format!(
+            "{test}: no target/debug/transport-lab (cargo build -p transport-lab)"
+        ));
         return;
     };
     if redis_or_skip(test).is_none() {
