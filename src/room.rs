@@ -512,7 +512,8 @@ impl Reader {
     }
 }
 
-fn unix_millis() -> u64 {
+/// Now, in Unix milliseconds: a message's `ts`.
+pub fn unix_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)

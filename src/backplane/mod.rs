@@ -33,7 +33,7 @@ pub mod scripts;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use protocol::{Cursor, Epoch, PerTransport, RoomName, Transport};
@@ -48,7 +48,7 @@ use crate::bus::{Bus, StartedOver, random_epoch};
 use crate::lock::lock;
 use crate::message::Message;
 use crate::presence::{Headcount, MemberKey};
-use crate::room::{Mirrored, Room};
+use crate::room::{Mirrored, Room, unix_millis};
 
 pub use metered::Wire;
 
@@ -801,12 +801,6 @@ fn decode_headcount(text: &str) -> Option<Headcount> {
         members,
         by_transport,
     })
-}
-
-fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

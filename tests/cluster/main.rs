@@ -28,9 +28,9 @@ const PATIENCE: Duration = Duration::from_secs(20);
 /// subscriber, on either server and on each of the five transports, gets exactly 1..=N in order.
 #[tokio::test]
 async fn ids_are_consecutive_and_complete_across_servers() {
-    let Some(redis) = require_redis() else { return };
-    let a = Node::start(&redis, "a", &[]);
-    let b = Node::start(&redis, "b", &[]);
+    let Some((_redis, a, b)) = two_servers() else {
+        return;
+    };
     const PER_PUBLISHER: u64 = 40;
     const N: u64 = 4 * PER_PUBLISHER;
     let room = "math";
@@ -107,11 +107,9 @@ async fn ids_are_consecutive_and_complete_across_servers() {
 /// `degraded`, and afterwards every subscriber has exactly the acknowledged messages, in order.
 #[tokio::test]
 async fn redis_stopping_and_returning_loses_no_acknowledged_message() {
-    let Some(mut redis) = require_redis() else {
+    let Some((mut redis, a, b)) = two_servers() else {
         return;
     };
-    let a = Node::start(&redis, "a", &[]);
-    let b = Node::start(&redis, "b", &[]);
     let room = "outage";
     let mut on_a = Sse::open(&a.url(), room, None).await;
     let mut on_b = Sse::open(&b.url(), room, None).await;
@@ -184,9 +182,9 @@ async fn redis_stopping_and_returning_loses_no_acknowledged_message() {
 /// their cursor, and get every acknowledged message once, in order.
 #[tokio::test]
 async fn a_killed_server_loses_nothing_for_clients_that_resume_elsewhere() {
-    let Some(redis) = require_redis() else { return };
-    let mut a = Node::start(&redis, "a", &[]);
-    let b = Node::start(&redis, "b", &[]);
+    let Some((_redis, mut a, b)) = two_servers() else {
+        return;
+    };
     let room = "failover";
     let mut sse = Sse::open(&a.url(), room, None).await;
     let mut poller = LongPoller::new(room);
@@ -219,11 +217,9 @@ async fn a_killed_server_loses_nothing_for_clients_that_resume_elsewhere() {
 /// under old ids; the teacher's start-over on one server resets subscribers on the other.
 #[tokio::test]
 async fn a_redis_that_lost_its_data_is_a_reset_told_in_band() {
-    let Some(mut redis) = require_redis() else {
+    let Some((mut redis, a, b)) = two_servers() else {
         return;
     };
-    let a = Node::start(&redis, "a", &[]);
-    let b = Node::start(&redis, "b", &[]);
     let room = "amnesia";
     let mut sse = Sse::open(&a.url(), room, None).await;
     for i in 0..3 {
@@ -269,9 +265,9 @@ async fn a_redis_that_lost_its_data_is_a_reset_told_in_band() {
 /// Presence counts members across servers, and a server that stops beating drops out.
 #[tokio::test]
 async fn presence_counts_every_server() {
-    let Some(redis) = require_redis() else { return };
-    let a = Node::start(&redis, "a", &[]);
-    let mut b = Node::start(&redis, "b", &[]);
+    let Some((_redis, a, mut b)) = two_servers() else {
+        return;
+    };
     let room = "headcount";
     let _ada = Sse::open_as(&a.url(), room, "ada").await;
     let _bob = Sse::open_as(&b.url(), room, "bob").await;
@@ -287,6 +283,14 @@ async fn presence_counts_every_server() {
     b.kill();
     // b's beat is older than the time to live (5 s): its members no longer count.
     wait_until(|| members(a.url()), (Some(1), Some(1))).await;
+}
+
+/// A Redis and two servers on it, `a` and `b`; `None` (skipped) without `redis-server`.
+fn two_servers() -> Option<(services::Redis, Node, Node)> {
+    let redis = require_redis()?;
+    let a = Node::start(&redis, "a", &[]);
+    let b = Node::start(&redis, "b", &[]);
+    Some((redis, a, b))
 }
 
 async fn get(url: &str) -> (u16, Value) {
@@ -341,9 +345,9 @@ where
 /// exactly one pub/sub message, as RESP encodes them (computed here independently of the server).
 #[tokio::test]
 async fn the_backplane_is_counted_to_the_byte() {
-    let Some(redis) = require_redis() else { return };
-    let a = Node::start(&redis, "a", &[]);
-    let b = Node::start(&redis, "b", &[]);
+    let Some((_redis, a, b)) = two_servers() else {
+        return;
+    };
     let room = "bytes";
     // The first publish loads the script into Redis (EVALSHA, NOSCRIPT, SCRIPT LOAD, EVALSHA).
     let (status, _) = post(&a.url(), room, "warm up").await;
@@ -563,9 +567,9 @@ async fn the_readme_two_server_recipe_works_as_written() {
 /// SSE stream on b, with the id Redis gave it in the ack.
 #[tokio::test]
 async fn socketio_sessions_share_the_bus() {
-    let Some(redis) = require_redis() else { return };
-    let a = Node::start(&redis, "a", &[]);
-    let b = Node::start(&redis, "b", &[]);
+    let Some((_redis, a, b)) = two_servers() else {
+        return;
+    };
     let room = "sio";
     let mut on_b = Sse::open(&b.url(), room, None).await;
     let http = reqwest::Client::new();
@@ -637,9 +641,9 @@ async fn socketio_sessions_share_the_bus() {
 /// a client moving between servers is never told `reset` because one of them lags.
 #[tokio::test]
 async fn a_cursor_ahead_of_a_lagging_server_is_not_a_reset() {
-    let Some(redis) = require_redis() else { return };
-    let a = Node::start(&redis, "a", &[]);
-    let b = Node::start(&redis, "b", &[]);
+    let Some((redis, a, b)) = two_servers() else {
+        return;
+    };
     let room = "lag";
     for i in 0..2 {
         assert_eq!(post(&a.url(), room, &format!("m{i}")).await.0, 201);

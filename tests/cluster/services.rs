@@ -145,11 +145,18 @@ impl Node {
     /// Starts the binary on a free port with `--bus` naming `redis` and `--node name`, and waits
     /// until it has connected to Redis.
     pub fn start(redis: &Redis, name: &str, extra: &[&str]) -> Self {
+        let bus = redis.url();
+        let mut args = vec!["--bus", &bus, "--node", name, "--no-presence-events"];
+        args.extend_from_slice(extra);
+        Self::spawn(&args, "the bus is connected")
+    }
+
+    /// Starts the binary on a free port with `args`; waits for its address, then for a log line
+    /// containing `ready`.
+    fn spawn(args: &[&str], ready: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_transport-lab"))
-            .args(["--bind", "127.0.0.1:0", "--workers", "2", "--bus"])
-            .arg(redis.url())
-            .args(["--node", name, "--no-presence-events"])
-            .args(extra)
+            .args(["--bind", "127.0.0.1:0", "--workers", "2"])
+            .args(args)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
@@ -163,11 +170,11 @@ impl Node {
             if let Some(at) = line.find("listening on http://") {
                 addr = Some(line[at + "listening on http://".len()..].trim().to_owned());
             }
-            if line.contains("the bus is connected") {
+            if addr.is_some() && line.contains(ready) {
                 break;
             }
         }
-        let addr = addr.expect("the server logged its address and connected to Redis");
+        let addr = addr.expect("the server logged its address (and was ready)");
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Self { child, addr }
@@ -193,25 +200,8 @@ impl Drop for Node {
 /// Starts the binary with `--bus` naming a Redis that is not there; returns its URL as soon as
 /// it listens (it never logs that the bus is connected).
 pub fn start_unconnected(bus: &str) -> (String, Node) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_transport-lab"))
-        .args(["--bind", "127.0.0.1:0", "--workers", "1", "--bus", bus])
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            line.find("listening on http://")
-                .map(|at| line[at + "listening on http://".len()..].trim().to_owned())
-        })
-        .expect("the server listens without Redis");
-    std::thread::spawn(move || for _ in lines {});
-    (format!("http://{addr}"), Node { child, addr })
+    let node = Node::spawn(&["--bus", bus], "listening on");
+    (node.url(), node)
 }
 
 /// A command line run by bash in the background, killed when dropped.
