@@ -40,6 +40,9 @@ pub struct Server {
     pub addr: SocketAddr,
     /// Request headers for this transport's requests, after `Host` (the connection writes that).
     pub headers: Vec<(&'static str, String)>,
+    /// Its `--node` name on a shared bus (transport-lab's `/healthz`), so the report shows that
+    /// the list's entries really are different servers; `None` on a memory bus or elsewhere.
+    pub node: Option<String>,
 }
 
 /// The server (its place in the subscribe list) client `index` subscribes on.

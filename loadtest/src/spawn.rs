@@ -16,13 +16,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::http1::Connection;
+use crate::run::connect::HEALTH_PATH;
 use crate::target::HttpUrl;
 use crate::wire::WireCounters;
 
 /// What transport-lab logs once it has bound its listener (`src/main.rs`).
 pub const LISTENING: &str = "listening on http://";
-/// transport-lab's health check: `{"status":"ok"}` once it can serve (its bus connected).
-const HEALTH_PATH: &str = "/healthz";
 /// How long a process may take to be ready.
 const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// Between readiness checks.

@@ -577,6 +577,7 @@ async fn socketio_stays_on_polling_when_its_websocket_is_refused() {
                 None,
             ),
             url: sub_url,
+            node: None,
         }],
         profile: HeaderProfile::Browser,
         socketio_direct_ws: false,
@@ -828,6 +829,10 @@ async fn subscribers_spread_over_a_list_of_servers() {
             t.server.is_some(),
             "{transport}: --server-pid list not sampled"
         );
+        assert!(
+            t.servers.iter().all(|s| s.node.is_none()),
+            "a memory bus has no node names"
+        );
         assert_eq!(report.settings.server_pid.len(), 2);
         assert!(
             table.contains(&format!(
@@ -892,6 +897,8 @@ async fn two_servers_on_one_redis_bus_deliver_everything_once_in_order() {
         };
         assert_clean_multi(t, &a, transport, 2);
         assert!(t.servers[1].url.starts_with(&b), "{:?}", t.servers[1]);
+        let nodes: Vec<_> = t.servers.iter().map(|s| s.node.as_deref()).collect();
+        assert_eq!(nodes, [Some("a"), Some("b")], "{transport}");
         assert!(t.redis.is_some(), "{transport}: no Redis figures");
     }
     stop_a.shutdown().await;

@@ -562,6 +562,7 @@ mod tests {
                 addr: SocketAddr::from(([127, 0, 0, 1], 9)),
                 url: HttpUrl::parse("http://127.0.0.1:9/api/stream").unwrap(),
                 headers: Vec::new(),
+                node: None,
             }],
             lab: true,
             profile: HeaderProfile::Curl,

@@ -153,8 +153,11 @@ pub struct RoomReport {
 pub struct ServerShare {
     /// Its place in the subscribe list (a list may name one server twice), from 0.
     pub index: usize,
-    /// Its subscribe URL (for transport-lab, the base URL).
+    /// Its subscribe URL.
     pub url: String,
+    /// Its `--node` name on a shared bus, as its `/healthz` says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// Clients started on it, and those that subscribed.
     pub clients: u64,
     pub connected: u64,

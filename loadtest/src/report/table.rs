@@ -147,10 +147,14 @@ pub fn render(report: &RunReport) -> String {
             let q = &server.sequence;
             let _ = writeln!(
                 out,
-                "  {} server {} ({}): {}/{} clients, delivered {}, {} lost, {} dup, {} reord",
+                "  {} server {} ({}{}): {}/{} clients, delivered {}, {} lost, {} dup, {} reord",
                 t.label(),
                 server.index + 1,
                 server.url,
+                server
+                    .node
+                    .as_ref()
+                    .map_or(String::new(), |node| format!(", node {node}")),
                 server.connected,
                 server.clients,
                 q.delivered,

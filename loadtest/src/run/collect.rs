@@ -206,6 +206,7 @@ fn server_shares(phase: &Phase, clients: u64, outcomes: &[ClientOutcome]) -> Vec
             ServerShare {
                 index,
                 url: format!("{}{}", server.url.origin(), server.url.path_and_query),
+                node: server.node.clone(),
                 clients: servers::share(index, clients, phase.rooms, count),
                 connected: phase.connected_by_server[index].load(Ordering::Relaxed),
                 sequence,

@@ -92,6 +92,11 @@ pub async fn run(args: &RunArgs, stop: CancellationToken) -> anyhow::Result<RunR
             publish_to.len()
         );
     }
+    // Which server each base URL is, on a shared bus (asked once: names do not change).
+    let mut nodes = Vec::with_capacity(bases.len());
+    for (base, addr) in bases.iter().zip(&base_addrs) {
+        nodes.push(connect::node_name(*addr, base).await);
+    }
     let subscribe_servers = match &args.subscribe_url {
         Some(list) => servers::split(list).len(),
         None => bases.len(),
@@ -148,19 +153,20 @@ pub async fn run(args: &RunArgs, stop: CancellationToken) -> anyhow::Result<RunR
                 let mut to = Vec::with_capacity(urls.len());
                 for url in urls {
                     let addr = target::resolve(&url, args.allow_remote).await?;
-                    to.push((url, addr));
+                    to.push((url, addr, None));
                 }
                 to
             }
             None => bases
                 .iter()
                 .zip(&base_addrs)
-                .map(|(base, addr)| {
+                .zip(&nodes)
+                .map(|((base, addr), node)| {
                     let url = HttpUrl {
                         path_and_query: transport.path().into(),
                         ..base.clone()
                     };
-                    (url, *addr)
+                    (url, *addr, node.clone())
                 })
                 .collect(),
         };
@@ -223,8 +229,9 @@ struct PhaseSetup<'a> {
     transport: Transport,
     /// This phase's run id.
     run: String,
-    /// The servers subscribers are spread over, and publishers, in list order.
-    subscribe_to: Vec<(HttpUrl, SocketAddr)>,
+    /// The servers subscribers are spread over (with their node names), and publishers, in
+    /// list order.
+    subscribe_to: Vec<(HttpUrl, SocketAddr, Option<String>)>,
     publish_to: Vec<(HttpUrl, SocketAddr)>,
     redis: Option<&'a Redis>,
     progress: Progress,
@@ -243,7 +250,7 @@ async fn run_phase(setup: PhaseSetup<'_>) -> anyhow::Result<TransportReport> {
         progress,
         stop,
     } = setup;
-    let (first_url, first_addr) = subscribe_to[0].clone();
+    let (first_url, first_addr) = (subscribe_to[0].0.clone(), subscribe_to[0].1);
     let lab = args.subscribe_url.is_none();
     let subscribe_count = subscribe_to.len();
     let rooms = Rooms::new(args.rooms);
@@ -273,10 +280,11 @@ async fn run_phase(setup: PhaseSetup<'_>) -> anyhow::Result<TransportReport> {
         transport,
         servers: subscribe_to
             .into_iter()
-            .map(|(url, addr)| Server {
+            .map(|(url, addr, node)| Server {
                 headers: headers::request_headers(args.headers, kind, &url.origin(), None),
                 url,
                 addr,
+                node,
             })
             .collect(),
         profile: args.headers,
