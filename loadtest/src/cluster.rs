@@ -2,7 +2,8 @@
 //! side by side, each with servers (and a Redis) of its own, started here and stopped after it:
 //!
 //! 1. one server, memory bus (transport-lab's default);
-//! 2. one server, Redis bus (`--bus redis://...`): the same work, plus the round trip through Redis;
+//! 2. one server, Redis bus (`--bus redis://...`): the same work, plus the round trip through
+//!    Redis;
 //! 3. two servers, Redis bus: subscribers and publishers spread over both (see [`crate::servers`]),
 //!    so most messages are published on one server and delivered by the other.
 //!

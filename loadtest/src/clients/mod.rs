@@ -66,8 +66,9 @@ pub struct Phase {
     /// Talking to transport-lab: use its cursor parameters and control objects. False with
     /// `--subscribe-url`, where only the probe tokens are relied on.
     pub lab: bool,
-    /// The header set each server's `headers` was made from: a client that sends more than one kind of
-    /// request (Socket.IO's polls and POSTs beside its WebSocket) makes the others from it.
+    /// The header set each server's `headers` was made from: a client that sends more than one
+    /// kind of request (Socket.IO's polls and POSTs beside its WebSocket) makes the others from
+    /// it.
     pub profile: HeaderProfile,
     /// `--socketio-direct-ws`: the Socket.IO client opens a WebSocket at once, with no polling.
     pub socketio_direct_ws: bool,
@@ -544,8 +545,9 @@ pub fn status_error(status: StatusCode, body: &[u8]) -> HttpError {
 mod tests {
     use super::*;
     use crate::probe;
-    use crate::target::HttpUrl;
     use std::net::SocketAddr;
+
+    use crate::target::HttpUrl;
     use tokio::sync::Semaphore;
 
     /// A phase of `messages` accepted messages over `rooms` rooms, on an address nothing listens at.

@@ -92,10 +92,16 @@ pub async fn run(args: &RunArgs, stop: CancellationToken) -> anyhow::Result<RunR
             publish_to.len()
         );
     }
-    // Which server each base URL is, on a shared bus (asked once: names do not change).
+    // Which server each base URL is, on a shared bus (asked once: names do not change); a
+    // server other than transport-lab is not asked.
     let mut nodes = Vec::with_capacity(bases.len());
     for (base, addr) in bases.iter().zip(&base_addrs) {
-        nodes.push(connect::node_name(*addr, base).await);
+        let lab = args.subscribe_url.is_none();
+        nodes.push(if lab {
+            connect::node_name(*addr, base).await
+        } else {
+            None
+        });
     }
     let subscribe_servers = match &args.subscribe_url {
         Some(list) => servers::split(list).len(),
