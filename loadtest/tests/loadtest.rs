@@ -834,6 +834,9 @@ async fn subscribers_spread_over_a_list_of_servers() {
             "a memory bus has no node names"
         );
         assert_eq!(report.settings.server_pid.len(), 2);
+        let html = report::html::render(&report).unwrap();
+        let path = t.transport.path();
+        assert!(html.contains(&format!("<td>2. {url}{path}</td>")), "{html}");
         assert!(
             table.contains(&format!(
                 "  {transport} server 2 ({url}{}): 10/10 clients, delivered 250, 0 lost, 0 dup, 0 reord",
