@@ -27,6 +27,7 @@
 //!
 //! Rate limits and connection caps stay per server: each server counts its own clients.
 
+pub mod announcement;
 mod metered;
 pub mod scripts;
 
@@ -49,6 +50,7 @@ use crate::lock::lock;
 use crate::message::Message;
 use crate::presence::{Headcount, MemberKey};
 use crate::room::{Mirrored, Room, unix_millis};
+use announcement::Announcement;
 
 pub use metered::Wire;
 
@@ -655,66 +657,6 @@ impl Backplane {
     }
 }
 
-/// What the channel carries.
-enum Announcement<'a> {
-    Message {
-        room: &'a str,
-        epoch: Epoch,
-        id: u64,
-        ts: u64,
-        except: &'a str,
-        user: &'a str,
-        text: &'a str,
-    },
-    StartedOver {
-        room: &'a str,
-        epoch: Epoch,
-    },
-}
-
-impl<'a> Announcement<'a> {
-    /// See [`scripts::publish`] and [`scripts::start_over`] for the two forms.
-    fn parse(payload: &'a [u8]) -> Option<Self> {
-        let text = std::str::from_utf8(payload).ok()?;
-        let (kind, rest) = text.split_once('\n')?;
-        match kind {
-            "m" => {
-                let mut parts = rest.splitn(7, '\n');
-                let room = parts.next()?;
-                let epoch = Epoch::parse(parts.next()?)?;
-                let id = parts.next()?.parse().ok()?;
-                let ts = parts.next()?.parse().ok()?;
-                let except = parts.next()?;
-                let user = parts.next()?;
-                let text = parts.next()?;
-                Some(Self::Message {
-                    room,
-                    epoch,
-                    id,
-                    ts,
-                    except,
-                    user,
-                    text,
-                })
-            }
-            "r" => {
-                let (room, epoch) = rest.split_once('\n')?;
-                Some(Self::StartedOver {
-                    room,
-                    epoch: Epoch::parse(epoch)?,
-                })
-            }
-            _ => None,
-        }
-    }
-
-    fn room(&self) -> &'a str {
-        match self {
-            Self::Message { room, .. } | Self::StartedOver { room, .. } => room,
-        }
-    }
-}
-
 /// The entries of an `XRANGE` as messages of `room` in run `epoch`.
 fn parse_entries(
     epoch: &Epoch,
@@ -806,40 +748,6 @@ fn decode_headcount(text: &str) -> Option<Headcount> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The announcement forms round-trip, a text with newlines included; junk is refused.
-    #[test]
-    fn announcements_parse() {
-        let m =
-            Announcement::parse(b"m\nmath\nk3x9qa\n7\n1700000000000\n\nada\nhi\nthere").unwrap();
-        match m {
-            Announcement::Message {
-                room,
-                id,
-                ts,
-                except,
-                user,
-                text,
-                ..
-            } => assert_eq!(
-                (room, id, ts, except, user, text),
-                ("math", 7, 1_700_000_000_000, "", "ada", "hi\nthere")
-            ),
-            Announcement::StartedOver { .. } => panic!("a message"),
-        }
-        assert!(matches!(
-            Announcement::parse(b"r\nmath\nk3x9qa"),
-            Some(Announcement::StartedOver { room: "math", .. })
-        ));
-        for junk in [
-            &b""[..],
-            b"m\nmath",
-            b"x\nmath\nk3x9qa",
-            b"m\nmath\nk3x9qa\nseven\n1\n\nu\nt",
-        ] {
-            assert!(Announcement::parse(junk).is_none());
-        }
-    }
 
     /// Head counts travel as one line of numbers.
     #[test]
