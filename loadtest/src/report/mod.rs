@@ -87,6 +87,9 @@ pub struct TransportReport {
     pub published: u64,
     /// Publishes that failed (non-2xx or connection error).
     pub publish_errors: u64,
+    /// The first of them: its sequence number, the server, and the answer or error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_publish_error: Option<String>,
     /// Worst lateness of an actual send behind its intended time: if large, the publisher (not
     /// the server) was the bottleneck, and latencies include that wait (by design).
     pub publish_lag_max_us: u64,

@@ -170,7 +170,7 @@ pub fn render(report: &RunReport) -> String {
                 out,
                 "! {}: {} lost (e.g. seq {:?}), {} duplicated, {} reordered, {} foreign (not this \
                  run's, or another room's), {} failed clients, {} publish errors, {} reconnects, \
-                 {} missed by gap notice; first error: {}",
+                 {} missed by gap notice; first error: {}; first publish error: {}",
                 t.label(),
                 t.sequence.lost,
                 t.sequence.lost_examples,
@@ -181,7 +181,8 @@ pub fn render(report: &RunReport) -> String {
                 t.publish_errors,
                 t.reconnects,
                 t.missed_by_gap,
-                t.first_error.as_deref().unwrap_or("none")
+                t.first_error.as_deref().unwrap_or("none"),
+                t.first_publish_error.as_deref().unwrap_or("none")
             );
             if let Some(hint) = t
                 .first_error

@@ -131,6 +131,7 @@ pub async fn collect(steps: Steps<'_>) -> TransportReport {
         warmup_messages: warmup,
         published: drained.accepted,
         publish_errors: publisher.errors.load(Ordering::Relaxed),
+        first_publish_error: publisher.first_error.lock().ok().and_then(|e| e.clone()),
         publish_lag_max_us: publisher.lag_max_us.load(Ordering::Relaxed),
         publish_round_trip: {
             let mut summary = publisher.round_trips.snapshot().summary();

@@ -61,6 +61,8 @@ pub struct Publisher {
     sent: AtomicU64,
     /// POSTs that failed or were not answered 2xx.
     pub errors: AtomicU64,
+    /// The first of them: which message, to which server, and why.
+    pub first_error: std::sync::Mutex<Option<String>>,
     /// Worst lateness of a send behind its intended time, µs.
     pub lag_max_us: AtomicU64,
     /// Round trip of each POST (request written to answer read): how responsive the server's
@@ -113,6 +115,7 @@ pub async fn publish(
         next: AtomicU64::new(0),
         sent: AtomicU64::new(0),
         errors: AtomicU64::new(0),
+        first_error: std::sync::Mutex::new(None),
         lag_max_us: AtomicU64::new(0),
         round_trips: SharedHistogram::new(),
         counters: WireCounters::new(),
@@ -169,14 +172,21 @@ impl Publisher {
             let path = &paths[phase.rooms.of_seq(seq) as usize];
             phase.publish_log.sending(seq);
             let posted = Instant::now();
-            let ok = tokio::select! {
-                () = phase.stop.cancelled() => false,
-                ok = self.post(target, &mut conn, path, Bytes::from(text)) => ok,
+            let posted_ok = tokio::select! {
+                () = phase.stop.cancelled() => Err("stopped before its answer".to_owned()),
+                result = self.post(target, &mut conn, path, Bytes::from(text)) => result,
             };
-            if ok {
-                round_trips.record(posted.elapsed().as_micros() as u64);
-            } else {
-                self.errors.fetch_add(1, Ordering::Relaxed);
+            let ok = posted_ok.is_ok();
+            match posted_ok {
+                Ok(()) => round_trips.record(posted.elapsed().as_micros() as u64),
+                Err(why) => {
+                    self.errors.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(mut first) = self.first_error.lock() {
+                        first.get_or_insert_with(|| {
+                            format!("seq {seq} to {}: {why}", target.url.origin())
+                        });
+                    }
+                }
             }
             phase.publish_log.completed(seq, ok);
             self.sent.fetch_add(1, Ordering::Relaxed);
@@ -186,15 +196,16 @@ impl Publisher {
         }
     }
 
-    /// One POST; true if answered 2xx. Not retried: a POST that failed mid-flight may have been
-    /// stored, and retrying could publish it twice.
+    /// One POST; `Ok` if answered 2xx, else why not. Not retried: a POST that failed mid-flight
+    /// may have been stored, and retrying could publish it twice (a failed POST whose message
+    /// arrives anyway is counted delivered, above the expected deliveries).
     async fn post(
         &self,
         target: &Target,
         conn: &mut Option<Connection>,
         path: &str,
         body: Bytes,
-    ) -> bool {
+    ) -> Result<(), String> {
         // Closed by the server since its last answer (`Connection: close`, an idle timeout):
         // nothing was sent on it, so replacing it cannot publish anything twice.
         if let Some(c) = conn.as_mut()
@@ -213,7 +224,7 @@ impl Publisher {
                 .await
                 {
                     Ok(c) => conn.insert(c),
-                    Err(_) => return false,
+                    Err(e) => return Err(format!("connect: {e}")),
                 }
             }
         };
@@ -221,10 +232,18 @@ impl Publisher {
             .fetch(Method::POST, path, &target.headers, Some(body))
             .await
         {
-            Ok((status, _)) => status.is_success(),
-            Err(_) => {
+            Ok((status, _)) if status.is_success() => Ok(()),
+            Ok((status, body)) => Err(format!(
+                "answered {}: {}",
+                status.as_u16(),
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            )),
+            Err(e) => {
                 *conn = None;
-                false
+                Err(e.to_string())
             }
         }
     }
