@@ -183,7 +183,11 @@ impl Publisher {
                     self.errors.fetch_add(1, Ordering::Relaxed);
                     if let Ok(mut first) = self.first_error.lock() {
                         first.get_or_insert_with(|| {
-                            format!("seq {seq} to {}: {why}", target.url.origin())
+                            format!(
+                                "seq {seq} to {}, after {} ms: {why}",
+                                target.url.origin(),
+                                posted.elapsed().as_millis()
+                            )
                         });
                     }
                 }
