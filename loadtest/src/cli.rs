@@ -1,4 +1,5 @@
-//! The command line (clap derive): `loadtest [run flags]` and `loadtest bench`.
+//! The command line (clap derive): `loadtest [run flags]`, `loadtest bench`, `curve` and
+//! `cluster`.
 //!
 //! Limits live here, at the edge: `--clients` at most 20 000, `--messages` at most 1 000 000,
 //! `--rooms` at most 999, and `--max-seconds` bounds the whole run, so no command line can start
@@ -39,6 +40,11 @@ pub enum Command {
     /// The cost curve: every transport at 100, 1000, 5000 and 10000 subscribers (`--sizes`),
     /// server CPU per delivery, RSS per connection, p50/p99; a Markdown table and an SVG chart.
     Curve(CurveArgs),
+    /// Beyond one machine: 1 server on the memory bus, 1 server on a Redis bus and 2 servers on
+    /// one Redis bus, side by side (servers and redis-server started here, on loopback): p50,
+    /// p99, loss across servers, server and Redis CPU per delivery, the latency the backplane
+    /// adds; a Markdown table.
+    Cluster(ClusterArgs),
 }
 
 /// The order `--transport all` runs the six in: of the web platform's five, the cheapest
@@ -102,7 +108,8 @@ impl ValueEnum for TransportArg {
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Base URL of the server under test (publishes to /api/messages, subscribes to
-    /// /api/<transport>, and Socket.IO at /socket.io/).
+    /// /api/<transport>, and Socket.IO at /socket.io/). A comma-separated list drives several
+    /// servers on one bus: subscribers and publishers spread round-robin over them.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
 
@@ -160,9 +167,15 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 300.0, value_parser = parse_seconds)]
     pub max_seconds: f64,
 
-    /// Server process to sample (CPU time, RSS) from /proc before and after each transport.
+    /// Server process(es) to sample (CPU time, RSS) from /proc before and after each transport;
+    /// a comma-separated list (several servers) is summed.
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
+
+    /// The servers' Redis bus (`redis://127.0.0.1:PORT`): its CPU time (`INFO cpu`) is read
+    /// around each transport and reported per delivery beside the servers'.
     #[arg(long)]
-    pub server_pid: Option<u32>,
+    pub redis_url: Option<String>,
 
     /// Header set of every HTTP request: a current Chrome's, or curl's minimal one.
     #[arg(long, value_parser = header_profiles(), default_value = HeaderProfile::Browser.name())]
@@ -177,12 +190,14 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub connect_concurrency: u64,
 
-    /// Raw POST (text/plain body = the message text) URL, for servers other than transport-lab.
+    /// Raw POST (text/plain body = the message text) URL, for servers other than transport-lab;
+    /// a comma-separated list spreads the publisher connections round-robin over them.
     #[arg(long)]
     pub publish_url: Option<String>,
 
     /// Subscribe URL for other servers; `{transport}` is replaced by poll, longpoll, stream, sse,
     /// ws or socketio. ws:// URLs use WebSocket; the probe token is found anywhere in what arrives.
+    /// A comma-separated list spreads the subscribers round-robin over them.
     #[arg(long)]
     pub subscribe_url: Option<String>,
 
@@ -226,9 +241,9 @@ pub struct BenchArgs {
     #[arg(long)]
     pub report: Option<PathBuf>,
 
-    /// Server process to sample, as for a run.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// Server process(es) to sample, as for a run.
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
 
     /// Client counts to run every transport at.
     #[arg(long, value_delimiter = ',', default_values_t = [100u64, 1000])]
@@ -276,9 +291,9 @@ pub struct CurveArgs {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
 
-    /// Server process to sample (needed for the CPU and memory columns).
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// Server process(es) to sample (needed for the CPU and memory columns).
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
 
     /// Subscriber counts to run at (each at most 20000); small ones for tests and CI.
     #[arg(long, value_delimiter = ',', default_values_t = [100u64, 1000, 5000, 10000],
@@ -319,6 +334,52 @@ pub struct CurveArgs {
     pub allow_remote: bool,
 
     /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    /// The transport-lab binary to start (e.g. target/release/transport-lab); each set-up gets
+    /// fresh ones on 127.0.0.1 port 0.
+    #[arg(long)]
+    pub server_bin: PathBuf,
+
+    /// The redis-server to start for the Redis rows (on a free loopback port, saving nothing);
+    /// if it cannot be started those rows are skipped, and the table says so.
+    #[arg(long, default_value = "redis-server")]
+    pub redis_server: String,
+
+    /// Transports to compare, comma-separated (`all`: the six).
+    #[arg(long, value_enum, value_delimiter = ',',
+          default_values_t = [TransportArg::One(Transport::Sse), TransportArg::One(Transport::Ws)])]
+    pub transport: Vec<TransportArg>,
+
+    /// Subscribers per run, spread over the set-up's servers (max 20000).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=MAX_CLIENTS))]
+    pub clients: u64,
+
+    /// Messages per run.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub messages: u64,
+
+    /// Publish rate, messages per second.
+    #[arg(long, default_value_t = 30.0, value_parser = parse_rate)]
+    pub rate: f64,
+
+    /// Times the set-ups take turns; the table shows medians.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub rounds: u32,
+
+    /// Where to write the Markdown table (it is also printed).
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+
+    /// Also write every run's full report as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+
+    /// No progress bars and no per-run tables.
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -394,6 +455,30 @@ mod tests {
         };
         assert_eq!((c.sizes, c.rate, c.publish_s), (vec![2, 3], 200.0, 5.0));
         assert!(Cli::try_parse_from(["loadtest", "curve", "--sizes", "20001"]).is_err());
+        let cli = Cli::try_parse_from(["loadtest", "cluster", "--server-bin", "t"]).unwrap();
+        let Some(Command::Cluster(c)) = cli.command else {
+            panic!("cluster not parsed")
+        };
+        assert_eq!(
+            c.transport,
+            [
+                TransportArg::One(Transport::Sse),
+                TransportArg::One(Transport::Ws)
+            ]
+        );
+        assert_eq!(
+            (c.clients, c.messages, c.rate, c.rounds),
+            (200, 300, 30.0, 1)
+        );
+        let cli = Cli::try_parse_from([
+            "loadtest",
+            "--server-pid",
+            "1,2",
+            "--url",
+            "http://a,http://b",
+        ])
+        .unwrap();
+        assert_eq!(cli.run.server_pid, [1, 2]);
         assert_eq!(TransportArg::All.transports().len(), Transport::COUNT);
     }
 

@@ -42,7 +42,7 @@ pub async fn curve(
             markdown: None,
             json: None,
             report: None,
-            server_pid: args.server_pid,
+            server_pid: args.server_pid.clone(),
             h2: Http2Args {
                 http2: false,
                 h2_streams_per_conn: crate::http2::DEFAULT_STREAMS_PER_CONN,

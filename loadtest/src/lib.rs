@@ -17,6 +17,9 @@
 //! - [`rooms`]: `--rooms N`: which room each client and each message is in, and a message's
 //!   place in its room's own sequence.
 //! - [`target`]: the URLs of the server under test, and the loopback guard.
+//! - [`servers`]: several servers on one bus (URL lists): which server each subscriber and
+//!   each publisher connection talks to.
+//! - [`redis`]: `--redis-url`: the Redis bus's CPU time, read with `INFO cpu`.
 //! - [`clients`]: one real protocol client per transport, each on its own connection
 //!   (`short_poll`, `long_poll`, `stream`, `sse`, `ws`, `socketio`, named as the server names
 //!   them).
@@ -31,21 +34,28 @@
 //!   (h2c); a phase's pool of connections, each shared by `--h2-streams-per-conn` clients.
 //! - [`report`]: stdout table, `--json`, `--report` HTML with SVG charts.
 //! - [`bench`]: `loadtest bench`, the standard suite and its Markdown table.
-//! - [`sysinfo`]: machine info and the server's CPU/RSS from /proc.
+//! - [`curve`]: `loadtest curve`, the cost curve per transport.
+//! - [`cluster`]: `loadtest cluster`, memory bus vs Redis bus, one and two servers, side by side.
+//! - [`spawn`]: the transport-lab and redis-server processes `cluster` starts and stops.
+//! - [`sysinfo`]: machine info and the servers' CPU/RSS from /proc.
 
 pub mod bench;
 pub mod cli;
 pub mod clients;
+pub mod cluster;
 pub mod curve;
 pub mod http1;
 pub mod http2;
 pub mod latency;
 pub mod probe;
 pub mod publish_log;
+pub mod redis;
 pub mod report;
 pub mod rooms;
 pub mod run;
 pub mod sequence;
+pub mod servers;
+pub mod spawn;
 pub mod sysinfo;
 pub mod target;
 pub mod wire;

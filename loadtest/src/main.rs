@@ -1,4 +1,5 @@
-//! The `loadtest` binary: parse the command line, run (or bench), print, write files.
+//! The `loadtest` binary: parse the command line, run (or bench, curve, cluster), print, write
+//! files.
 //!
 //! Ctrl-C cancels the run; the run then stops its clients and the figures measured so far are
 //! printed and written as usual. Exit status: 0 when every transport delivered everything exactly
@@ -28,6 +29,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
     let most_clients = match &cli.command {
         Some(Command::Bench(args)) => args.clients.iter().copied().max().unwrap_or(0),
         Some(Command::Curve(args)) => args.sizes.iter().copied().max().unwrap_or(0),
+        Some(Command::Cluster(args)) => args.clients,
         None => cli.run.clients,
     };
     loadtest::sysinfo::check_open_files(most_clients).map_err(anyhow::Error::msg)?;
@@ -77,6 +79,19 @@ fn real_main() -> anyhow::Result<ExitCode> {
                     write_out(path, serde_json::to_string_pretty(&reports)? + "\n")?;
                 }
                 Ok(status(reports.iter()))
+            }
+            Some(Command::Cluster(args)) => {
+                let report = loadtest::cluster::cluster(&args, stop).await?;
+                let command = std::env::args().collect::<Vec<_>>().join(" ");
+                let md = loadtest::cluster::markdown(&report, &command);
+                println!("{md}");
+                if let Some(path) = &args.markdown {
+                    write_out(path, &md)?;
+                }
+                if let Some(path) = &args.json {
+                    write_out(path, serde_json::to_string_pretty(&report)? + "\n")?;
+                }
+                Ok(status(report.runs.iter().map(|r| &r.report)))
             }
             None => {
                 let args = cli.run;

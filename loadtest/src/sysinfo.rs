@@ -3,7 +3,8 @@
 //! A benchmark figure without the machine is not a figure, so every JSON report and bench table
 //! carries cores, CPU model, RAM, kernel and toolchain. `--server-pid` adds what the server itself
 //! spent: CPU time (user + system, from `/proc/PID/stat`) and resident memory (`VmRSS` from
-//! `/proc/PID/status`), sampled before and after each phase. Linux only; elsewhere the fields are
+//! `/proc/PID/status`), sampled before and after each phase; with several servers (a list of
+//! pids) the figures are their sums. Linux only; elsewhere the fields are
 //! simply absent.
 
 use std::process::Command;
@@ -116,6 +117,27 @@ pub fn sample(pid: u32, ticks_per_s: u64) -> Option<ProcSample> {
     })
 }
 
+/// Samples every process of `pids` now and adds them up (several servers behind one bus are one
+/// service); `None` if there are none, or one is gone.
+pub fn sample_all(pids: &[u32], ticks_per_s: u64) -> Option<ProcSample> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().try_fold(
+        ProcSample {
+            cpu_us: 0,
+            rss_kib: 0,
+        },
+        |sum, &pid| {
+            let one = sample(pid, ticks_per_s)?;
+            Some(ProcSample {
+                cpu_us: sum.cpu_us + one.cpu_us,
+                rss_kib: sum.rss_kib + one.rss_kib,
+            })
+        },
+    )
+}
+
 /// utime + stime (fields 14 and 15) of /proc/PID/stat. The command name (field 2) may contain
 /// spaces and parentheses, so fields are counted from the last `)`.
 fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
@@ -181,6 +203,10 @@ mod tests {
     fn samples_this_process() {
         let s = sample(std::process::id(), clock_ticks()).unwrap();
         assert!(s.rss_kib > 0);
+        let me = std::process::id();
+        let twice = sample_all(&[me, me], clock_ticks()).unwrap();
+        assert!(twice.rss_kib > s.rss_kib, "{twice:?} vs {s:?}");
+        assert_eq!(sample_all(&[], clock_ticks()), None);
         let m = MachineInfo::collect();
         assert!(m.cores >= 1);
         assert!(m.one_line().contains("cores"));

@@ -16,6 +16,8 @@ use loadtest::publish_log::PublishLog;
 use loadtest::report::{self, RunReport, TransportReport};
 use loadtest::rooms::Rooms;
 use loadtest::sequence::SequenceReport;
+use loadtest::servers::Server;
+use loadtest::spawn::RedisServer;
 use loadtest::target::HttpUrl;
 use loadtest::wire::WireCounters;
 use protocol::Transport;
@@ -566,16 +568,19 @@ async fn socketio_stays_on_polling_when_its_websocket_is_refused() {
     let rooms = Rooms::new(1);
     let phase = Arc::new(Phase {
         transport: Transport::SocketIo,
-        addr: url["http://".len()..].parse().unwrap(),
-        headers: headers::request_headers(
-            HeaderProfile::Browser,
-            RequestKind::WebSocket,
-            &base.origin(),
-            None,
-        ),
+        servers: vec![Server {
+            addr: url["http://".len()..].parse().unwrap(),
+            headers: headers::request_headers(
+                HeaderProfile::Browser,
+                RequestKind::WebSocket,
+                &base.origin(),
+                None,
+            ),
+            url: sub_url,
+            node: None,
+        }],
         profile: HeaderProfile::Browser,
         socketio_direct_ws: false,
-        url: sub_url,
         lab: true,
         run: RUN.into(),
         finder: Finder::new(RUN),
@@ -590,6 +595,7 @@ async fn socketio_stays_on_polling_when_its_websocket_is_refused() {
         longpoll_timeout_s: 25,
         connected: AtomicU64::new(0),
         connected_by_room: vec![AtomicU64::new(0)],
+        connected_by_server: vec![AtomicU64::new(0)],
         failed: AtomicU64::new(0),
         delivered: AtomicU64::new(0),
         stop: CancellationToken::new(),
@@ -600,7 +606,8 @@ async fn socketio_stays_on_polling_when_its_websocket_is_refused() {
     wait_for(|| phase.connected.load(Ordering::Relaxed) == 1).await;
 
     // Act: three messages carrying this run's tokens.
-    let mut publisher = Connection::connect(phase.addr, &base.authority(), WireCounters::new())
+    let addr = phase.servers[0].addr;
+    let mut publisher = Connection::connect(addr, &base.authority(), WireCounters::new())
         .await
         .unwrap();
     for seq in 0..SENT {
@@ -779,6 +786,215 @@ async fn rooms_deliver_each_room_to_its_own_clients() {
             }
         }
     }
+    shutdown.shutdown().await;
+}
+
+/// Several servers (issue #19), here two URLs naming one server, so two "servers" on one
+/// in-memory bus: subscribers alternate between the URLs and so do the publisher connections;
+/// over two rooms, every message reaches every subscriber of its room exactly once and in
+/// order, both URLs have half of each room's subscribers, and `--server-pid` takes a list
+/// (summed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_spread_over_a_list_of_servers() {
+    // Arrange
+    let (url, shutdown) = spawn_server(&[]);
+    let me = std::process::id().to_string();
+    let (list, pids) = (format!("{url},{url}"), format!("{me},{me}"));
+    for transport in ["sse", "ws", "longpoll"] {
+        let run_args = small_run(
+            &list,
+            &[
+                "--transport",
+                transport,
+                "--server-pid",
+                &pids,
+                "--rooms",
+                "2",
+            ],
+        );
+
+        // Act
+        let report = loadtest::run::run(&run_args, CancellationToken::new())
+            .await
+            .unwrap();
+
+        // Assert
+        let table = report::table::render(&report);
+        println!("{table}");
+        let [t] = &report.transports[..] else {
+            panic!("one transport expected")
+        };
+        assert_clean_multi(t, &url, transport, 2);
+        assert!(
+            t.server.is_some(),
+            "{transport}: --server-pid list not sampled"
+        );
+        assert!(
+            t.servers.iter().all(|s| s.node.is_none()),
+            "a memory bus has no node names"
+        );
+        assert_eq!(report.settings.server_pid.len(), 2);
+        let html = report::html::render(&report).unwrap();
+        let path = t.transport.path();
+        assert!(html.contains(&format!("<td>2. {url}{path}</td>")), "{html}");
+        assert!(
+            table.contains(&format!(
+                "  {transport} server 2 ({url}{}): 10/10 clients, delivered 250, 0 lost, 0 dup, 0 reord",
+                t.transport.path(),
+            )),
+            "{table}"
+        );
+    }
+    shutdown.shutdown().await;
+}
+
+/// Two servers on one Redis bus (a redis-server started for the test): publisher connections
+/// post to both and subscribers listen on both, so most messages cross Redis; every subscriber
+/// of either server gets every message of its room exactly once and in order, and `--redis-url`
+/// reads what Redis spent. Skipped (visibly) without redis-server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_redis_bus_deliver_everything_once_in_order() {
+    // Arrange
+    let test = "two_servers_on_one_redis_bus_deliver_everything_once_in_order";
+    let Some(redis) = redis_or_skip(test) else {
+        return;
+    };
+    let bus = redis.url();
+    let (a, stop_a) = spawn_server(&["--bus", &bus, "--node", "a"]);
+    let (b, stop_b) = spawn_server(&["--bus", &bus, "--node", "b"]);
+    // Listening is not ready: a server answers 503 until it has connected to Redis.
+    for url in [&a, &b] {
+        let mut health = serde_json::Value::Null;
+        for _ in 0..100 {
+            health = get_json(url, "/healthz").await;
+            if health["status"] == "ok" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(health["status"], "ok", "{url}: {health}");
+    }
+    let list = format!("{a},{b}");
+    for transport in ["sse", "ws", "longpoll"] {
+        let run_args = small_run(
+            &list,
+            &[
+                "--transport",
+                transport,
+                "--rooms",
+                "2",
+                "--redis-url",
+                &bus,
+            ],
+        );
+
+        // Act
+        let report = loadtest::run::run(&run_args, CancellationToken::new())
+            .await
+            .unwrap();
+
+        // Assert
+        println!("{}", report::table::render(&report));
+        let [t] = &report.transports[..] else {
+            panic!("one transport expected")
+        };
+        assert_clean_multi(t, &a, transport, 2);
+        assert!(t.servers[1].url.starts_with(&b), "{:?}", t.servers[1]);
+        let nodes: Vec<_> = t.servers.iter().map(|s| s.node.as_deref()).collect();
+        assert_eq!(nodes, [Some("a"), Some("b")], "{transport}");
+        assert!(t.redis.is_some(), "{transport}: no Redis figures");
+    }
+    stop_a.shutdown().await;
+    stop_b.shutdown().await;
+}
+
+/// A multi-server run of `transport` over `rooms` rooms against `url` listed twice (or two
+/// servers): every subscriber got every message of its room once and in order, half of them on
+/// each server.
+fn assert_clean_multi(t: &TransportReport, url: &str, transport: &str, rooms: u64) {
+    let each = MESSAGES / rooms;
+    assert_eq!((t.connected, t.failed), (CLIENTS, 0), "{transport}");
+    assert_eq!(
+        (t.published, t.publish_errors),
+        (MESSAGES, 0),
+        "{transport}"
+    );
+    let q = &t.sequence;
+    assert_eq!(
+        (q.delivered, q.lost, q.duplicated, q.reordered, q.foreign),
+        (CLIENTS * each, 0, 0, 0, 0),
+        "{transport}"
+    );
+    assert_eq!(t.expected_deliveries, CLIENTS * each, "{transport}");
+    let spread: Vec<(usize, u64, u64, u64)> = t
+        .servers
+        .iter()
+        .map(|s| (s.index, s.clients, s.connected, s.sequence.delivered))
+        .collect();
+    let half = CLIENTS / 2;
+    assert_eq!(
+        spread,
+        [(0, half, half, half * each), (1, half, half, half * each)],
+        "{transport}"
+    );
+    assert!(t.servers[0].url.starts_with(url), "{:?}", t.servers[0]);
+}
+
+/// A throwaway redis-server for a test, or `None` (with a visible `SKIPPED:` line) when there is
+/// none on this machine, unless TRANSPORT_LAB_REQUIRE_SERVICES=1 makes that a failure.
+fn redis_or_skip(test: &str) -> Option<RedisServer> {
+    match RedisServer::start("redis-server") {
+        Ok(redis) => Some(redis),
+        Err(e) if std::env::var("TRANSPORT_LAB_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("{test}: redis-server is required (TRANSPORT_LAB_REQUIRE_SERVICES=1): {e:#}")
+        }
+        Err(e) => {
+            skipped(&format!("{test}: no redis-server ({e:#})"));
+            None
+        }
+    }
+}
+
+/// Says `SKIPPED: why` on the process's stderr itself: `eprintln!` would be captured by the test
+/// harness and shown only for a failing test, and a skip must be seen.
+fn skipped(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
+}
+
+/// `--redis-url`: Redis's own CPU time (`INFO cpu`) is read before publishing and after the
+/// drain, and reported per delivery; the servers here do not use it, so it did next to nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cpu_is_read_around_each_phase() {
+    // Arrange
+    let Some(redis) = redis_or_skip("redis_cpu_is_read_around_each_phase") else {
+        return;
+    };
+    let (url, shutdown) = spawn_server(&[]);
+    let run_args = small_run(&url, &["--transport", "ws", "--redis-url", &redis.url()]);
+
+    // Act
+    let report = loadtest::run::run(&run_args, CancellationToken::new())
+        .await
+        .unwrap();
+
+    // Assert
+    let table = report::table::render(&report);
+    println!("{table}");
+    let t = &report.transports[0];
+    assert!(t.is_clean(), "{:?}", t.sequence);
+    let r = t.redis.as_ref().expect("no Redis figures");
+    assert!(r.after_drain_cpu_us >= r.before_publish_cpu_us, "{r:?}");
+    assert!(
+        table.lines().nth(2).unwrap().ends_with("redis µs/msg"),
+        "{table}"
+    );
+    let json = report::json::to_string(&report).unwrap();
+    assert!(json.contains("\"cpu_us_per_message\""), "{json}");
+    assert_eq!(
+        report.settings.redis_url.as_deref(),
+        Some(redis.url().as_str())
+    );
     shutdown.shutdown().await;
 }
 
@@ -1102,4 +1318,76 @@ async fn a_tiny_cost_curve() {
     let svg = loadtest::curve::svg(&reports).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("sse"), "{svg}");
     shutdown.shutdown().await;
+}
+
+/// The transport-lab binary beside this test's (`target/debug/transport-lab`), if one was built.
+fn server_bin() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join("transport-lab");
+    bin.is_file().then_some(bin)
+}
+
+/// `loadtest cluster` at a tiny size: three set-ups (servers and redis-server started by the
+/// loadtest) for sse, every row delivered in full, the 2-server row spread 2 + 2, and Redis CPU
+/// on the Redis rows only. Skipped visibly without a built transport-lab or a redis-server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_cluster_comparison() {
+    // Arrange
+    let test = "a_tiny_cluster_comparison";
+    let Some(bin) = server_bin() else {
+        skipped(&format!(
+            "{test}: no target/debug/transport-lab (cargo build -p transport-lab)"
+        ));
+        return;
+    };
+    if redis_or_skip(test).is_none() {
+        return;
+    }
+    let cli = Cli::try_parse_from([
+        "loadtest",
+        "cluster",
+        "--quiet",
+        "--server-bin",
+        bin.to_str().unwrap(),
+        "--transport",
+        "sse",
+        "--clients",
+        "4",
+        "--messages",
+        "10",
+        "--rate",
+        "100",
+    ])
+    .unwrap();
+    let Some(loadtest::cli::Command::Cluster(cluster_args)) = cli.command else {
+        panic!("cluster not parsed")
+    };
+
+    // Act
+    let report = loadtest::cluster::cluster(&cluster_args, CancellationToken::new())
+        .await
+        .unwrap();
+
+    // Assert
+    let md = loadtest::cluster::markdown(&report, "loadtest cluster");
+    println!("{md}");
+    assert_eq!(report.redis_skipped, None, "{md}");
+    let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| sse |")).collect();
+    let expected = [
+        ("1 server, memory bus", "4"),
+        ("1 server, Redis bus", "4"),
+        ("2 servers, Redis bus", "2 + 2"),
+    ];
+    assert_eq!(rows.len(), expected.len(), "{md}");
+    for (row, (setup, spread)) in rows.iter().zip(expected) {
+        assert!(
+            row.starts_with(&format!("| sse | {setup} | {spread} | 40/40 | 0 | 0 | 0 |")),
+            "{row}"
+        );
+        let redis_cpu = row.trim_end_matches(" |").rsplit("| ").next().unwrap();
+        assert_eq!(redis_cpu == "-", setup.contains("memory"), "{row}");
+    }
+    for run in &report.runs {
+        assert!(run.report.transports[0].is_clean(), "{}", run.setup.label());
+    }
 }

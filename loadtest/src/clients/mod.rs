@@ -13,7 +13,6 @@ pub mod sse;
 pub mod stream;
 pub mod ws;
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,7 +33,7 @@ use crate::probe::{Clock, Finder};
 use crate::publish_log::PublishLog;
 use crate::rooms::Rooms;
 use crate::sequence::{Delivery, SequenceChecker, SequenceReport};
-use crate::target::HttpUrl;
+use crate::servers::{self, Server};
 use crate::wire::{WireCounters, WireTotals};
 
 /// How long one connection attempt may take.
@@ -61,17 +60,15 @@ pub async fn run(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) ->
 /// Everything the clients of one transport share during one phase.
 pub struct Phase {
     pub transport: Transport,
-    /// Socket address to connect to (resolved once).
-    pub addr: SocketAddr,
-    /// The subscribe URL without cursor or client parameters.
-    pub url: HttpUrl,
+    /// The servers subscribers are spread over (`--url` or `--subscribe-url`, one or more):
+    /// client `index` talks to [`Phase::server`] only.
+    pub servers: Vec<Server>,
     /// Talking to transport-lab: use its cursor parameters and control objects. False with
     /// `--subscribe-url`, where only the probe tokens are relied on.
     pub lab: bool,
-    /// Request headers for this transport's requests, after `Host` (the connection writes that).
-    pub headers: Vec<(&'static str, String)>,
-    /// The header set `headers` was made from: a client that sends more than one kind of
-    /// request (Socket.IO's polls and POSTs beside its WebSocket) makes the others from it.
+    /// The header set each server's `headers` was made from: a client that sends more than one
+    /// kind of request (Socket.IO's polls and POSTs beside its WebSocket) makes the others from
+    /// it.
     pub profile: HeaderProfile,
     /// `--socketio-direct-ws`: the Socket.IO client opens a WebSocket at once, with no polling.
     pub socketio_direct_ws: bool,
@@ -96,6 +93,8 @@ pub struct Phase {
     pub connected: AtomicU64,
     /// The same, per room: what each room's messages are expected to reach.
     pub connected_by_room: Vec<AtomicU64>,
+    /// The same, per server (in the order of [`Phase::servers`]).
+    pub connected_by_server: Vec<AtomicU64>,
     /// Clients that gave up.
     pub failed: AtomicU64,
     /// First deliveries summed over clients: drives the drain progress and its end.
@@ -113,6 +112,16 @@ impl Phase {
         format!("lt-{}-{index}", self.run)
     }
 
+    /// The server client `index` subscribes on (its place in [`Phase::servers`]).
+    pub fn server_of(&self, index: u64) -> usize {
+        servers::of_client(index, self.rooms, self.servers.len())
+    }
+
+    /// The server client `index` subscribes on.
+    pub fn server(&self, index: u64) -> &Server {
+        &self.servers[self.server_of(index)]
+    }
+
     /// The cursor client `index` first subscribes from: its room's newest id before the phase.
     pub fn start_cursor(&self, index: u64) -> Option<u64> {
         let room = self.rooms.of_client(index);
@@ -122,7 +131,9 @@ impl Phase {
     /// The request path: the URL plus room (with `--rooms` above 1), cursor, long-poll timeout
     /// and client id.
     pub fn request_path(&self, cursor: Option<u64>, index: u64) -> String {
-        let mut url = self.rooms.url_in(&self.url, self.rooms.of_client(index));
+        let mut url = self
+            .rooms
+            .url_in(&self.server(index).url, self.rooms.of_client(index));
         if let Some(cursor) = cursor {
             url.path_and_query = url.with_param("since", &cursor.to_string());
         }
@@ -138,6 +149,8 @@ impl Phase {
 pub struct ClientOutcome {
     /// The room it was in (its index in `--rooms`).
     pub room: u64,
+    /// The server it subscribed on (its place in the subscribe list).
+    pub server: usize,
     /// Counted in its room's sequence, but lost examples are the run's sequence numbers.
     pub sequence: SequenceReport,
     /// Everything this client's sockets carried, from the first connect to the end.
@@ -226,6 +239,10 @@ impl Receiver {
             if let Some(in_room) = self.phase.connected_by_room.get(self.room as usize) {
                 in_room.fetch_add(1, Ordering::Relaxed);
             }
+            let server = self.phase.server_of(self.index);
+            if let Some(on_server) = self.phase.connected_by_server.get(server) {
+                on_server.fetch_add(1, Ordering::Relaxed);
+            }
         }
         self.permit = None;
     }
@@ -290,6 +307,7 @@ impl Receiver {
         }
         ClientOutcome {
             room,
+            server: self.phase.server_of(self.index),
             sequence,
             wire: self.counters.totals(),
             at_ready: self.at_ready,
@@ -341,9 +359,9 @@ impl Receiver {
         Ok(body)
     }
 
-    /// Opens a connection to the phase's server (bounded by [`CONNECT_TIMEOUT`]).
+    /// Opens a connection to this client's server (bounded by [`CONNECT_TIMEOUT`]).
     pub async fn connect(&self) -> Result<Connection, HttpError> {
-        connect(&self.phase, self.counters.clone()).await
+        connect(self.phase.server(self.index), self.counters.clone()).await
     }
 
     /// Awaits `response`, marking the client subscribed as soon as its request is on the wire
@@ -372,12 +390,14 @@ impl Receiver {
     }
 }
 
-/// Opens a connection to the phase's server, counted in `counters` (bounded by
-/// [`CONNECT_TIMEOUT`]).
-pub async fn connect(phase: &Phase, counters: Arc<WireCounters>) -> Result<Connection, HttpError> {
+/// Opens a connection to `server`, counted in `counters` (bounded by [`CONNECT_TIMEOUT`]).
+pub async fn connect(
+    server: &Server,
+    counters: Arc<WireCounters>,
+) -> Result<Connection, HttpError> {
     match tokio::time::timeout(
         CONNECT_TIMEOUT,
-        Connection::connect(phase.addr, &phase.url.authority(), counters),
+        Connection::connect(server.addr, &server.url.authority(), counters),
     )
     .await
     {
@@ -427,7 +447,8 @@ pub async fn get(
         };
         let up_before = receiver.counters.totals().bytes_up;
         let result = async {
-            let response = c.send(Method::GET, path, &phase.headers, None).await?;
+            let headers = &phase.server(receiver.index).headers;
+            let response = c.send(Method::GET, path, headers, None).await?;
             let response = match ready_at {
                 ReadyAt::Sent => receiver.ready_once_written(up_before, response).await?,
                 ReadyAt::Answer => response.await?,
@@ -460,7 +481,11 @@ async fn get_http2(
 ) -> Result<(StatusCode, Vec<u8>), HttpError> {
     let conn = pool.connection(receiver.index).await?;
     let response = conn
-        .get(path, &receiver.phase.headers, &receiver.counters)
+        .get(
+            path,
+            &receiver.phase.server(receiver.index).headers,
+            &receiver.counters,
+        )
         .await?;
     // h2 has taken the stream and writes its HEADERS next, on a connection already open.
     if ready_at == ReadyAt::Sent {
@@ -520,6 +545,9 @@ pub fn status_error(status: StatusCode, body: &[u8]) -> HttpError {
 mod tests {
     use super::*;
     use crate::probe;
+    use std::net::SocketAddr;
+
+    use crate::target::HttpUrl;
     use tokio::sync::Semaphore;
 
     /// A phase of `messages` accepted messages over `rooms` rooms, on an address nothing listens at.
@@ -532,10 +560,13 @@ mod tests {
         }
         Arc::new(Phase {
             transport: Transport::Stream,
-            addr: SocketAddr::from(([127, 0, 0, 1], 9)),
-            url: HttpUrl::parse("http://127.0.0.1:9/api/stream").unwrap(),
+            servers: vec![Server {
+                addr: SocketAddr::from(([127, 0, 0, 1], 9)),
+                url: HttpUrl::parse("http://127.0.0.1:9/api/stream").unwrap(),
+                headers: Vec::new(),
+                node: None,
+            }],
             lab: true,
-            headers: Vec::new(),
             profile: HeaderProfile::Curl,
             socketio_direct_ws: false,
             run: "ab12".into(),
@@ -551,6 +582,7 @@ mod tests {
             longpoll_timeout_s: 1,
             connected: AtomicU64::new(0),
             connected_by_room: (0..rooms.count()).map(|_| AtomicU64::new(0)).collect(),
+            connected_by_server: vec![AtomicU64::new(0)],
             failed: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             stop: CancellationToken::new(),

@@ -88,6 +88,8 @@ pub async fn run(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) ->
 struct Requests {
     /// `/socket.io/?[room=..&]client=..`: what socket.io-client's `query` option puts first.
     base: String,
+    /// The server the client talks to (its place in the phase's list).
+    server: usize,
     /// A poll's headers: an `XMLHttpRequest`'s, which are `fetch()`'s.
     poll: Vec<(&'static str, String)>,
     /// A POST's: the same with `Content-Type: text/plain;charset=UTF-8` (and so `Origin`).
@@ -96,13 +98,15 @@ struct Requests {
 
 impl Requests {
     fn new(phase: &Phase, index: u64) -> Self {
-        let url = phase.rooms.url_in(&phase.url, phase.rooms.of_client(index));
-        let origin = phase.url.origin();
+        let server = &phase.server(index).url;
+        let url = phase.rooms.url_in(server, phase.rooms.of_client(index));
+        let origin = server.origin();
         let set = |content_type| {
             headers::request_headers(phase.profile, RequestKind::Fetch, &origin, content_type)
         };
         Self {
             base: url.with_param("client", &phase.client_id(index)),
+            server: phase.server_of(index),
             poll: set(None),
             post: set(Some(POST_CONTENT_TYPE)),
         }
@@ -165,7 +169,8 @@ impl Session<'_> {
     async fn direct(&mut self, requests: &Requests) -> Result<(), String> {
         let phase = self.receiver.phase.clone();
         let path = requests.path(WEBSOCKET, None);
-        let mut socket = ws::open(&phase, self.receiver.counters.clone(), &path).await?;
+        let server = &phase.servers[requests.server];
+        let mut socket = ws::open(server, self.receiver.counters.clone(), &path).await?;
         match socket.next().await {
             Some(Ok(Message::Text(open))) => {
                 parse_open(open.as_bytes())?;
@@ -212,6 +217,7 @@ impl Session<'_> {
         let mut probing = open.upgrades.iter().any(|u| u == WEBSOCKET).then(|| {
             Box::pin(probe(
                 phase.clone(),
+                requests.server,
                 counters.clone(),
                 requests.path(WEBSOCKET, Some(&sid)),
             ))
@@ -401,11 +407,12 @@ fn parse_open(packet: &[u8]) -> Result<Open, String> {
 /// Bounded by [`CONNECT_TIMEOUT`] in all.
 async fn probe(
     phase: Arc<Phase>,
+    server: usize,
     counters: Arc<WireCounters>,
     path: String,
 ) -> Result<ws::Socket, String> {
     let probing = async {
-        let mut socket = ws::open(&phase, counters, &path).await?;
+        let mut socket = ws::open(&phase.servers[server], counters, &path).await?;
         send(&mut socket, "2probe").await?;
         match socket.next().await {
             Some(Ok(Message::Text(text))) if text.as_str() == "3probe" => Ok(socket),
@@ -446,7 +453,9 @@ fn request(
             let reused = conn.is_some();
             let mut c = match conn.take() {
                 Some(c) => c,
-                None => match clients::connect(&phase, counters.clone()).await {
+                None => match clients::connect(&phase.servers[requests.server], counters.clone())
+                    .await
+                {
                     Ok(c) => c,
                     Err(e) => return (None, Err(e)),
                 },

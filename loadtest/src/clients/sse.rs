@@ -100,7 +100,7 @@ async fn read_events(
         },
         receiver.index,
     );
-    let mut headers = phase.headers.clone();
+    let mut headers = phase.server(receiver.index).headers.clone();
     if let Some(id) = last_event_id {
         headers.push(("Last-Event-ID", id.to_owned()));
     }

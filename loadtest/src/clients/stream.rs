@@ -36,7 +36,8 @@ pub async fn run(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) ->
 async fn read_stream(receiver: &mut Receiver, cursor: &mut Option<u64>) -> Result<(), HttpError> {
     let phase = receiver.phase.clone();
     let path = phase.request_path(*cursor, receiver.index);
-    let mut body = receiver.subscribe(&path, &phase.headers).await?;
+    let headers = &phase.server(receiver.index).headers;
+    let mut body = receiver.subscribe(&path, headers).await?;
     let mut line = BytesMut::new();
     while let Some(data) = body.next_data().await? {
         line.extend_from_slice(&data);

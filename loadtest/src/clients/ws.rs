@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use crate::clients::{CONNECT_TIMEOUT, ClientOutcome, Phase, Receiver};
 use crate::http1::HttpError;
 use crate::probe;
+use crate::servers::Server;
 use crate::target::WS_SCHEME;
 use crate::wire::{CountingStream, WireCounters};
 
@@ -41,22 +42,22 @@ pub async fn run(phase: Arc<Phase>, index: u64, permit: OwnedSemaphorePermit) ->
 /// A WebSocket on our counting stream, as the handshake left it.
 pub type Socket = WebSocketStream<CountingStream<TcpStream>>;
 
-/// Opens a WebSocket to `path_and_query` on the phase's server with the phase's headers: the
-/// handshake (counted as one request) and its 101 answer on a counted connection of its own.
+/// Opens a WebSocket to `path_and_query` on `server` with its headers: the handshake (counted
+/// as one request) and its 101 answer on a counted connection of its own.
 pub async fn open(
-    phase: &Phase,
+    server: &Server,
     counters: Arc<WireCounters>,
     path_and_query: &str,
 ) -> Result<Socket, String> {
-    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(phase.addr))
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(server.addr))
         .await
         .map_err(|_| "connect timed out".to_owned())?
         .map_err(|e| HttpError::from(e).to_string())?;
     tcp.set_nodelay(true).map_err(|e| e.to_string())?;
     let stream = CountingStream::new(tcp, counters.clone());
-    let url = format!("{WS_SCHEME}://{}{path_and_query}", phase.url.authority());
+    let url = format!("{WS_SCHEME}://{}{path_and_query}", server.url.authority());
     let mut request = url.into_client_request().map_err(|e| e.to_string())?;
-    for (name, value) in &phase.headers {
+    for (name, value) in &server.headers {
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
         let value = HeaderValue::from_str(value).map_err(|e| e.to_string())?;
         request.headers_mut().append(name, value);
@@ -74,7 +75,12 @@ pub async fn open(
 async fn read_frames(receiver: &mut Receiver, cursor: &mut Option<u64>) -> Result<(), String> {
     let phase = receiver.phase.clone();
     let path = phase.request_path(*cursor, receiver.index);
-    let mut socket = open(&phase, receiver.counters.clone(), &path).await?;
+    let mut socket = open(
+        phase.server(receiver.index),
+        receiver.counters.clone(),
+        &path,
+    )
+    .await?;
     if !phase.lab {
         receiver.ready();
     }

@@ -378,6 +378,7 @@ dl {{ display: grid; grid-template-columns: max-content auto; gap: .2em 1em; }} 
         );
     }
     h.push_str("</tbody></table></div>\n");
+    servers_table(&mut h, report);
     let charts = [
         (
             latency_svg(report)?,
@@ -439,6 +440,60 @@ dl {{ display: grid; grid-template-columns: max-content auto; gap: .2em 1em; }} 
 
 pub fn write(report: &RunReport, path: &Path) -> anyhow::Result<()> {
     std::fs::write(path, render(report)?).with_context(|| format!("writing {}", path.display()))
+}
+
+/// With several servers (or `--redis-url`), one row per server of each transport: its clients,
+/// what it delivered of everything published on any server, and the Redis CPU per delivery.
+fn servers_table(h: &mut String, report: &RunReport) {
+    let several = report.transports.iter().any(|t| !t.servers.is_empty());
+    let redis = report.transports.iter().any(|t| t.redis.is_some());
+    if !several && !redis {
+        return;
+    }
+    h.push_str(
+        "<h2>Servers</h2><div class=\"scroll\"><table><thead><tr><th>transport</th><th>server</th>\
+         <th>node</th><th>clients</th><th>delivered</th><th>lost</th><th>dup</th><th>reord</th>\
+         <th>Redis CPU µs/msg</th></tr></thead><tbody>",
+    );
+    for t in &report.transports {
+        let redis = t
+            .redis
+            .as_ref()
+            .map_or("-".to_owned(), |r| format!("{:.2}", r.cpu_us_per_message));
+        if t.servers.is_empty() {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>-</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td>{}</td><td>{redis}</td></tr>",
+                t.label(),
+                esc(&report.settings.url),
+                t.connected,
+                t.clients,
+                t.sequence.delivered,
+                t.sequence.lost,
+                t.sequence.duplicated,
+                t.sequence.reordered,
+            );
+        }
+        for s in &t.servers {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}. {}</td><td>{}</td><td>{}/{}</td><td>{}</td><td>{}</td>\
+                 <td>{}</td><td>{}</td><td>{redis}</td></tr>",
+                t.label(),
+                s.index + 1,
+                esc(&s.url),
+                esc(s.node.as_deref().unwrap_or("-")),
+                s.connected,
+                s.clients,
+                s.sequence.delivered,
+                s.sequence.lost,
+                s.sequence.duplicated,
+                s.sequence.reordered,
+            );
+        }
+    }
+    h.push_str("</tbody></table></div>\n");
 }
 
 #[cfg(test)]

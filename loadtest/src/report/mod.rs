@@ -13,6 +13,7 @@ use protocol::{HeaderProfile, Transport};
 use serde::Serialize;
 
 use crate::latency::LatencySummary;
+use crate::redis::RedisUsage;
 use crate::sequence::SequenceReport;
 use crate::sysinfo::{MachineInfo, ProcSample};
 use crate::wire::WireTotals;
@@ -57,7 +58,11 @@ pub struct Settings {
     pub max_seconds: f64,
     pub headers: HeaderProfile,
     pub publishers: u64,
-    pub server_pid: Option<u32>,
+    /// `--server-pid`: the server processes sampled, their figures summed.
+    pub server_pid: Vec<u32>,
+    /// `--redis-url`: the Redis bus whose CPU was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_url: Option<String>,
 }
 
 /// Figures for one transport.
@@ -82,6 +87,9 @@ pub struct TransportReport {
     pub published: u64,
     /// Publishes that failed (non-2xx or connection error).
     pub publish_errors: u64,
+    /// The first of them: its sequence number, the server, and the answer or error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_publish_error: Option<String>,
     /// Worst lateness of an actual send behind its intended time: if large, the publisher (not
     /// the server) was the bottleneck, and latencies include that wait (by design).
     pub publish_lag_max_us: u64,
@@ -95,6 +103,11 @@ pub struct TransportReport {
     /// messages shows by name; empty (and left out of the JSON) with one room.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rooms: Vec<RoomReport>,
+    /// With several subscribe URLs, the same per server (in the list's order), so the spread of
+    /// subscribers and a server that lost what another published show by URL; empty (and left
+    /// out of the JSON) with one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<ServerShare>,
     /// Messages the server itself declared missed (gap notices).
     pub missed_by_gap: u64,
     pub reconnects: u64,
@@ -112,8 +125,11 @@ pub struct TransportReport {
     pub per_message: PerMessage,
     /// What the publisher's socket(s) carried (not included in `wire`).
     pub publisher_wire: WireTotals,
-    /// Server CPU and memory, with --server-pid.
+    /// Server CPU and memory, with --server-pid (summed over the servers).
     pub server: Option<ServerUsage>,
+    /// Redis CPU, with --redis-url.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<RedisUsage>,
     pub connect_s: f64,
     pub publish_s: f64,
     pub drain_s: f64,
@@ -132,6 +148,23 @@ pub struct RoomReport {
     /// `published` x `connected`.
     pub expected_deliveries: u64,
     /// Summed over its clients; `foreign` counts other rooms' messages they were sent.
+    pub sequence: SequenceReport,
+}
+
+/// One server's share of a transport's run (several subscribe URLs).
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerShare {
+    /// Its place in the subscribe list (a list may name one server twice), from 0.
+    pub index: usize,
+    /// Its subscribe URL.
+    pub url: String,
+    /// Its `--node` name on a shared bus, as its `/healthz` says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Clients started on it, and those that subscribed.
+    pub clients: u64,
+    pub connected: u64,
+    /// Summed over its clients: what it delivered of everything published on any server.
     pub sequence: SequenceReport,
 }
 

@@ -84,10 +84,14 @@ pub fn render(report: &RunReport) -> String {
     if server {
         header.extend(["cpu µs/msg", "RSS B/conn"]);
     }
+    let redis = report.transports.iter().any(|t| t.redis.is_some());
+    if redis {
+        header.push("redis µs/msg");
+    }
     let rows: Vec<Vec<String>> = report
         .transports
         .iter()
-        .map(|t| row(t, sockets, server))
+        .map(|t| row(t, sockets, server, redis))
         .collect();
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
@@ -139,12 +143,34 @@ pub fn render(report: &RunReport) -> String {
         }
     }
     for t in &report.transports {
+        for server in &t.servers {
+            let q = &server.sequence;
+            let _ = writeln!(
+                out,
+                "  {} server {} ({}{}): {}/{} clients, delivered {}, {} lost, {} dup, {} reord",
+                t.label(),
+                server.index + 1,
+                server.url,
+                server
+                    .node
+                    .as_ref()
+                    .map_or(String::new(), |node| format!(", node {node}")),
+                server.connected,
+                server.clients,
+                q.delivered,
+                q.lost,
+                q.duplicated,
+                q.reordered
+            );
+        }
+    }
+    for t in &report.transports {
         if !t.is_clean() || t.publish_errors > 0 {
             let _ = writeln!(
                 out,
                 "! {}: {} lost (e.g. seq {:?}), {} duplicated, {} reordered, {} foreign (not this \
                  run's, or another room's), {} failed clients, {} publish errors, {} reconnects, \
-                 {} missed by gap notice; first error: {}",
+                 {} missed by gap notice; first error: {}; first publish error: {}",
                 t.label(),
                 t.sequence.lost,
                 t.sequence.lost_examples,
@@ -155,7 +181,8 @@ pub fn render(report: &RunReport) -> String {
                 t.publish_errors,
                 t.reconnects,
                 t.missed_by_gap,
-                t.first_error.as_deref().unwrap_or("none")
+                t.first_error.as_deref().unwrap_or("none"),
+                t.first_publish_error.as_deref().unwrap_or("none")
             );
             if let Some(hint) = t
                 .first_error
@@ -181,7 +208,7 @@ pub fn render(report: &RunReport) -> String {
     out
 }
 
-fn row(t: &TransportReport, sockets: bool, server: bool) -> Vec<String> {
+fn row(t: &TransportReport, sockets: bool, server: bool, redis: bool) -> Vec<String> {
     let l = &t.latency;
     let mut cells = vec![
         t.label(),
@@ -210,6 +237,13 @@ fn row(t: &TransportReport, sockets: bool, server: bool) -> Vec<String> {
             ]),
             None => cells.extend(["-".to_owned(), "-".to_owned()]),
         }
+    }
+    if redis {
+        cells.push(
+            t.redis
+                .as_ref()
+                .map_or("-".to_owned(), |r| format!("{:.2}", r.cpu_us_per_message)),
+        );
     }
     cells
 }

@@ -4,7 +4,7 @@
 //! Every figure is summed over clients and divided by *delivered* messages, so a transport is
 //! charged for what actually reached its clients. A client that does not stop within the grace
 //! period contributes nothing, which shows as a client short in the totals rather than as a hang.
-//! With `--rooms`, the same sums are also made per room.
+//! With `--rooms`, the same sums are also made per room, and with several servers per server.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -12,10 +12,12 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 use crate::clients::{ClientOutcome, Phase};
-use crate::report::{PerMessage, RoomReport, ServerUsage, TransportReport, per};
+use crate::redis::RedisUsage;
+use crate::report::{PerMessage, RoomReport, ServerShare, ServerUsage, TransportReport, per};
 use crate::run::drain::Drained;
 use crate::run::publish::Publisher;
 use crate::sequence::SequenceReport;
+use crate::servers;
 use crate::sysinfo::ProcSample;
 use crate::wire::WireTotals;
 
@@ -33,6 +35,8 @@ pub struct Steps<'a> {
     pub drained: Drained,
     /// Server samples before connecting, after connecting and after the drain (`--server-pid`).
     pub samples: [Option<ProcSample>; 3],
+    /// Redis's CPU time (µs) before publishing and after the drain (`--redis-url`).
+    pub redis: [Option<u64>; 2],
     pub connect_s: f64,
     pub publish_s: f64,
 }
@@ -47,6 +51,7 @@ pub async fn collect(steps: Steps<'_>) -> TransportReport {
         publisher,
         drained,
         samples,
+        redis,
         connect_s,
         publish_s,
     } = steps;
@@ -85,6 +90,11 @@ pub async fn collect(steps: Steps<'_>) -> TransportReport {
     } else {
         Vec::new()
     };
+    let servers = if phase.servers.len() > 1 {
+        server_shares(phase, clients, &outcomes)
+    } else {
+        Vec::new()
+    };
     // Over HTTP/2 the bytes and connections are the pool's (its connections are shared), the
     // requests the clients' own.
     if let Some(pool) = &phase.http2 {
@@ -103,6 +113,14 @@ pub async fn collect(steps: Steps<'_>) -> TransportReport {
         }),
         _ => None,
     };
+    let redis = match redis {
+        [Some(before), Some(after)] => Some(RedisUsage {
+            before_publish_cpu_us: before,
+            after_drain_cpu_us: after,
+            cpu_us_per_message: per(after.saturating_sub(before), delivered),
+        }),
+        _ => None,
+    };
     TransportReport {
         transport: phase.transport,
         http2: phase.http2.is_some(),
@@ -113,6 +131,7 @@ pub async fn collect(steps: Steps<'_>) -> TransportReport {
         warmup_messages: warmup,
         published: drained.accepted,
         publish_errors: publisher.errors.load(Ordering::Relaxed),
+        first_publish_error: publisher.first_error.lock().ok().and_then(|e| e.clone()),
         publish_lag_max_us: publisher.lag_max_us.load(Ordering::Relaxed),
         publish_round_trip: {
             let mut summary = publisher.round_trips.snapshot().summary();
@@ -122,6 +141,7 @@ pub async fn collect(steps: Steps<'_>) -> TransportReport {
         expected_deliveries: drained.expected,
         sequence,
         rooms,
+        servers,
         missed_by_gap: missed,
         reconnects,
         clients_with_errors: with_errors,
@@ -136,6 +156,7 @@ pub async fn collect(steps: Steps<'_>) -> TransportReport {
         },
         publisher_wire: publisher.counters.totals(),
         server,
+        redis,
         connect_s,
         publish_s,
         drain_s: drained.seconds,
@@ -165,6 +186,30 @@ fn room_reports(
                 connected,
                 published,
                 expected_deliveries: published * connected,
+                sequence,
+            }
+        })
+        .collect()
+}
+
+/// Each server's clients and deliveries, in the subscribe list's order.
+fn server_shares(phase: &Phase, clients: u64, outcomes: &[ClientOutcome]) -> Vec<ServerShare> {
+    let count = phase.servers.len();
+    phase
+        .servers
+        .iter()
+        .enumerate()
+        .map(|(index, server)| {
+            let mut sequence = SequenceReport::default();
+            for o in outcomes.iter().filter(|o| o.server == index) {
+                sequence.add(&o.sequence);
+            }
+            ServerShare {
+                index,
+                url: format!("{}{}", server.url.origin(), server.url.path_and_query),
+                node: server.node.clone(),
+                clients: servers::share(index, clients, phase.rooms, count),
+                connected: phase.connected_by_server[index].load(Ordering::Relaxed),
                 sequence,
             }
         })

@@ -24,6 +24,8 @@ use crate::run::progress::{Progress, TICK};
 use crate::target::HttpUrl;
 use crate::wire::WireCounters;
 
+/// transport-lab's health check, which names the server on a shared bus.
+pub const HEALTH_PATH: &str = "/healthz";
 /// How long the connect phase may take before the run goes on with whoever connected.
 const CONNECT_PHASE_LIMIT: Duration = Duration::from_secs(60);
 
@@ -65,6 +67,20 @@ pub async fn newest_ids(addr: SocketAddr, url: &HttpUrl, rooms: Rooms) -> anyhow
         );
     }
     Ok(ids)
+}
+
+/// The server's name on a shared bus: `bus.node` of transport-lab's `/healthz`; `None` if it
+/// has none (a memory bus) or does not say.
+pub async fn node_name(addr: SocketAddr, url: &HttpUrl) -> Option<String> {
+    let mut conn = Connection::connect(addr, &url.authority(), WireCounters::new())
+        .await
+        .ok()?;
+    let (status, body) = conn.fetch(Method::GET, HEALTH_PATH, &[], None).await.ok()?;
+    if status != StatusCode::OK {
+        return None;
+    }
+    let health: serde_json::Value = serde_json::from_slice(&body).ok()?;
+    health["bus"]["node"].as_str().map(str::to_owned)
 }
 
 /// The clients of a phase, running.

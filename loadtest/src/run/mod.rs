@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use anyhow::bail;
 use protocol::Transport;
 use protocol::headers;
 use tokio_util::sync::CancellationToken;
@@ -31,8 +32,10 @@ use crate::clients::Phase;
 use crate::latency::SharedHistogram;
 use crate::probe::{Clock, Finder};
 use crate::publish_log::PublishLog;
+use crate::redis::Redis;
 use crate::report::{RunReport, Settings, TransportReport};
 use crate::rooms::Rooms;
+use crate::servers::{self, Server};
 use crate::sysinfo::{self, MachineInfo};
 use crate::target::{self, HttpUrl};
 use progress::Progress;
@@ -60,16 +63,64 @@ pub async fn run(args: &RunArgs, stop: CancellationToken) -> anyhow::Result<RunR
     let progress = Progress {
         visible: !args.quiet && std::io::stdout().is_terminal(),
     };
-    let base = HttpUrl::parse(&args.url)?;
-    let publish_url = match &args.publish_url {
-        Some(u) => HttpUrl::parse(u)?,
-        None => HttpUrl {
-            path_and_query: "/api/messages?user=loadtest".into(),
-            ..base.clone()
-        },
+    // Every URL is parsed and resolved (and so checked for loopback) before the first byte.
+    let bases = parse_list(&args.url, "--url")?;
+    let mut base_addrs = Vec::with_capacity(bases.len());
+    for base in &bases {
+        base_addrs.push(target::resolve(base, args.allow_remote).await?);
+    }
+    let publish_urls = match &args.publish_url {
+        Some(list) => parse_list(list, "--publish-url")?,
+        None => bases
+            .iter()
+            .map(|base| HttpUrl {
+                path_and_query: "/api/messages?user=loadtest".into(),
+                ..base.clone()
+            })
+            .collect(),
     };
-    let publish_addr = target::resolve(&publish_url, args.allow_remote).await?;
-    let base_addr = target::resolve(&base, args.allow_remote).await?;
+    let mut publish_to = Vec::with_capacity(publish_urls.len());
+    for url in publish_urls {
+        let addr = target::resolve(&url, args.allow_remote).await?;
+        publish_to.push((url, addr));
+    }
+    if publish_to.len() as u64 > publish::publisher_count(args) {
+        bail!(
+            "--publishers {} is fewer than the {} publish URLs: each URL needs a publisher \
+             connection of its own",
+            publish::publisher_count(args),
+            publish_to.len()
+        );
+    }
+    // Which server each base URL is, on a shared bus (asked once: names do not change); a
+    // server other than transport-lab is not asked.
+    let mut nodes = Vec::with_capacity(bases.len());
+    for (base, addr) in bases.iter().zip(&base_addrs) {
+        let lab = args.subscribe_url.is_none();
+        nodes.push(if lab {
+            connect::node_name(*addr, base).await
+        } else {
+            None
+        });
+    }
+    let subscribe_servers = match &args.subscribe_url {
+        Some(list) => servers::split(list).len(),
+        None => bases.len(),
+    };
+    if args.h2.http2 && subscribe_servers > 1 {
+        bail!(
+            "--http2 drives one server (its connections are shared by groups of clients): give one subscribe URL"
+        );
+    }
+    let redis = match &args.redis_url {
+        Some(url) => {
+            let redis = Redis::resolve(url, args.allow_remote).await?;
+            // Read once now, so a wrong URL stops the run before any load.
+            redis.cpu_us().await?;
+            Some(redis)
+        }
+        None => None,
+    };
     let run_base = run_id();
     let started_unix_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -99,26 +150,39 @@ pub async fn run(args: &RunArgs, stop: CancellationToken) -> anyhow::Result<RunR
             tokio::time::sleep(BETWEEN_PHASES).await;
         }
         let run = format!("{run_base}{}", (b'a' + i as u8) as char);
-        let sub_url = match &args.subscribe_url {
-            Some(u) => HttpUrl::parse(&u.replace("{transport}", transport.name()))?,
-            None => HttpUrl {
-                path_and_query: transport.path().into(),
-                ..base.clone()
-            },
-        };
-        let sub_addr = if args.subscribe_url.is_some() {
-            target::resolve(&sub_url, args.allow_remote).await?
-        } else {
-            base_addr
+        let subscribe_to = match &args.subscribe_url {
+            Some(list) => {
+                let urls = parse_list(
+                    &list.replace("{transport}", transport.name()),
+                    "--subscribe-url",
+                )?;
+                let mut to = Vec::with_capacity(urls.len());
+                for url in urls {
+                    let addr = target::resolve(&url, args.allow_remote).await?;
+                    to.push((url, addr, None));
+                }
+                to
+            }
+            None => bases
+                .iter()
+                .zip(&base_addrs)
+                .zip(&nodes)
+                .map(|((base, addr), node)| {
+                    let url = HttpUrl {
+                        path_and_query: transport.path().into(),
+                        ..base.clone()
+                    };
+                    (url, *addr, node.clone())
+                })
+                .collect(),
         };
         let setup = PhaseSetup {
             args,
             transport,
             run,
-            sub_url,
-            sub_addr,
-            publish_url: publish_url.clone(),
-            publish_addr,
+            subscribe_to,
+            publish_to: publish_to.clone(),
+            redis: redis.as_ref(),
             progress,
             stop: stop.clone(),
         };
@@ -156,7 +220,8 @@ pub async fn run(args: &RunArgs, stop: CancellationToken) -> anyhow::Result<RunR
             max_seconds: args.max_seconds,
             headers: args.headers,
             publishers: publish::publisher_count(args),
-            server_pid: args.server_pid,
+            server_pid: args.server_pid.clone(),
+            redis_url: args.redis_url.clone(),
         },
         machine: MachineInfo::collect(),
         interrupted,
@@ -170,10 +235,11 @@ struct PhaseSetup<'a> {
     transport: Transport,
     /// This phase's run id.
     run: String,
-    sub_url: HttpUrl,
-    sub_addr: SocketAddr,
-    publish_url: HttpUrl,
-    publish_addr: SocketAddr,
+    /// The servers subscribers are spread over (with their node names), and publishers, in
+    /// list order.
+    subscribe_to: Vec<(HttpUrl, SocketAddr, Option<String>)>,
+    publish_to: Vec<(HttpUrl, SocketAddr)>,
+    redis: Option<&'a Redis>,
     progress: Progress,
     stop: CancellationToken,
 }
@@ -184,17 +250,19 @@ async fn run_phase(setup: PhaseSetup<'_>) -> anyhow::Result<TransportReport> {
         args,
         transport,
         run,
-        sub_url,
-        sub_addr,
-        publish_url,
-        publish_addr,
+        subscribe_to,
+        publish_to,
+        redis,
         progress,
         stop,
     } = setup;
+    let (first_url, first_addr) = (subscribe_to[0].0.clone(), subscribe_to[0].1);
     let lab = args.subscribe_url.is_none();
+    let subscribe_count = subscribe_to.len();
     let rooms = Rooms::new(args.rooms);
     let start_cursors = if lab {
-        connect::newest_ids(sub_addr, &sub_url, rooms)
+        // One server is enough: on one bus, ids and cursors are the same on every server.
+        connect::newest_ids(first_addr, &first_url, rooms)
             .await?
             .into_iter()
             .map(Some)
@@ -208,19 +276,25 @@ async fn run_phase(setup: PhaseSetup<'_>) -> anyhow::Result<TransportReport> {
     let kind = transport.request_kind();
     let http2 = args.h2.http2.then(|| {
         crate::http2::Pool::new(
-            sub_addr,
-            sub_url.authority(),
+            first_addr,
+            first_url.authority(),
             args.clients,
             args.h2.h2_streams_per_conn,
         )
     });
     let phase = Arc::new(Phase {
         transport,
-        addr: sub_addr,
-        headers: headers::request_headers(args.headers, kind, &sub_url.origin(), None),
+        servers: subscribe_to
+            .into_iter()
+            .map(|(url, addr, node)| Server {
+                headers: headers::request_headers(args.headers, kind, &url.origin(), None),
+                url,
+                addr,
+                node,
+            })
+            .collect(),
         profile: args.headers,
         socketio_direct_ws: args.socketio_direct_ws,
-        url: sub_url,
         lab,
         finder: Finder::new(&run),
         run,
@@ -235,22 +309,24 @@ async fn run_phase(setup: PhaseSetup<'_>) -> anyhow::Result<TransportReport> {
         longpoll_timeout_s: args.longpoll_timeout_s,
         connected: AtomicU64::new(0),
         connected_by_room: (0..rooms.count()).map(|_| AtomicU64::new(0)).collect(),
+        connected_by_server: (0..subscribe_count).map(|_| AtomicU64::new(0)).collect(),
         failed: AtomicU64::new(0),
         delivered: AtomicU64::new(0),
         stop: stop.child_token(),
         http2,
     });
     let ticks = sysinfo::clock_ticks();
-    let sample = || args.server_pid.and_then(|pid| sysinfo::sample(pid, ticks));
+    let sample = || sysinfo::sample_all(&args.server_pid, ticks);
 
     let before_connect = sample();
     let connected =
         connect::connect(&phase, args.clients, args.connect_concurrency, progress).await?;
     let after_connect = sample();
-    let (publisher, publish_s) =
-        publish::publish(&phase, args, publish_url, publish_addr, progress).await;
+    let redis_before = redis_cpu(redis).await;
+    let (publisher, publish_s) = publish::publish(&phase, args, publish_to, progress).await;
     let drained = drain::drain(&phase, args.drain_s, progress).await;
     let after_drain = sample();
+    let redis_after = redis_cpu(redis).await;
     Ok(collect::collect(collect::Steps {
         phase: &phase,
         clients: args.clients,
@@ -259,10 +335,34 @@ async fn run_phase(setup: PhaseSetup<'_>) -> anyhow::Result<TransportReport> {
         publisher: &publisher,
         drained,
         samples: [before_connect, after_connect, after_drain],
+        redis: [redis_before, redis_after],
         connect_s: connected.seconds,
         publish_s,
     })
     .await)
+}
+
+/// A list flag's URLs, parsed; at least one.
+fn parse_list(list: &str, flag: &str) -> anyhow::Result<Vec<HttpUrl>> {
+    let urls = servers::split(list)
+        .into_iter()
+        .map(HttpUrl::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    if urls.is_empty() {
+        bail!("{flag} names no URL");
+    }
+    Ok(urls)
+}
+
+/// Redis's CPU time now, if there is a Redis to read; a failed reading is said and left out.
+async fn redis_cpu(redis: Option<&Redis>) -> Option<u64> {
+    match redis?.cpu_us().await {
+        Ok(us) => Some(us),
+        Err(e) => {
+            eprintln!("loadtest: {e:#}");
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@
 //! figures instead of silently lowering the load: coordinated omission is measured, not hidden.
 //!
 //! With `--rooms N`, message `seq` is posted to room `seq % N` (see [`crate::rooms`]), so the
-//! rooms take turns whichever publisher connection takes the next number.
+//! rooms take turns whichever publisher connection takes the next number. With several publish
+//! URLs (several servers on one bus), connection `k` posts to URL `k % URLs` (see
+//! [`crate::servers`]), so every server publishes a share of every room.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use crate::http1::Connection;
 use crate::latency::SharedHistogram;
 use crate::probe;
 use crate::run::progress::{Progress, TICK};
+use crate::servers;
 use crate::target::HttpUrl;
 use crate::wire::WireCounters;
 
@@ -48,10 +51,8 @@ pub fn publisher_count(args: &RunArgs) -> u64 {
 /// with its own keep-alive connection, taking sequence numbers in order.
 pub struct Publisher {
     phase: Arc<Phase>,
-    url: HttpUrl,
-    addr: SocketAddr,
-    /// The request headers of every POST, after `Host`.
-    headers: Vec<(&'static str, String)>,
+    /// Where the connections post, in list order: connection `k` to [`servers::of_publisher`].
+    targets: Vec<Target>,
     rate: f64,
     payload_bytes: usize,
     /// The next sequence number to take.
@@ -60,6 +61,8 @@ pub struct Publisher {
     sent: AtomicU64,
     /// POSTs that failed or were not answered 2xx.
     pub errors: AtomicU64,
+    /// The first of them: which message, to which server, and why.
+    pub first_error: std::sync::Mutex<Option<String>>,
     /// Worst lateness of a send behind its intended time, µs.
     pub lag_max_us: AtomicU64,
     /// Round trip of each POST (request written to answer read): how responsive the server's
@@ -71,13 +74,20 @@ pub struct Publisher {
     start_us: u64,
 }
 
+/// One publish URL.
+struct Target {
+    url: HttpUrl,
+    addr: SocketAddr,
+    /// The request headers of every POST to it, after `Host`.
+    headers: Vec<(&'static str, String)>,
+}
+
 /// Publishes every message of the phase (or until stopped); returns the publisher, for its
 /// figures, and how long publishing took.
 pub async fn publish(
     phase: &Arc<Phase>,
     args: &RunArgs,
-    url: HttpUrl,
-    addr: SocketAddr,
+    to: Vec<(HttpUrl, SocketAddr)>,
     progress: Progress,
 ) -> (Arc<Publisher>, f64) {
     let t1 = Instant::now();
@@ -87,28 +97,34 @@ pub async fn publish(
     );
     let publisher = Arc::new(Publisher {
         phase: phase.clone(),
-        headers: headers::request_headers(
-            args.headers,
-            RequestKind::Fetch,
-            &url.origin(),
-            Some("text/plain;charset=UTF-8"),
-        ),
-        url,
-        addr,
+        targets: to
+            .into_iter()
+            .map(|(url, addr)| Target {
+                headers: headers::request_headers(
+                    args.headers,
+                    RequestKind::Fetch,
+                    &url.origin(),
+                    Some("text/plain;charset=UTF-8"),
+                ),
+                url,
+                addr,
+            })
+            .collect(),
         rate: args.rate,
         payload_bytes: args.payload_bytes as usize,
         next: AtomicU64::new(0),
         sent: AtomicU64::new(0),
         errors: AtomicU64::new(0),
+        first_error: std::sync::Mutex::new(None),
         lag_max_us: AtomicU64::new(0),
         round_trips: SharedHistogram::new(),
         counters: WireCounters::new(),
         start_us: phase.clock.now_us() + START_DELAY_US,
     });
     let mut pubs = Vec::new();
-    for _ in 0..publisher_count(args) {
+    for k in 0..publisher_count(args) {
         let p = publisher.clone();
-        pubs.push(tokio::spawn(async move { p.run().await }));
+        pubs.push(tokio::spawn(async move { p.run(k).await }));
     }
     while pubs.iter().any(|h| !h.is_finished()) {
         bar.set_position(publisher.sent.load(Ordering::Relaxed));
@@ -124,8 +140,10 @@ pub async fn publish(
 }
 
 impl Publisher {
-    async fn run(&self) {
+    /// Publisher connection `k`'s loop.
+    async fn run(&self, k: u64) {
         let phase = &self.phase;
+        let target = &self.targets[servers::of_publisher(k, self.targets.len())];
         let mut conn: Option<Connection> = None;
         let mut round_trips = self.round_trips.recorder();
         // One path per room: message `seq` goes to room `seq % rooms` (no `room=` with one).
@@ -134,7 +152,7 @@ impl Publisher {
             .map(|room| {
                 phase
                     .rooms
-                    .url_in(&self.url, room)
+                    .url_in(&target.url, room)
                     .with_param("client", &client)
             })
             .collect();
@@ -154,14 +172,25 @@ impl Publisher {
             let path = &paths[phase.rooms.of_seq(seq) as usize];
             phase.publish_log.sending(seq);
             let posted = Instant::now();
-            let ok = tokio::select! {
-                () = phase.stop.cancelled() => false,
-                ok = self.post(&mut conn, path, Bytes::from(text)) => ok,
+            let posted_ok = tokio::select! {
+                () = phase.stop.cancelled() => Err("stopped before its answer".to_owned()),
+                result = self.post(target, &mut conn, path, Bytes::from(text)) => result,
             };
-            if ok {
-                round_trips.record(posted.elapsed().as_micros() as u64);
-            } else {
-                self.errors.fetch_add(1, Ordering::Relaxed);
+            let ok = posted_ok.is_ok();
+            match posted_ok {
+                Ok(()) => round_trips.record(posted.elapsed().as_micros() as u64),
+                Err(why) => {
+                    self.errors.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(mut first) = self.first_error.lock() {
+                        first.get_or_insert_with(|| {
+                            format!(
+                                "seq {seq} to {}, after {} ms: {why}",
+                                target.url.origin(),
+                                posted.elapsed().as_millis()
+                            )
+                        });
+                    }
+                }
             }
             phase.publish_log.completed(seq, ok);
             self.sent.fetch_add(1, Ordering::Relaxed);
@@ -171,9 +200,16 @@ impl Publisher {
         }
     }
 
-    /// One POST; true if answered 2xx. Not retried: a POST that failed mid-flight may have been
-    /// stored, and retrying could publish it twice.
-    async fn post(&self, conn: &mut Option<Connection>, path: &str, body: Bytes) -> bool {
+    /// One POST; `Ok` if answered 2xx, else why not. Not retried: a POST that failed mid-flight
+    /// may have been stored, and retrying could publish it twice (a failed POST whose message
+    /// arrives anyway is counted delivered, above the expected deliveries).
+    async fn post(
+        &self,
+        target: &Target,
+        conn: &mut Option<Connection>,
+        path: &str,
+        body: Bytes,
+    ) -> Result<(), String> {
         // Closed by the server since its last answer (`Connection: close`, an idle timeout):
         // nothing was sent on it, so replacing it cannot publish anything twice.
         if let Some(c) = conn.as_mut()
@@ -184,19 +220,34 @@ impl Publisher {
         let c = match conn {
             Some(c) => c,
             None => {
-                match Connection::connect(self.addr, &self.url.authority(), self.counters.clone())
-                    .await
+                match Connection::connect(
+                    target.addr,
+                    &target.url.authority(),
+                    self.counters.clone(),
+                )
+                .await
                 {
                     Ok(c) => conn.insert(c),
-                    Err(_) => return false,
+                    Err(e) => return Err(format!("connect: {e}")),
                 }
             }
         };
-        match c.fetch(Method::POST, path, &self.headers, Some(body)).await {
-            Ok((status, _)) => status.is_success(),
-            Err(_) => {
+        match c
+            .fetch(Method::POST, path, &target.headers, Some(body))
+            .await
+        {
+            Ok((status, _)) if status.is_success() => Ok(()),
+            Ok((status, body)) => Err(format!(
+                "answered {}: {}",
+                status.as_u16(),
+                String::from_utf8_lossy(&body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            )),
+            Err(e) => {
                 *conn = None;
-                false
+                Err(e.to_string())
             }
         }
     }
