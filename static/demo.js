@@ -2,16 +2,14 @@
 // transport, one compose box, per-panel counters from the server's ledger, and per-panel
 // gap / duplicate / reorder detection by message id.
 //
-// All five panels share one ledger client id (this page load) and each is counted under its own
-// transport there, so each panel's numbers are its own. One id, so one poll of /api/stats a
-// second reads all five counters (polled, not streamed: a stream would hold a fourth of the
-// browser's six HTTP/1.1 connections to this server, beside the long poll, stream and SSE
-// panels'). The one id also makes "to others" work: the server leaves out the one client id a send
-// names in `except`, so none of this page's five panels receives it. Requests the browser holds
-// back for want of a connection are reported by TL.watchQueue (transports.js).
+// The panels share one ledger client id (this page load), each counted under its own transport,
+// so one poll of /api/stats a second reads all their counters (a stream would hold another of the
+// browser's six HTTP/1.1 connections). The one id also makes "to others" work: the server leaves
+// out the client id a send names in `except`. TL.watchQueue (transports.js) reports requests the
+// browser holds back for want of a connection.
 //
-// All five panels are in one room, the one in the URL (`?room=math`, `lobby` without it);
-// switchRoom() moves them all, each reconnecting with a cursor of the new room.
+// The panels are in one room, the URL's (`?room=math`, else `lobby`); switchRoom() moves them
+// all, each reconnecting with a cursor of the new room.
 'use strict';
 
 (function () {
@@ -97,14 +95,14 @@
       this.stateEl.textContent = text;
       this.stateEl.className = 'state ' + (cls || '');
     }
-    // The server that answered: behind a load balancer the polls' answers alternate between
-    // servers ("a b a b"), a stream's stays with one until it reconnects. Shown only when a
-    // server names itself (a shared bus), so a single server's page is unchanged.
+    // Behind a load balancer polls alternate between servers ("a b a b"); a stream stays with one.
+    // Only servers on a shared bus name themselves, so a lone server's page is unchanged.
     node(name) {
       const el = this.q('node');
       if (!el) return;
       this.nodes = this.nodes.concat(name).slice(-NODES_SHOWN);
       el.hidden = false;
+      el.title = 'the servers that answered this panel, newest last';
       el.dataset.node = name;
       el.textContent = 'node ' + this.nodes.join(' ');
     }

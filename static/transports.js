@@ -5,19 +5,14 @@
 // answers a cursor of its previous run with a reset notice that carries the new cursor.
 //
 // Reconnect policy (all transports): after a failure or a "drop", wait a random time between half
-// and all of min(30 s, 500 ms * 2^attempt) ("equal jitter"), then reconnect with the cursor.
-// The attempt count resets as soon as a connection delivers its first answer. The randomness is
-// the point: when the server restarts, a classroom of tabs must not reconnect in the same
-// millisecond (a reconnect storm).
+// and all of min(30 s, 500 ms * 2^attempt) ("equal jitter"), then reconnect with the cursor; the
+// count resets at a connection's first answer. Random, so a classroom of tabs does not reconnect
+// in the same millisecond when the server restarts (a reconnect storm).
 //
-// Requests the browser holds back: over HTTP/1.1 a browser opens at most six connections to one
-// server, and a request beyond them waits in the browser, unsent, until one is free. Streams and
-// long polls hold theirs, so a few tabs of these pages fill all six and the next request waits
-// without a word (a panel said "live" while nothing moved). watchQueue() reports a request whose
-// response head has not come within QUEUED_AFTER_MS as "queued by the browser": on the panel's
-// badge, and in one banner that explains the limit. The server answers every request at once but a
-// long poll, which it holds; so a long poll counts as queued only when the ledger, asked after it
-// was sent, shows no open long-poll connection of this client: the server has not seen it.
+// Over HTTP/1.1 a browser opens at most six connections to a server; a request beyond them waits,
+// unsent and silent, and streams and long polls hold theirs. watchQueue() reports a request with
+// no response head after QUEUED_AFTER_MS as "queued by the browser" (panel badge, one banner). A
+// long poll, which the server holds, counts only if the ledger shows no open long poll of ours.
 'use strict';
 
 (function () {
@@ -29,8 +24,7 @@
   const QUEUED_AFTER_MS = 3000;
   // A ledger snapshot asked for at least this long after a long poll was sent would count it.
   const SEEN_WITHIN_MS = 1000;
-  // The header naming the server that answered (src/response_headers.rs, NODE_HEADER), sent only
-  // by servers on a shared bus (`--bus redis --node NAME`); their `ready` notices name it as `node`.
+  // The server that answered (src/response_headers.rs): only on a shared bus; `ready.node` too.
   const NODE_HEADER = 'X-Transport-Lab-Node';
 
   function backoff(attempt) {
@@ -90,8 +84,8 @@
   // after (an epoch of null sends a bare id, which only detects a restart the weaker way).
   // `room`: the room it reads and sends in (`lobby` unless set; each room numbers its own ids).
   // `handlers.onAnswered()` (optional): a request of this client was answered, so the server's
-  // ledger knows its client id. `handlers.onNode(name)` (optional): the server that answered, when
-  // it names itself (several servers on a shared bus); never called by a server alone.
+  // ledger knows its client id. `handlers.onNode(name)` (optional): the server that answered, on a
+  // shared bus.
   class Client {
     constructor(transport, clientId, since, handlers, epoch) {
       this.transport = transport;
@@ -185,8 +179,7 @@
       this.served(obj.node);
       this.live();
     }
-    // `node`: the name of the server that answered (a response's NODE_HEADER, or a `ready`
-    // notice's node), or null from a server that does not name itself.
+    // `node`: NODE_HEADER or `ready.node`; null from a server alone.
     served(node) {
       if (typeof node === 'string' && node !== '' && this.h.onNode) this.h.onNode(node);
     }

@@ -1,14 +1,10 @@
-// transport-lab, `/walkthrough`: classroom mode. A fixed sequence of steps (short poll, long
-// poll, stream, SSE, WebSocket, compare); each step starts the transports it teaches on the live
-// demo panels (demo.js), sends a burst, highlights the counters that answer its question.
-// Nothing is sent until the presenter presses a key (students open this page too), and each step
-// counts from zero: a new ledger client id, cursors at the room's newest message.
-// The rooms step leaves the panels for two clients of its own, one per room; the hostile step's
-// work is in hostile.js, imported when it runs.
-// Keys: → / space / PageDown next, ← / PageUp back (presentation clickers send PageUp/PageDown);
-// n shows or hides the teacher's notes (the expected answer with the live number that proves
-// it, the time to spend, the common wrong answer): hidden unless asked for, so the projected page
-// never shows them by itself.
+// transport-lab, `/walkthrough`: classroom mode. A fixed sequence of steps; each starts the
+// transports it teaches on the demo panels (demo.js), sends a burst and highlights the counters
+// that answer its question. Nothing is sent until the presenter presses a key (students open this
+// page too); each step counts from zero (a new ledger client id, cursors at the newest message).
+// The rooms step uses two clients of its own; the hostile step's work is in hostile.js.
+// Keys: → / space / PageDown next, ← / PageUp back (what clickers send); n shows or hides the
+// teacher's notes, hidden unless asked for so the projected page never shows them.
 //
 // A note's live number is a `data-live="TRANSPORT.FIELD"` span (FIELD: a ledger figure of the
 // step's client id, or received / gaps / dups of the panel's detector), or `ROOM.received` for the
