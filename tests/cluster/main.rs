@@ -293,6 +293,11 @@ fn two_servers() -> Option<(services::Redis, Node, Node)> {
     Some((redis, a, b))
 }
 
+/// The body of a GET, as text.
+async fn get_text(url: &str) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
 async fn get(url: &str) -> (u16, Value) {
     let response = reqwest::get(url).await.unwrap();
     let status = response.status().as_u16();
@@ -425,12 +430,7 @@ async fn the_backplane_is_counted_to_the_byte() {
     .await;
 
     // `/overhead` shows the same counts in its "what scale-out adds" row.
-    let page = reqwest::get(format!("{}/overhead", b.url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&format!("{}/overhead", b.url())).await;
     assert!(page.contains("What scale-out adds per message"));
     let wire = &after_b["counts"]["announcements"];
     let average = (wire["from_redis"].as_u64().unwrap()
@@ -441,12 +441,7 @@ async fn the_backplane_is_counted_to_the_byte() {
         "{average:.1} in {page}"
     );
 
-    let metrics = reqwest::get(format!("{}/metrics", a.url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&format!("{}/metrics", a.url())).await;
     let line = format!(
         "transport_lab_backplane_bytes_total{{node=\"a\",connection=\"publish\",direction=\"to_redis\"}} {}",
         after_a["counts"]["publish"]["to_redis"]
@@ -574,14 +569,7 @@ async fn socketio_sessions_share_the_bus() {
     let mut on_b = Sse::open(&b.url(), room, None).await;
     let http = reqwest::Client::new();
     let engine = format!("{}/socket.io/?EIO=4&transport=polling&room={room}", a.url());
-    let open = http
-        .get(&engine)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let open = get_text(&engine).await;
     let open: Value = serde_json::from_str(open.strip_prefix('0').unwrap()).unwrap();
     let session = format!("{engine}&sid={}", open["sid"].as_str().unwrap());
     let send = |body: &'static str| {
@@ -593,19 +581,12 @@ async fn socketio_sessions_share_the_bus() {
     };
     // Each poll returns what is there (or waits for the next packet): read until `wanted` shows.
     let poll_until = |wanted: &'static str| {
-        let (http, session) = (http.clone(), session.clone());
+        let session = session.clone();
         async move {
             let mut seen = String::new();
             tokio::time::timeout(PATIENCE, async {
                 while !seen.contains(wanted) {
-                    let body = http
-                        .get(&session)
-                        .send()
-                        .await
-                        .unwrap()
-                        .text()
-                        .await
-                        .unwrap();
+                    let body = get_text(&session).await;
                     seen.push_str(&body);
                     seen.push('\u{1e}');
                 }

@@ -7,9 +7,9 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-// How long a server has to log its address before the test gives up.
+// How long a process (a server, nginx, redis-server) has to come up before the test gives up.
 const START_MS = 10_000;
-// How long SIGTERM has to end a server before SIGKILL does.
+// How long SIGTERM has to end a process before SIGKILL does.
 const STOP_MS = 3_000;
 // How many log lines a failure shows.
 const LOG_LINES = 40;
@@ -27,50 +27,50 @@ function serverBinary() {
   return existsSync(bin) ? path.resolve(bin) : path.resolve(ROOT, bin);
 }
 
-// Every server started, so a test file that dies early leaves none behind.
+// Every process started (servers here, nginx and redis-server in services.js), so a test file
+// that dies early leaves none behind.
 const running = new Set();
 process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-// Starts the server on 127.0.0.1:`port` (0: a free one) with a 1 s Engine.IO heartbeat and
-// `args`; resolves once it logs the address it listens on. `stop()` ends it.
-export async function startServer({ port = 0, args = [] } = {}) {
-  const child = spawn(
-    serverBinary(),
-    ['--bind', `127.0.0.1:${port}`, '--workers', '2', '--heartbeat', '1', ...args],
-    { env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+// Spawns `program` with `args` (and `env`), keeping the last LOG_LINES lines it writes. It is up
+// when `ready(line)` returns something for a line of its log, or when `up` (a promise) resolves
+// truthy; resolves with `{ value, log, stop }`, `value` what `ready` returned. Kills it and fails
+// with its log when it exits first or START_MS pass. `stop()`: SIGTERM, then SIGKILL after STOP_MS.
+export async function startProcess(what, program, args, { ready = () => undefined, up, env } = {}) {
+  const child = spawn(program, args, { env: env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(signal || code)));
+  const exited = new Promise((resolve) => {
+    child.once('exit', (code, signal) => resolve(signal || code));
+    child.once('error', (error) => resolve(error.message));
+  });
   exited.then(() => running.delete(child));
   const log = [];
   let found;
-  const listening = new Promise((resolve) => (found = resolve));
-  // Keep reading both pipes for the server's whole life, so it never blocks on a full one.
+  const isUp = new Promise((resolve) => (found = resolve));
+  // Keep reading both pipes for the process's whole life, so it never blocks on a full one.
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => {
       log.push(line);
       if (log.length > LOG_LINES) log.shift();
-      const at = line.indexOf(LISTENING);
-      if (at >= 0) found(line.slice(at + LISTENING.length).trim());
+      const value = ready(line);
+      if (value) found({ value });
     });
   }
+  up?.then((ok) => ok && found({ value: true }));
   const started = await Promise.race([
-    listening,
-    exited.then((how) => new Error(`the server exited (${how}) before listening`)),
-    sleep(START_MS, true).then(() => new Error(`the server did not log "${LISTENING}" in ${START_MS} ms`)),
+    isUp,
+    exited.then((how) => new Error(`${what} exited (${how}) before it was up`)),
+    sleep(START_MS, true).then(() => new Error(`${what} was not up in ${START_MS} ms`)),
   ]);
   if (started instanceof Error) {
     child.kill('SIGKILL');
     throw new Error(`${started.message}; its log:\n${log.join('\n')}`);
   }
-  const address = started;
   return {
-    url: `http://${address}`,
-    port: Number(address.slice(address.lastIndexOf(':') + 1)),
+    value: started.value,
     log,
-    // SIGTERM, then SIGKILL if it has not exited in STOP_MS; resolves once it has exited.
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
@@ -81,6 +81,24 @@ export async function startServer({ port = 0, args = [] } = {}) {
       }
     },
   };
+}
+
+// Starts the server on 127.0.0.1:`port` (0: a free one) with a 1 s Engine.IO heartbeat and
+// `args`; resolves once it logs the address it listens on. `stop()` ends it.
+export async function startServer({ port = 0, args = [] } = {}) {
+  const { value: address, log, stop } = await startProcess(
+    'the server',
+    serverBinary(),
+    ['--bind', `127.0.0.1:${port}`, '--workers', '2', '--heartbeat', '1', ...args],
+    {
+      env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' },
+      ready: (line) => {
+        const at = line.indexOf(LISTENING);
+        return at >= 0 ? line.slice(at + LISTENING.length).trim() : undefined;
+      },
+    },
+  );
+  return { url: `http://${address}`, port: Number(address.slice(address.lastIndexOf(':') + 1)), log, stop };
 }
 
 // Publishes `text` to `room` over HTTP (`POST /api/messages`); resolves with the stored message.

@@ -4,25 +4,19 @@
 // for the shared bus. Each runs from a temporary directory of its own (nginx's pid, logs and temp
 // files too), so it needs no root and never touches a system nginx or redis; each is killed when
 // the test process exits, and no wait here lasts longer than it says.
-import { spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-import { sleep } from './helpers.js';
+import { sleep, startProcess } from './helpers.js';
 
 // Set to make a missing nginx or redis-server a failure instead of a skip (CI does).
 const REQUIRE = 'TRANSPORT_LAB_REQUIRE_SERVICES';
-// How long a service has to come up before the test gives up.
+// How long a port has to start accepting connections.
 const START_MS = 10_000;
-// How long SIGTERM has to end a service before SIGKILL does.
-const STOP_MS = 3_000;
-// How many log lines a failure shows.
-const LOG_LINES = 40;
 // Where Debian puts daemons: not on a normal user's PATH, but that user may still run them.
 const SBIN = ['/usr/sbin', '/usr/local/sbin', '/sbin'];
 // The repository's root, where README.md is.
@@ -35,12 +29,10 @@ const PACKAGE = { nginx: 'nginx-light', 'redis-server': 'redis-server' };
 // and a curl user see which server answered, with any bus.
 export const UPSTREAM_HEADER = 'x-upstream';
 
-// Every service started, and nginx's temporary directories, so a test file that dies early
-// leaves none behind.
-const running = new Set();
+// nginx's temporary directories, so a test file that dies early leaves none behind (the
+// processes themselves are helpers.js's startProcess's to kill).
 const directories = new Set();
 process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
   for (const dir of directories) rmSync(dir, { recursive: true, force: true });
 });
 // A signal (Ctrl-C, or node --test cancelling this file) would end the process without its 'exit'
@@ -99,59 +91,12 @@ async function accepting(port, ms) {
   }
 }
 
-// Spawns `program` with `args`, keeping the last LOG_LINES lines it writes; `ready(line)` says
-// from its log that it is up (or `port`: it accepts connections there). Resolves with the child
-// and its log once it is up; kills it and fails with its log when it exits first or START_MS pass.
-async function startService(what, program, args, { ready, port }) {
-  const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  const exited = new Promise((resolve) => {
-    child.once('exit', (code, signal) => resolve(signal || code));
-    child.once('error', (error) => resolve(error.message));
-  });
-  exited.then(() => running.delete(child));
-  const log = [];
-  let found;
-  const up = new Promise((resolve) => (found = resolve));
-  // Keep reading both pipes for the service's whole life, so it never blocks on a full one.
-  for (const stream of [child.stdout, child.stderr]) {
-    createInterface({ input: stream }).on('line', (line) => {
-      log.push(line);
-      if (log.length > LOG_LINES) log.shift();
-      if (ready?.(line)) found(true);
-    });
-  }
-  if (port) accepting(port, START_MS).then((ok) => ok && found(true));
-  const started = await Promise.race([
-    up,
-    exited.then((how) => new Error(`${what} exited (${how}) before it was up`)),
-    sleep(START_MS, true).then(() => new Error(`${what} was not up in ${START_MS} ms`)),
-  ]);
-  if (started instanceof Error) {
-    child.kill('SIGKILL');
-    throw new Error(`${started.message}; its log:\n${log.join('\n')}`);
-  }
-  return {
-    log,
-    // SIGTERM, then SIGKILL if it has not exited in STOP_MS; resolves once it has exited.
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const ended = await Promise.race([exited.then(() => true), sleep(STOP_MS, true).then(() => false)]);
-      if (!ended) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-    },
-  };
-}
-
 // redis-server on a free 127.0.0.1 port, in memory only (no RDB, no AOF: nothing on disk).
 // Resolves with `url` (`redis://127.0.0.1:PORT`) once it accepts connections; `stop()` ends it.
 export async function startRedis(program) {
   const port = await freePort();
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
-  const service = await startService('redis-server', program, args, {
+  const service = await startProcess('redis-server', program, args, {
     ready: (line) => line.includes('Ready to accept connections'),
   });
   return { ...service, port, url: `redis://127.0.0.1:${port}` };
@@ -192,13 +137,13 @@ export async function startNginx(program, { servers, balance }) {
   await mkdir(path.join(dir, 'tmp'));
   let service;
   try {
-    service = await startService(
+    service = await startProcess(
       `nginx (${balance})`,
       program,
       // The README's command line, plus one process: round robin alternates strictly (one
       // worker, nginx's default, and no master), and a SIGKILL on exit leaves no worker behind.
       ['-p', dir, '-c', conf, '-e', 'stderr', '-g', 'daemon off; master_process off; error_log stderr;'],
-      { port },
+      { up: accepting(port, START_MS) },
     );
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
