@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Cheap requests, transport-lab beside a bare actix-web app (loadtest/src/bin/bare.rs), one
 # command: both release servers are started on loopback, then `wrk` runs against each in turn
-# (interleaved, so a noisy neighbour hits both alike) and the medians and ranges are printed.
+# (interleaved, so a noisy neighbour hits both alike) and the medians and ranges are printed:
+# requests per second, and the server's CPU time per request (the last ratio is bare's CPU per
+# request over ours: 1.00 would mean the ledger and our routing cost nothing). SERVER names
+# another transport-lab binary (a "before" build).
 #
 #   loadtest/scripts/cheap-requests.sh [ROUNDS] [SECONDS]      # defaults: 5 rounds of 5 s per row
 #
@@ -17,7 +20,7 @@ if [ -z "${NO_BUILD:-}" ]; then
 fi
 OURS_PORT=18180
 BARE_PORT=18181
-"$TARGET_DIR/release/transport-lab" --bind 127.0.0.1:$OURS_PORT >/dev/null 2>&1 &
+"${SERVER:-$TARGET_DIR/release/transport-lab}" --bind 127.0.0.1:$OURS_PORT >/dev/null 2>&1 &
 OURS=$!
 "$TARGET_DIR/release/bare" --bind 127.0.0.1:$BARE_PORT >/dev/null 2>&1 &
 BARE=$!
@@ -30,20 +33,34 @@ declare -A PATHS=(
     [healthz]="/healthz"
     [empty-poll]="/api/poll?since=$CURSOR"
 )
-rps() { wrk -t2 -c100 -d"${SECS}s" "$1" | awk '/Requests\/sec/ {print int($2)}'; }
-stats() { sort -n | awk '{a[NR]=$1} END {printf "%d (%d-%d)", a[int((NR+1)/2)], a[1], a[NR]}'; }
+# One wrk run: "REQ_PER_S CPU_US_PER_REQ", the second the server's user+system time over the run
+# (/proc/PID/stat) divided by the requests wrk completed: what each request cost the server, a
+# figure the load generator's share of the two cores moves less than the request rate.
+run() { # pid url
+    local before after out
+    before=$(cpu_ticks "$1")
+    out=$(wrk -t2 -c100 -d"${SECS}s" "$2")
+    after=$(cpu_ticks "$1")
+    awk -v b="$before" -v a="$after" -v hz="$(getconf CLK_TCK)" '
+        /requests in/ {n = $1} /Requests\/sec/ {r = $2}
+        END {printf "%d %.2f\n", r, (a - b) / hz * 1e6 / n}' <<<"$out"
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+stats() { sort -n | awk '{a[NR]=$1} END {printf "%s (%s-%s)", a[int((NR+1)/2)], a[1], a[NR]}'; }
 
-echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), wrk -t2 -c100 -d${SECS}s, $ROUNDS rounds"
-echo "| request | transport-lab req/s | bare actix-web req/s | ratio |"
-echo "|---|--:|--:|--:|"
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), wrk -t2 -c100 -d${SECS}s, $ROUNDS rounds, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "| request | transport-lab req/s | bare actix-web req/s | ratio | transport-lab CPU µs/request | bare CPU µs/request | ratio |"
+echo "|---|--:|--:|--:|--:|--:|--:|"
 for row in healthz empty-poll; do
-    ours=() bare=()
+    ours=() bare=() ours_cpu=() bare_cpu=()
     for _ in $(seq "$ROUNDS"); do
-        ours+=("$(rps "http://127.0.0.1:$OURS_PORT${PATHS[$row]}")")
-        bare+=("$(rps "http://127.0.0.1:$BARE_PORT${PATHS[$row]}")")
+        read -r r c < <(run "$OURS" "http://127.0.0.1:$OURS_PORT${PATHS[$row]}"); ours+=("$r"); ours_cpu+=("$c")
+        read -r r c < <(run "$BARE" "http://127.0.0.1:$BARE_PORT${PATHS[$row]}"); bare+=("$r"); bare_cpu+=("$c")
     done
     o=$(printf '%s\n' "${ours[@]}" | stats)
     b=$(printf '%s\n' "${bare[@]}" | stats)
-    om=${o%% *} bm=${b%% *}
-    echo "| \`${PATHS[$row]%%\?*}\`$([ "$row" = empty-poll ] && echo ' (empty)') | $o | $b | $(awk -v o="$om" -v b="$bm" 'BEGIN {printf "%.2f", o / b}') |"
+    oc=$(printf '%s\n' "${ours_cpu[@]}" | stats)
+    bc=$(printf '%s\n' "${bare_cpu[@]}" | stats)
+    om=${o%% *} bm=${b%% *} ocm=${oc%% *} bcm=${bc%% *}
+    echo "| \`${PATHS[$row]%%\?*}\`$([ "$row" = empty-poll ] && echo ' (empty)') | $o | $b | $(awk -v o="$om" -v b="$bm" 'BEGIN {printf "%.2f", o / b}') | $oc | $bc | $(awk -v o="$ocm" -v b="$bcm" 'BEGIN {printf "%.2f", b / o}') |"
 done

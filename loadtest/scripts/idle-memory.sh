@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Server memory per idle connection, per streaming transport, one command: for each transport a
 # fresh release server, CONNECTIONS subscribers (each its own `client=`), one message delivered
-# to all, then (RSS after - RSS before) / connections, from /proc. The bare actix-web SSE
-# (loadtest/src/bin/bare.rs) is measured the same way, as the floor.
+# to all, then (RSS after - RSS before) / connections, from /proc. The bare actix-web SSE and
+# WebSocket (loadtest/src/bin/bare.rs) are measured the same way, as the floor. RUNS picks rows
+# ("sse stream longpoll ws bare-sse bare-ws"); SERVER names another transport-lab binary.
 #
 #   loadtest/scripts/idle-memory.sh [CONNECTIONS] [ROUNDS]     # defaults: 10000, 2
 #
@@ -27,7 +28,7 @@ measure() { # name, server command...
     local server=$!
     sleep 1
     local extra=()
-    [ "$name" = bare-sse ] && extra=(--publish-url "http://127.0.0.1:$PORT/api/messages" --subscribe-url "http://127.0.0.1:$PORT/api/{transport}")
+    [ "$name" != "${name#bare-}" ] && extra=(--publish-url "http://127.0.0.1:$PORT/api/messages" --subscribe-url "http://127.0.0.1:$PORT/api/{transport}")
     local transport=${name#bare-}
     "$TARGET_DIR/release/loadtest" --url "http://127.0.0.1:$PORT" --transport "$transport" \
         --clients "$CONNECTIONS" --messages 1 --rate 1 --drain-s 5 --connect-concurrency 128 \
@@ -46,13 +47,13 @@ PY
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $CONNECTIONS connections, $ROUNDS rounds"
 echo "| transport | KiB per idle connection (median, range) | connected | delivered |"
 echo "|---|--:|--:|--:|"
-for name in sse stream longpoll ws bare-sse; do
+for name in ${RUNS:-sse stream longpoll ws bare-sse bare-ws}; do
     results=()
     for _ in $(seq "$ROUNDS"); do
-        if [ "$name" = bare-sse ]; then
+        if [ "$name" != "${name#bare-}" ]; then
             results+=("$(measure "$name" "$TARGET_DIR/release/bare" --bind "127.0.0.1:$PORT")")
         else
-            results+=("$(measure "$name" "$TARGET_DIR/release/transport-lab" --bind "127.0.0.1:$PORT" --max-connections 20000)")
+            results+=("$(measure "$name" "${SERVER:-$TARGET_DIR/release/transport-lab}" --bind "127.0.0.1:$PORT" --max-connections 20000)")
         fi
     done
     printf '%s\n' "${results[@]}" | sort -n | awk -v name="$name" '

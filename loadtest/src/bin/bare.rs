@@ -8,17 +8,21 @@
 //! - `GET /api/sse`: an SSE stream that sends one `ready` event, then each posted text as
 //!   `data: TEXT`, or a comment every `--heartbeat` seconds; it holds what an idle subscriber
 //!   needs (a timer, a broadcast receiver), so its memory per connection is the floor for a real one.
-//! - `POST /api/messages`: the body (plain text) goes to every SSE stream, framed once and shared,
-//!   so the loadtest can drive it (`--publish-url`, `--subscribe-url`).
+//! - `GET /api/ws`: a WebSocket (actix-ws, as transport-lab's) that sends one `ready` text, then
+//!   each posted text as one text frame; one task per connection, one `select!` loop.
+//! - `POST /api/messages`: the body (plain text) goes to every SSE stream and WebSocket, framed
+//!   once and shared, so the loadtest can drive it (`--publish-url`, `--subscribe-url`).
 //!
 //! `loadtest/scripts/cheap-requests.sh` runs both servers side by side under `wrk`; the README's
-//! "Cheap requests" rows come from it.
+//! "Cheap requests" rows come from it. `loadtest/scripts/fanout.sh` drives this app's SSE and
+//! WebSocket beside transport-lab's: the floor for CPU per delivery.
 
 use std::time::Duration;
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use bytes::Bytes;
+use bytestring::ByteString;
 use clap::Parser;
 use tikv_jemallocator::Jemalloc;
 use tokio::sync::broadcast::error::RecvError;
@@ -44,10 +48,19 @@ struct Args {
     max_connections: usize,
 }
 
-/// Published events, framed once (`data: TEXT\n\n`) and shared by every stream.
+/// Published events, framed once and shared by every stream and socket.
 #[derive(Clone)]
 struct Shared {
-    news: tokio::sync::broadcast::Sender<Bytes>,
+    news: tokio::sync::broadcast::Sender<News>,
+}
+
+/// One published text, as each wire carries it.
+#[derive(Clone)]
+struct News {
+    /// `data: TEXT\n\n`.
+    sse: Bytes,
+    /// The text as it was posted, for a WebSocket text frame.
+    text: ByteString,
 }
 
 /// Events a slow stream may fall behind by before it skips (it is a reference, not a contract).
@@ -77,7 +90,7 @@ async fn sse(shared: web::Data<Shared>, heartbeat: web::Data<Duration>) -> HttpR
                 Some(first) => first,
                 None => tokio::select! {
                     event = news.recv() => match event {
-                        Ok(event) => event,
+                        Ok(event) => event.sse,
                         Err(RecvError::Lagged(_)) => Bytes::from_static(b": lagged\n\n"),
                         Err(RecvError::Closed) => return None,
                     },
@@ -93,13 +106,47 @@ async fn sse(shared: web::Data<Shared>, heartbeat: web::Data<Duration>) -> HttpR
         .streaming(body)
 }
 
+async fn ws(
+    req: HttpRequest,
+    body: web::Payload,
+    shared: web::Data<Shared>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let (response, mut session, mut frames) = actix_ws::handle(&req, body)?;
+    let mut news = shared.news.subscribe();
+    actix_web::rt::spawn(async move {
+        let mut open = session.text(r#"{"type":"ready"}"#).await.is_ok();
+        while open {
+            open = tokio::select! {
+                event = news.recv() => match event {
+                    Ok(event) => session.text(event.text).await.is_ok(),
+                    Err(RecvError::Lagged(_)) => true,
+                    Err(RecvError::Closed) => false,
+                },
+                frame = frames.recv() => match frame {
+                    Some(Ok(actix_ws::Message::Ping(bytes))) => session.pong(&bytes).await.is_ok(),
+                    Some(Ok(actix_ws::Message::Close(_)) | Err(_)) | None => false,
+                    Some(Ok(_)) => true,
+                },
+            };
+        }
+        let _ = session.close(None).await;
+    });
+    Ok(response)
+}
+
 async fn publish(shared: web::Data<Shared>, text: Bytes) -> HttpResponse {
-    let mut event = Vec::with_capacity(text.len() + 8);
-    event.extend_from_slice(b"data: ");
-    event.extend_from_slice(&text);
-    event.extend_from_slice(b"\n\n");
+    let Ok(text) = ByteString::try_from(text) else {
+        return HttpResponse::BadRequest().body("the text must be UTF-8");
+    };
+    let mut sse = Vec::with_capacity(text.len() + 8);
+    sse.extend_from_slice(b"data: ");
+    sse.extend_from_slice(text.as_bytes());
+    sse.extend_from_slice(b"\n\n");
     // No receivers is not an error: nobody is listening yet.
-    let _ = shared.news.send(Bytes::from(event));
+    let _ = shared.news.send(News {
+        sse: Bytes::from(sse),
+        text,
+    });
     HttpResponse::Created().finish()
 }
 
@@ -120,6 +167,7 @@ async fn main() -> std::io::Result<()> {
             .route("/healthz", web::get().to(healthz))
             .route("/api/poll", web::get().to(poll))
             .route("/api/sse", web::get().to(sse))
+            .route("/api/ws", web::get().to(ws))
             .route("/api/messages", web::post().to(publish))
     })
     .workers(workers)
