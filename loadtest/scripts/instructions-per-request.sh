@@ -49,13 +49,14 @@ measure() { # name path server command...
         path="/api/poll?since=$(curl -s "http://127.0.0.1:$PORT/api/poll?since=0" | sed -n 's/.*"cursor":"\([^"]*\)".*/\1/p')"
     fi
     requests "$path" 500
-    callgrind_control -z "$server" >/dev/null
+    callgrind_control -z "$server" >/dev/null 2>&1
     requests "$path" "$REQUESTS"
-    callgrind_control -d "$server" >/dev/null
+    callgrind_control -d "$server" >/dev/null 2>&1
     kill "$server"; wait "$server" 2>/dev/null || true
-    # The dump made by -d holds what was counted since -z.
+    # The dump made by -d (part 1; the one written at exit is part 2) holds what was counted
+    # since -z.
     local dump
-    dump=$(grep -l '^trigger: Program triggered' "$OUT/$name".out* | head -1)
+    dump=$(grep -l '^part: 1$' "$OUT/$name".out* | head -1)
     awk -v n="$REQUESTS" '/^summary:/ {printf "%.0f\n", $2 / n}' "$dump"
     rm -f "$OUT/$name".out*
 }

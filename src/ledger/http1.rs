@@ -19,6 +19,7 @@
 //! machine can be driven, and tested, with byte slices cut anywhere: the counts must not depend
 //! on how the kernel happened to split the stream.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::io;
 use std::time::Duration;
@@ -143,11 +144,19 @@ impl HeadScan {
     /// Moves over `bytes`; if the head ends among them, returns how many of them it took, and
     /// starts over for the next head.
     fn feed(&mut self, bytes: &[u8]) -> Option<usize> {
-        for (i, &b) in bytes.iter().enumerate() {
+        let mut i = 0;
+        while i < bytes.len() {
+            if let Self::Line = self {
+                // Inside a line only its `\n` changes the state: jump to it (every request and
+                // response head crosses here, and most of its bytes are inside lines).
+                i += memchr::memchr(b'\n', &bytes[i..])?;
+            }
+            let b = bytes[i];
+            i += 1;
             *self = match (*self, b) {
                 (Self::LineStart | Self::LineStartCr, b'\n') => {
                     *self = Self::Leading;
-                    return Some(i + 1);
+                    return Some(i);
                 }
                 (Self::Leading | Self::LeadingCr, b'\n') => Self::Leading,
                 (Self::Leading, b'\r') => Self::LeadingCr,
@@ -170,25 +179,57 @@ struct PartialHead {
 
 impl PartialHead {
     /// Takes from `rest` up to the end of the head; once it holds the whole head, returns the
-    /// head and how many bytes of `rest` it took.
-    fn take(&mut self, rest: &[u8]) -> Option<(Vec<u8>, usize)> {
+    /// head and how many bytes of `rest` it took. A head that arrived in one read (nearly all
+    /// of them) is lent from `rest`, not copied.
+    fn take<'a>(&mut self, rest: &'a [u8]) -> Option<(Cow<'a, [u8]>, usize)> {
         let Some(used) = self.scan.feed(rest) else {
             self.bytes.extend_from_slice(rest);
             return None;
         };
+        if self.bytes.is_empty() {
+            return Some((Cow::Borrowed(&rest[..used]), used));
+        }
         self.bytes.extend_from_slice(&rest[..used]);
-        Some((std::mem::take(&mut self.bytes), used))
+        Some((Cow::Owned(std::mem::take(&mut self.bytes)), used))
     }
 }
 
+/// Lines of a head: each ends at `\n`, and a `\r` before it is dropped, as httparse does (and
+/// as `str::lines` would, without first making the head a `str`).
+fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = head;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (line, next) = match memchr::memchr(b'\n', rest) {
+            Some(at) => (&rest[..at], &rest[at + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        rest = next;
+        Some(line.strip_suffix(b"\r").unwrap_or(line))
+    })
+}
+
 /// Header lines of a head whose first line is the request or status line, as (trimmed name,
-/// trimmed value); names are compared without case. `lines` ends a line at `\n` and drops a `\r`
-/// before it, as httparse does.
-fn headers(head: &str) -> impl Iterator<Item = (&str, &str)> {
-    head.lines()
-        .skip(1)
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim(), value.trim()))
+/// trimmed value); names are compared without case.
+fn headers(head: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    lines(head).skip(1).filter_map(|line| {
+        let colon = memchr::memchr(b':', line)?;
+        Some((line[..colon].trim_ascii(), line[colon + 1..].trim_ascii()))
+    })
+}
+
+/// A header value as a number; `None` unless it is all digits (what `str::parse` takes).
+fn number(value: &[u8]) -> Option<u64> {
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// Whether a `Transfer-Encoding` value names `chunked`, in any case.
+fn names_chunked(value: &[u8]) -> bool {
+    value
+        .windows(b"chunked".len())
+        .any(|w| w.eq_ignore_ascii_case(b"chunked"))
 }
 
 impl Target {
@@ -320,7 +361,7 @@ impl Conversation {
                 ReadState::Head(partial) => match partial.take(rest) {
                     Some((head, used)) => {
                         rest = &rest[used..];
-                        self.request_head(head);
+                        self.request_head(&head);
                     }
                     None => {
                         if partial.bytes.len() > MAX_HEAD {
@@ -413,7 +454,7 @@ impl Conversation {
                 WriteState::Head(partial) => match partial.take(rest) {
                     Some((head, used)) => {
                         rest = &rest[used..];
-                        self.response_head(head);
+                        self.response_head(&head);
                     }
                     None => {
                         if partial.bytes.len() > MAX_HEAD {
@@ -486,23 +527,33 @@ impl Conversation {
         }
     }
 
-    fn request_head(&mut self, head: Vec<u8>) {
-        let text = String::from_utf8_lossy(&head);
+    fn request_head(&mut self, head: &[u8]) {
         // Empty lines before the request line are part of the head; httparse skips them.
-        let text = text.trim_start_matches(['\r', '\n']);
-        let mut request_line = text.lines().next().unwrap_or_default().split(' ');
+        let start = head
+            .iter()
+            .position(|&b| b != b'\r' && b != b'\n')
+            .unwrap_or(head.len());
+        let text = &head[start..];
+        let mut request_line = lines(text).next().unwrap_or_default().split(|&b| b == b' ');
         let method = request_line.next().unwrap_or_default();
         let uri = request_line.next().unwrap_or_default();
-        let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+        let (path, query) = match memchr::memchr(b'?', uri) {
+            Some(at) => (&uri[..at], &uri[at + 1..]),
+            None => (uri, &uri[uri.len()..]),
+        };
         let (mut content_length, mut chunked) = (0u64, false);
         for (name, value) in headers(text) {
-            if name.eq_ignore_ascii_case("content-length") {
-                content_length = value.parse().unwrap_or(0);
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = value.to_ascii_lowercase().contains("chunked");
+            if name.eq_ignore_ascii_case(b"content-length") {
+                content_length = number(value).unwrap_or(0);
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                chunked = names_chunked(value);
             }
         }
-        let target = request_target(&self.ledger, path, query);
+        let target = request_target(
+            &self.ledger,
+            &String::from_utf8_lossy(path),
+            &String::from_utf8_lossy(query),
+        );
         if let Some(target) = &target {
             target.add_request();
             target.add_bytes(Direction::Up, Kind::Header, head.len() as u64);
@@ -516,12 +567,12 @@ impl Conversation {
                 self.opened = Some(target.clone());
             }
         }
-        tap_head(&target, &head, |t| {
+        tap_head(&target, head, |t| {
             format!("→ {t} request head ({} bytes)", head.len())
         });
         self.exchanges.push_back(Exchange {
             target: target.clone(),
-            is_head: method == "HEAD",
+            is_head: method == b"HEAD",
         });
         self.read = if chunked {
             ReadState::Chunked {
@@ -542,21 +593,21 @@ impl Conversation {
         };
     }
 
-    fn response_head(&mut self, head: Vec<u8>) {
-        let text = String::from_utf8_lossy(&head);
-        let status: u16 = text
-            .split(' ')
+    fn response_head(&mut self, head: &[u8]) {
+        // The second space-separated word of the head: the status code.
+        let status: u16 = head
+            .split(|&b| b == b' ')
             .nth(1)
-            .and_then(|s| s.parse().ok())
+            .and_then(|code| std::str::from_utf8(code).ok()?.parse().ok())
             .unwrap_or(0);
         let (mut content_length, mut chunked, mut content_type) = (None, false, String::new());
-        for (name, value) in headers(&text) {
-            if name.eq_ignore_ascii_case("content-length") {
-                content_length = value.parse::<u64>().ok();
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = value.to_ascii_lowercase().contains("chunked");
-            } else if name.eq_ignore_ascii_case("content-type") {
-                content_type = value.to_ascii_lowercase();
+        for (name, value) in headers(head) {
+            if name.eq_ignore_ascii_case(b"content-length") {
+                content_length = number(value);
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                chunked = names_chunked(value);
+            } else if name.eq_ignore_ascii_case(b"content-type") {
+                content_type = String::from_utf8_lossy(value).to_ascii_lowercase();
             }
         }
         // 100 Continue and friends come before the final response to the same request.
@@ -569,7 +620,7 @@ impl Conversation {
                 .map_or((None, false), |e| (e.target, e.is_head))
         };
         count(&target, Direction::Down, Kind::Header, head.len());
-        tap_head(&target, &head, |t| {
+        tap_head(&target, head, |t| {
             format!("← {t} response head ({} bytes)", head.len())
         });
 
