@@ -220,7 +220,7 @@ fn headers(head: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     })
 }
 
-/// A header value as a number; `None` unless it is all digits (what `str::parse` takes).
+/// A header value as a number, as `str::parse` reads it (digits, a `+` allowed before them).
 fn number(value: &[u8]) -> Option<u64> {
     std::str::from_utf8(value).ok()?.parse().ok()
 }

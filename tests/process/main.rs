@@ -473,9 +473,10 @@ async fn idle_streaming_connections_cost_bounded_memory() {
     // Measured with 10,000 connections, release build (KiB per connection): SSE and streaming
     // 15.2, long polls 25.2 (each held request keeps its head, and actix sizes the header map
     // generously), WebSockets 22.2 (the socket loop's task and actix-ws's 32-slot channel);
-    // a debug build about 0.6 KiB more. The bounds leave room for noise but not for a lost
-    // saving: the 7 KiB refusal future every connection used to carry, or the 1.6 KiB of
-    // ledger counters each client id had for all twelve transport sides before its first byte.
+    // this test's 2,000 on a debug build: 15.4, 15.4, 25.2, 22.0. The bounds leave room for
+    // noise but not for a lost saving: the 7 KiB refusal future every connection used to carry,
+    // or the 1.6 KiB of ledger counters each client id had for all twelve transport sides
+    // before its first byte.
     const BOUNDS_KIB: [(&str, u64); 4] =
         [("sse", 17), ("stream", 17), ("longpoll", 27), ("ws", 24)];
     let soft_limit = open_files_limit();
