@@ -1,21 +1,10 @@
-// transport-lab: the pages' Socket.IO client, speaking Engine.IO v4 and Socket.IO v5 itself. No
-// socket.io library and no CDN: the pages work offline, and every byte it sends is one a lesson
-// can point at.
-//
-// It does what socket.io-client does by default:
-//   1. GET  /socket.io/?EIO=4&transport=polling           -> 0{"sid":..,"upgrades":["websocket"],..}
-//   2. POST 40 (CONNECT the default namespace)             -> ok; a held GET then brings 40{"sid":..}
-//   3. held GETs bring the server's packets, joined by 0x1e; POSTs carry the client's
-//   4. the probe: a WebSocket with the same sid sends 2probe and gets 3probe; the client stops
-//      polling (the server releases the held GET with 6, a noop), sends 5 (upgrade), and from then
-//      on every packet is one WebSocket frame
-// A WebSocket that cannot open (a proxy that strips Upgrade; --refuse-websocket) leaves the
-// session on polling, which keeps working. The server pings (2), the client pongs (3).
-//
-// Socket.IO packets ride in Engine.IO messages (4): 42["chat",{..}] is an event, 4213["chat",..]
-// one that asks for ack 13, answered 4313[{"id":..}]. The server sends every message of the room
-// as a chat event, and the other transports' ready / gap notices as events of those names.
-// Each reconnect is a new session whose handshake carries the cursor (?since=EPOCH-ID).
+// transport-lab: the pages' Socket.IO client, no library, doing what socket.io-client does by
+// default (docs/PAGES.md walks through it): polling (held GETs bring the server's packets joined
+// by 0x1e, POSTs ours), a probe (2probe, 3probe), the server's noop 6 ending the held GET, the
+// upgrade (5). A probe refused, or closed before 5, leaves it polling. No ping (2, answered 3)
+// for pingInterval + pingTimeout is a "ping timeout": only silence tells a frozen server. Events
+// 42["chat",{..}]; 4213[..] asks ack 13, 4313[{"id":..}] answers. Each reconnect is a new
+// session whose handshake carries the cursor (?since=EPOCH-ID).
 'use strict';
 
 (function () {
@@ -42,7 +31,21 @@
       this.polling = false;
       // Between 3probe and 5: no new poll and no new post, so the upgrade loses nothing.
       this.pausing = false;
+      // The probe's WebSocket, until the upgrade is done or off.
+      this.probing = null;
       this.ctrls = new Set();
+      clearTimeout(this.pingTimer);
+      this.pingTimer = null;
+    }
+    // The open packet or a ping: the next must come within pingWindow.
+    heard(gen, sid) {
+      clearTimeout(this.pingTimer);
+      this.pingTimer = setTimeout(() => {
+        if (!this.current(gen) || this.sid !== sid) return;
+        this.generation++;
+        this.close();
+        this.retry('ping timeout');
+      }, this.pingWindow);
     }
     live() {
       this.attempt = 0;
@@ -77,6 +80,8 @@
         if (opened[0] !== '0') throw new Error('no open packet: ' + opened.slice(0, 40));
         const handshake = JSON.parse(opened.slice(1));
         this.sid = handshake.sid;
+        this.pingWindow = (handshake.pingInterval || 25000) + (handshake.pingTimeout || 20000);
+        this.heard(gen, this.sid);
         this.h.onState('connecting · polling', 'wait');
         this.send4('0');
         this.pollLoop(gen, this.sid);
@@ -106,7 +111,7 @@
     packet(p, gen) {
       switch (p[0]) {
         case '1': if (this.current(gen)) this.retry('closed by the server'); return;
-        case '2': this.engine('3' + p.slice(1)); return;
+        case '2': this.heard(gen, this.sid); this.engine('3' + p.slice(1)); return;
         case '4': this.socketPacket(p.slice(1), gen); return;
         default: return; // 6 (noop) releases a held poll; 0, 3, 5 are not sent to a client.
       }
@@ -158,6 +163,7 @@
     probe(gen, sid) {
       const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + this.url('websocket'));
       let upgraded = false;
+      this.probing = ws;
       ws.onopen = () => { if (this.current(gen) && this.sid === sid) ws.send('2probe'); else ws.close(); };
       ws.onmessage = (e) => {
         if (!this.current(gen) || this.sid !== sid) return;
@@ -175,17 +181,23 @@
         if (this.carrier === 'websocket') {
           this.failPending('the socket closed');
           this.retry('closed');
-        } else if (!upgraded) {
-          // Refused or cut before the probe: the session stays on polling, and works.
-          this.h.onState('live · polling (no WebSocket)', 'live');
+          return;
         }
+        // Refused, or closed before 5 (a server shutting down): the session stays on polling,
+        // where the server's close packet waits; switching to the dead socket would go deaf.
+        this.probing = null;
+        if (upgraded) { this.pausing = false; if (!this.polling) this.pollLoop(gen, sid); this.flush(); }
+        this.h.onState('live · polling (no WebSocket)', 'live');
       };
     }
     // Waits for the held poll (released by the server's noop) and any post under way, then
     // sends 5: from now on the WebSocket carries everything, the outbox first.
     upgrade(gen, sid, ws) {
-      if (!this.current(gen) || this.sid !== sid) return;
+      if (!this.current(gen) || this.sid !== sid || this.probing !== ws) return;
       if (this.polling || this.posting) { setTimeout(() => this.upgrade(gen, sid, ws), 20); return; }
+      // Closing: its close event calls the upgrade off.
+      if (ws.readyState !== WebSocket.OPEN) return;
+      this.probing = null;
       this.ws = ws;
       ws.send('5');
       this.carrier = 'websocket';
@@ -194,6 +206,7 @@
       if (this.connected) this.live();
     }
     close() {
+      if (this.probing) this.probing.close();
       for (const ctrl of this.ctrls) ctrl.abort();
       this.ctrls.clear();
       if (this.ws) this.ws.close(1000, 'drop');

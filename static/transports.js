@@ -1,18 +1,12 @@
 // transport-lab: the five browser clients, one per transport, and the helpers the pages share.
-// Plain JavaScript, no build step. Every client keeps its own cursor (the id of the last message
-// it saw, and the epoch of the server run it came from) and reconnects with it, so a dropped
-// connection loses nothing still in history, and a restarted server is always noticed: it
-// answers a cursor of its previous run with a reset notice that carries the new cursor.
-//
-// Reconnect policy (all transports): after a failure or a "drop", wait a random time between half
-// and all of min(30 s, 500 ms * 2^attempt) ("equal jitter"), then reconnect with the cursor; the
-// count resets at a connection's first answer. Random, so a classroom of tabs does not reconnect
-// in the same millisecond when the server restarts (a reconnect storm).
-//
-// Over HTTP/1.1 a browser opens at most six connections to a server; a request beyond them waits,
-// unsent and silent, and streams and long polls hold theirs. watchQueue() reports a request with
-// no response head after QUEUED_AFTER_MS as "queued by the browser" (panel badge, one banner). A
-// long poll, which the server holds, counts only if the ledger shows no open long poll of ours.
+// Plain JavaScript, no build step. Every client keeps its cursor (the last id it saw and the epoch
+// of the server run it came from) and reconnects with it: a dropped connection loses nothing
+// still in history, and a restarted server answers an old run's cursor with a reset notice.
+// Reconnects wait a random half to all of min(30 s, 500 ms * 2^attempt) ("equal jitter", so a
+// class of tabs does not reconnect in the same millisecond); the count resets at a first answer.
+// watchQueue() reports a request with no response head after QUEUED_AFTER_MS as "queued by the
+// browser" (HTTP/1.1's six connections; a long poll only if the ledger shows none of ours open).
+// Both in docs/PAGES.md.
 'use strict';
 
 (function () {

@@ -39,12 +39,8 @@ async fn ids_of(browser: &Browser, text: &str) -> Vec<Value> {
 
 /// Waits until all six panels show `text`, and returns the id they show it with.
 pub async fn wait_in_all_panels(browser: &Browser, text: &str) -> u64 {
-    wait_in_all_panels_within(browser, text, 10).await
-}
-
-/// [`wait_in_all_panels`], for up to `seconds`.
-async fn wait_in_all_panels_within(browser: &Browser, text: &str, seconds: u64) -> u64 {
-    for _ in 0..seconds * 10 {
+    const SECONDS: u64 = 10;
+    for _ in 0..SECONDS * 10 {
         let ids = ids_of(browser, text).await;
         if ids.iter().all(Value::is_number) {
             let first = ids[0].as_u64().unwrap();
@@ -56,8 +52,17 @@ async fn wait_in_all_panels_within(browser: &Browser, text: &str, seconds: u64) 
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // What each panel says of itself (its state line and its six newest lines, notices
+    // included), so a failure shows where the missing lane stood.
+    let panels = browser
+        .js(
+            "return [...document.querySelectorAll('.panel')].map(p => p.id + ': ' + \
+               (p.querySelector('[data-role=state]') || {}).textContent + ' | ' + \
+               [...p.querySelectorAll('li')].slice(0, 6).map(li => li.textContent).join(' / '));",
+        )
+        .await;
     panic!(
-        "{text:?} did not reach all six panels in {seconds} s: {:?}",
+        "{text:?} did not reach all six panels in {SECONDS} s: {:?}\npanels: {panels:#}",
         ids_of(browser, text).await
     );
 }
@@ -275,13 +280,8 @@ pub async fn a_restart_is_noticed_by_every_panel(browser: &Browser) {
         post(&http, addr, &format!("second run {i}")).await;
     }
 
-    // Message 1 of the new run reaches every panel under id 1: nothing was skipped. Within 25 s,
-    // not 10: the Socket.IO lane reconnects on socket.io-client's backoff (up to 5 s, and half
-    // as much again at random, between tries), and one CI run saw it miss 10 s.
-    assert_eq!(
-        wait_in_all_panels_within(browser, "second run 1", 25).await,
-        1
-    );
+    // Message 1 of the new run reaches every panel under id 1: nothing was skipped.
+    assert_eq!(wait_in_all_panels(browser, "second run 1").await, 1);
     assert_eq!(wait_in_all_panels(browser, "second run 12").await, 12);
     let notices = browser
         .js("return [...document.querySelectorAll('.panel')].map(p => \

@@ -206,6 +206,9 @@ async fn suite(engine: Engine) {
         index::a_restart_is_noticed_by_every_panel(&browser).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
         let lap = Instant::now();
+        socketio::a_frozen_server_is_a_ping_timeout(&browser).await;
+        println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
+        let lap = Instant::now();
         index::the_auto_panel_goes_live_and_receives_once(&browser, &app).await;
         println!("  ({:.1} s)", lap.elapsed().as_secs_f64());
         let lap = Instant::now();

@@ -2,6 +2,7 @@
 //! client, no library) upgrades from polling to a WebSocket, and the Socket.IO lesson ticks off
 //! the polling → probe → upgrade dance from the tap, again after a drop.
 
+use futures_util::FutureExt;
 use serde_json::{Value, json};
 
 use crate::driver::Browser;
@@ -113,4 +114,73 @@ pub async fn the_socketio_lesson_shows_the_dance(browser: &Browser, app: &TestAp
         )
         .await;
     browser.goto("about:blank").await;
+}
+
+/// A server that freezes (SIGSTOP: its connections stay open, nothing answers) is noticed by the
+/// Socket.IO panel as socket.io-client notices it: no ping within pingInterval + pingTimeout
+/// (2 s + 2 s here) is a "ping timeout", and the panel reconnects. Thawed, the server has the
+/// panel back, and a message posted then reaches it.
+pub async fn a_frozen_server_is_a_ping_timeout(browser: &Browser) {
+    println!("step: a frozen server is a ping timeout for the Socket.IO panel");
+    let node = crate::cluster_services::Node::start_alone(&["--heartbeat", "2"]);
+    let app = TestApp {
+        addr: node.addr().parse().unwrap(),
+        http: reqwest::Client::new(),
+    };
+    crate::index::open_index(browser, &app).await;
+    browser
+        .wait_for(
+            "the Socket.IO panel live on its WebSocket",
+            "return document.querySelector('#panel-socketio [data-role=state]').textContent === 'live · websocket';",
+            15,
+        )
+        .await;
+    // Every state the panel shows from now on, however briefly.
+    browser
+        .js("window.sioStates = []; \
+             const el = document.querySelector('#panel-socketio [data-role=state]'); \
+             new MutationObserver(() => window.sioStates.push(el.textContent)) \
+               .observe(el, { childList: true, characterData: true, subtree: true }); \
+             return true;")
+        .await;
+
+    node.signal("STOP");
+    let timed_out = "return (window.sioStates || []).some(s => s.startsWith('ping timeout'));";
+    let outcome = std::panic::AssertUnwindSafe(browser.wait_for(
+        "the Socket.IO panel to call the frozen server a ping timeout",
+        timed_out,
+        12,
+    ))
+    .catch_unwind()
+    .await;
+    node.signal("CONT");
+    if let Err(panic) = outcome {
+        let states = browser.js("return window.sioStates;").await;
+        eprintln!("the Socket.IO panel showed: {states}");
+        std::panic::resume_unwind(panic);
+    }
+
+    browser
+        .wait_for(
+            "the Socket.IO panel live again once the server is thawed",
+            "return document.querySelector('#panel-socketio [data-role=state]').textContent.startsWith('live');",
+            20,
+        )
+        .await;
+    let response = app
+        .http
+        .post(app.url("/api/messages"))
+        .json(&json!({"user": "ada", "text": "after the thaw"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    browser
+        .wait_for(
+            "the message posted after the thaw in the Socket.IO panel, once",
+            "return [...document.querySelectorAll('#panel-socketio li .text')] \
+               .filter(t => t.textContent === 'after the thaw').length === 1;",
+            10,
+        )
+        .await;
 }

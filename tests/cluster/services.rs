@@ -192,6 +192,31 @@ impl Node {
     }
 }
 
+/// What the browser tests' frozen-server step needs (they include this file); the cluster tests
+/// do not use it.
+#[allow(dead_code)]
+impl Node {
+    /// Starts the binary alone (the memory bus) on a free port with `args`.
+    pub fn start_alone(args: &[&str]) -> Self {
+        Self::spawn(args, "listening on")
+    }
+
+    /// `host:port` it listens on.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`) to the process: SIGSTOP freezes it with every connection
+    /// left open, a server that is there for the kernel and gone for its clients.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -s {signal}");
+    }
+}
+
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
