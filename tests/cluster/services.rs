@@ -209,10 +209,9 @@ impl Node {
     /// Sends `signal` (`STOP`, `CONT`) to the process: SIGSTOP freezes it with every connection
     /// left open, a server that is there for the kernel and gone for its clients.
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args(["-s", signal, &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        // bash's own kill: a bare machine may have no kill(1) (procps).
+        let line = format!("kill -s {signal} {}", self.child.id());
+        let status = Command::new("bash").args(["-c", &line]).status().unwrap();
         assert!(status.success(), "kill -s {signal}");
     }
 }
