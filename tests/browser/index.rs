@@ -244,7 +244,7 @@ pub async fn no_gap_after_drop_connection(browser: &Browser, app: &TestApp) {
 }
 
 /// Posts `text` as `ada` to the server at `addr`.
-async fn post(http: &reqwest::Client, addr: std::net::SocketAddr, text: &str) {
+pub async fn post(http: &reqwest::Client, addr: std::net::SocketAddr, text: &str) {
     let response = http
         .post(format!("http://{addr}/api/messages"))
         .json(&serde_json::json!({"user": "ada", "text": text}))

@@ -8,12 +8,8 @@ use serde_json::{Value, json};
 use crate::driver::Browser;
 use crate::helpers::TestApp;
 
-/// On `/`, the Socket.IO panel goes live on polling and then on its WebSocket; the ledger counts
-/// its polling requests and the upgrade under `socketio`.
-pub async fn the_socketio_panel_upgrades_to_a_websocket(browser: &Browser, app: &TestApp) {
-    println!("step: the Socket.IO panel upgrades from polling to a WebSocket");
-    let room = format!("sio-{}", format!("{:?}", browser.engine).to_lowercase());
-    browser.goto(&app.url(&format!("/?room={room}"))).await;
+/// Waits until the Socket.IO panel on `/` is live on its WebSocket.
+async fn live_on_its_websocket(browser: &Browser) {
     browser
         .wait_for(
             "the Socket.IO panel live on its WebSocket",
@@ -21,6 +17,15 @@ pub async fn the_socketio_panel_upgrades_to_a_websocket(browser: &Browser, app: 
             15,
         )
         .await;
+}
+
+/// On `/`, the Socket.IO panel goes live on polling and then on its WebSocket; the ledger counts
+/// its polling requests and the upgrade under `socketio`.
+pub async fn the_socketio_panel_upgrades_to_a_websocket(browser: &Browser, app: &TestApp) {
+    println!("step: the Socket.IO panel upgrades from polling to a WebSocket");
+    let room = format!("sio-{}", format!("{:?}", browser.engine).to_lowercase());
+    browser.goto(&app.url(&format!("/?room={room}"))).await;
+    live_on_its_websocket(browser).await;
     let client = browser.js("return TLDemo.clientId();").await;
     let stats = app
         .get_json(&format!("/api/stats?client={}", client.as_str().unwrap()))
@@ -128,13 +133,7 @@ pub async fn a_frozen_server_is_a_ping_timeout(browser: &Browser) {
         http: reqwest::Client::new(),
     };
     crate::index::open_index(browser, &app).await;
-    browser
-        .wait_for(
-            "the Socket.IO panel live on its WebSocket",
-            "return document.querySelector('#panel-socketio [data-role=state]').textContent === 'live · websocket';",
-            15,
-        )
-        .await;
+    live_on_its_websocket(browser).await;
     // Every state the panel shows from now on, however briefly.
     browser
         .js("window.sioStates = []; \
@@ -167,14 +166,7 @@ pub async fn a_frozen_server_is_a_ping_timeout(browser: &Browser) {
             20,
         )
         .await;
-    let response = app
-        .http
-        .post(app.url("/api/messages"))
-        .json(&json!({"user": "ada", "text": "after the thaw"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
+    crate::index::post(&app.http, app.addr, "after the thaw").await;
     browser
         .wait_for(
             "the message posted after the thaw in the Socket.IO panel, once",
